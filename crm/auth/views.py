@@ -1,0 +1,77 @@
+"""Sign in, sign out and change one's own password."""
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from crm.auth import bp, services
+from crm.auth.forms import ChangePasswordForm, LoginForm
+from crm.core.access import authenticated, public
+from crm.core.errors import DomainError
+from crm.core.safe_redirect import is_local_path
+from crm.extensions import db
+
+
+def client_ip() -> str:
+    """The caller's address (behind a proxy, configure ProxyFix so this is the real one)."""
+    return request.remote_addr or "unknown"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    """Sign-in page."""
+    if current_user.is_authenticated:
+        return redirect(url_for("core.home"))
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(form.username.data, form.password.data, client_ip())
+        except DomainError as error:
+            db.session.commit()
+            flash(error.message, "danger")
+            status = 429 if isinstance(error, services.LoginLocked) else 200
+            return render_template("auth/login.html", form=form), status
+        db.session.commit()
+        login_user(user, remember=form.remember.data)
+        current_app.logger.info("user %s signed in", user.id)
+        if user.must_change_password:
+            flash(_("Please choose a new password before you continue."), "warning")
+            return redirect(url_for("auth.change_password"))
+        target = form.next.data
+        return redirect(target if is_local_path(target) else url_for("core.home"))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@authenticated
+def logout():
+    """Sign out (POST with CSRF, so a link on another site cannot sign you out)."""
+    logout_user()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@authenticated
+def change_password():
+    """Change one's own password."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_own_password(current_user, form.current_password.data, form.password.data)
+        except DomainError as error:
+            db.session.rollback()
+            field = getattr(form, error.field, None) if error.field else None
+            if field is not None:
+                field.errors.append(error.message)
+            else:
+                flash(error.message, "danger")
+        else:
+            db.session.commit()
+            flash(_("Your password has been changed."), "success")
+            return redirect(url_for("core.home"))
+    return render_template("auth/change_password.html", form=form)

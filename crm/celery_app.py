@@ -1,0 +1,25 @@
+"""Celery bound to the Flask app: every task runs inside an application context."""
+from __future__ import annotations
+
+from celery import Celery, Task
+from flask import Flask
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Create the Celery app for this Flask app and store it in app.extensions."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object("celeryconfig")
+    celery_app.conf.broker_url = app.config["CELERY_BROKER_URL"]
+    celery_app.conf.timezone = app.config["CRM_TIMEZONE"]
+    overrides = app.config.get("CELERY_OVERRIDES") or {}
+    if overrides:
+        celery_app.conf.update(overrides)
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app

@@ -1,0 +1,72 @@
+"""`flask --app wsgi crm ...` commands (P-8)."""
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+from flask.cli import with_appcontext
+
+from crm.extensions import db
+
+
+@click.group("crm")
+def crm_cli():
+    """Campus CRM administration commands."""
+
+
+@crm_cli.command("sync-rbac")
+@with_appcontext
+def sync_rbac_command():
+    """Write new permission codes, default roles and seed departments."""
+    from crm.auth.services import seed_departments, sync_rbac
+
+    result = sync_rbac()
+    departments = seed_departments()
+    db.session.commit()
+    click.echo(
+        f"permissions added: {result['permissions_added']}, roles added: {result['roles_added']}, "
+        f"departments added: {departments}"
+    )
+
+
+@crm_cli.command("create-admin")
+@click.option("--username", prompt=True, help="Sign-in name of the administrator.")
+@click.option("--name", default=None, help="Display name (defaults to the user name).")
+@click.option("--email", default=None)
+@click.password_option(help="Password (asked twice when not given).")
+@with_appcontext
+def create_admin_command(username, name, email, password):
+    """Create an administrator account."""
+    from crm.auth.services import create_user, seed_departments, sync_rbac
+    from crm.core.errors import DomainError
+
+    sync_rbac()
+    seed_departments()
+    try:
+        user, _ = create_user(
+            None, username=username, name=name or username, email=email, password=password,
+            role_names=["admin"], must_change_password=False,
+        )
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(f"administrator {user.username} created (id {user.id})")
+
+
+@crm_cli.command("seed-demo")
+@click.option("--password", default="demo1234", show_default=True, help="Password of every demo account.")
+@with_appcontext
+def seed_demo_command(password):
+    """Load realistic demo data once (does nothing when it is already there)."""
+    from crm.demo import seed_demo
+
+    created = seed_demo(password=password)
+    db.session.commit()
+    if created:
+        click.echo("demo data loaded; demo accounts (password: %s):" % password)
+    else:
+        click.echo("demo data already present; demo accounts:")
+    from crm.demo import DEMO_ACCOUNTS
+
+    for username, _name, role, _dept in DEMO_ACCOUNTS:
+        click.echo(f"  {username:<12} {role}")

@@ -1,0 +1,127 @@
+"""Configuration read from the environment and parsed into typed values."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment does not describe a usable configuration."""
+
+
+def env_bool(name: str, default: bool, env: dict | None = None) -> bool:
+    """Read a yes/no environment variable ('1', 'true', 'yes', 'on' mean yes)."""
+    env = os.environ if env is None else env
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be a yes/no value, got {raw!r}")
+
+
+def env_int(name: str, default: int, env: dict | None = None, minimum: int | None = None) -> int:
+    """Read an integer environment variable, refusing garbage with a clear message."""
+    env = os.environ if env is None else env
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def normalise_database_url(url: str) -> str:
+    """Point plain postgres URLs at the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _dev_secret_key() -> str:
+    """A per-checkout secret for development, kept in instance/ so sessions survive restarts."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "dev-secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def load_config(env: dict | None = None) -> dict:
+    """Build the Flask config dict from environment variables."""
+    env = dict(os.environ if env is None else env)
+    crm_env = env.get("CRM_ENV", "production").strip().lower()
+    if crm_env not in {"production", "development", "testing"}:
+        raise ConfigError(f"CRM_ENV must be production, development or testing, got {crm_env!r}")
+
+    secret = env.get("SECRET_KEY", "").strip()
+    if not secret:
+        if crm_env == "production":
+            raise ConfigError(
+                "SECRET_KEY is not set. Set it to a long random string "
+                "(python -c 'import secrets; print(secrets.token_hex(32))') "
+                "or set CRM_ENV=development for a local run."
+            )
+        secret = _dev_secret_key() if crm_env == "development" else "testing-secret-key"
+
+    default_db = "sqlite:///" + str(INSTANCE_DIR / "crm.sqlite3")
+    database_url = normalise_database_url(env.get("DATABASE_URL", "").strip() or default_db)
+    redis_url = env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"
+
+    timezone = env.get("CRM_TIMEZONE", "").strip() or "Asia/Shanghai"
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(timezone)
+    except Exception:
+        raise ConfigError(f"CRM_TIMEZONE {timezone!r} is not a known time zone") from None
+
+    production = crm_env == "production"
+    return {
+        "CRM_ENV": crm_env,
+        "TESTING": crm_env == "testing",
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "CRM_REDIS_PREFIX": env.get("CRM_REDIS_PREFIX", "crm").strip() or "crm",
+        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", "").strip() or redis_url,
+        "CRM_TIMEZONE": timezone,
+        "CRM_LOGIN_MAX_FAILURES": env_int("CRM_LOGIN_MAX_FAILURES", 5, env, minimum=1),
+        "CRM_LOGIN_LOCK_MINUTES": env_int("CRM_LOGIN_LOCK_MINUTES", 15, env, minimum=1),
+        "CRM_PAGE_SIZE": env_int("CRM_PAGE_SIZE", 25, env, minimum=5),
+        "CRM_UPLOAD_MAX_BYTES": env_int("CRM_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, env, minimum=1024),
+        "MAX_CONTENT_LENGTH": env_int("CRM_REQUEST_MAX_BYTES", 12 * 1024 * 1024, env, minimum=1024),
+        "MAIL_SERVER": env.get("MAIL_SERVER", "").strip() or "127.0.0.1",
+        "MAIL_PORT": env_int("MAIL_PORT", 25, env, minimum=1),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME", "").strip() or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": env_bool("MAIL_USE_TLS", False, env),
+        "MAIL_USE_SSL": env_bool("MAIL_USE_SSL", False, env),
+        "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "").strip() or "crm@localhost",
+        "MAIL_TIMEOUT": env_int("MAIL_TIMEOUT", 10, env, minimum=1),
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": timezone,
+        "CRM_LANGUAGES": ["zh_CN", "en"],
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", production, env),
+        "REMEMBER_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", production, env),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "WTF_CSRF_ENABLED": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "PREFERRED_URL_SCHEME": "https" if production else "http",
+    }

@@ -1,0 +1,1 @@
+"""Cross-cutting helpers: clock, access control, audit log, errors, lists."""

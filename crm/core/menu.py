@@ -1,0 +1,52 @@
+"""The sidebar menu: areas and pages, filtered by the user's permissions."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app
+from flask_login import current_user
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """A page in the sidebar, shown when the user holds `permission`."""
+
+    label: object  # a lazy gettext string
+    endpoint: str
+    permission: str | None = None  # None: every signed-in user
+
+
+@dataclass
+class MenuArea:
+    """A group of pages in the sidebar."""
+
+    key: str
+    label: object
+    order: int
+    items: list[MenuItem] = field(default_factory=list)
+
+
+def register_menu(app: Flask, key: str, label: object, order: int, items: list[MenuItem]) -> None:
+    """Add (or extend) an area of the sidebar."""
+    areas: dict[str, MenuArea] = app.extensions.setdefault("crm_menu", {})
+    if key in areas:
+        areas[key].items.extend(items)
+    else:
+        areas[key] = MenuArea(key=key, label=label, order=order, items=list(items))
+
+
+def visible_menu() -> list[tuple[MenuArea, list[MenuItem]]]:
+    """The areas and pages the current user may open, in menu order."""
+    if not current_user.is_authenticated:
+        return []
+    areas = sorted(current_app.extensions.get("crm_menu", {}).values(), key=lambda a: a.order)
+    result = []
+    for area in areas:
+        items = [
+            item
+            for item in area.items
+            if item.permission is None or current_user.has_any_permission((item.permission,))
+        ]
+        if items:
+            result.append((area, items))
+    return result

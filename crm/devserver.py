@@ -1,0 +1,44 @@
+"""`make run`: start web, worker and beat under honcho, with a private Redis if needed."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from crm.devredis import answers, start_private_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    """Run the Procfile; start a private redis-server first when REDIS_URL does not answer."""
+    env = dict(os.environ)
+    url = env.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    private = None
+    if answers(url):
+        print(f"Using Redis at {url}")
+    else:
+        port = int(env.get("CRM_PRIVATE_REDIS_PORT", "6390"))
+        url, private = start_private_redis(ROOT / "instance" / "redis", port)
+        print(f"No Redis answered; started a private redis-server at {url}")
+    env["REDIS_URL"] = url
+    port = env.get("CRM_PORT", "5000")
+    print(f"\nCampus CRM: http://127.0.0.1:{port}/  (demo accounts: see README, password demo1234)\n")
+    honcho = subprocess.Popen(
+        [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile")], env=env, cwd=ROOT
+    )
+    try:
+        return honcho.wait()
+    except KeyboardInterrupt:
+        honcho.send_signal(signal.SIGINT)
+        return honcho.wait()
+    finally:
+        if private is not None:
+            private.terminate()
+            private.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

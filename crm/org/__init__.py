@@ -1,0 +1,1 @@
+"""Organisation reference data: schools, courses, classes, departments."""

@@ -1,0 +1,77 @@
+"""Schools (campuses), courses and classes (P-4)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.auth.models import User
+from crm.extensions import db
+
+class_teachers = sa.Table(
+    "class_teachers",
+    db.metadata,
+    sa.Column("class_id", sa.ForeignKey("classes.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class School(db.Model):
+    """A campus."""
+
+    __tablename__ = "schools"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Course(db.Model):
+    """A course the school teaches, e.g. 'Python 全栈开发'."""
+
+    __tablename__ = "courses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClassList(db.Model):
+    """A class: one semester of a course at a school, shown as 'course (N期)'."""
+
+    __tablename__ = "classes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(sa.ForeignKey("schools.id", ondelete="RESTRICT"), index=True)
+    course_id: Mapped[int] = mapped_column(sa.ForeignKey("courses.id", ondelete="RESTRICT"), index=True)
+    semester: Mapped[int]
+    price: Mapped[int]  # whole yuan
+    start_date: Mapped[dt.date]
+    graduate_date: Mapped[dt.date | None]
+    memo: Mapped[str | None] = mapped_column(sa.String(255))
+    tutor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+
+    school: Mapped[School] = relationship(lazy="joined")
+    course: Mapped[Course] = relationship(lazy="joined")
+    tutor: Mapped[User | None] = relationship(foreign_keys=[tutor_id])
+    teachers: Mapped[list[User]] = relationship(secondary=class_teachers, order_by="User.name")
+
+    __table_args__ = (
+        sa.UniqueConstraint("school_id", "course_id", "semester"),
+        sa.CheckConstraint("semester >= 1", name="semester_positive"),
+        sa.CheckConstraint("price >= 0", name="price_not_negative"),
+        sa.CheckConstraint("graduate_date IS NULL OR graduate_date >= start_date", name="dates_ordered"),
+    )
+
+    @property
+    def display_name(self) -> str:
+        """'course (N期)' as the school writes it."""
+        return f"{self.course.name} ({self.semester}期)" if self.course else f"({self.semester}期)"
+
+    def __str__(self) -> str:
+        return self.display_name

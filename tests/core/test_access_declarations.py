@@ -1,0 +1,42 @@
+import pytest
+
+"""Every endpoint declares who may call it (P-3)."""
+from crm.core.access import AUTHENTICATED, PUBLIC, access_for
+from tests.factories import login, make_user
+
+
+def test_every_endpoint_declares_access(app):
+    missing = [rule.endpoint for rule in app.url_map.iter_rules() if access_for(app, rule.endpoint) is None]
+    assert missing == []
+
+
+def test_public_endpoints_are_only_the_expected_ones(app):
+    public = sorted({rule.endpoint for rule in app.url_map.iter_rules() if access_for(app, rule.endpoint) == PUBLIC})
+    assert public == ["auth.login", "core.healthz", "core.set_language", "static"]
+
+
+@pytest.mark.committing
+def test_undeclared_endpoint_is_refused(database_url, redis_url, redis_prefix, clean_database):
+    from crm import create_app
+    from tests.conftest import make_test_config
+
+    probe_app = create_app(make_test_config(database_url, redis_url, redis_prefix))
+    probe_app.add_url_rule("/undeclared-probe", "undeclared_probe", lambda: "open")
+    with probe_app.app_context():
+        username = make_user("admin").username
+    client = probe_app.test_client()
+    login(client, username)
+    assert client.get("/undeclared-probe").status_code == 403
+    assert client.get("/").status_code == 200
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get("/org/classes/")
+    assert response.status_code == 302
+    assert "/auth/login" in response.headers["Location"]
+
+
+def test_healthz_reports_database_and_redis(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok", "redis": "ok"}
