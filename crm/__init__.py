@@ -110,17 +110,26 @@ def register_models() -> None:
     import crm.auth.models  # noqa: F401
     import crm.core.audit  # noqa: F401
     import crm.org.models  # noqa: F401
+    import crm.sales.models  # noqa: F401
+    import crm.notifications.models  # noqa: F401
+    import crm.api.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount one blueprint per area and their sidebar entries."""
+    from crm.extensions import csrf
+    from crm.api import bp as api_bp
     from crm.auth import bp as auth_bp
     from crm.auth.admin import register_auth_admin
     from crm.core.views import bp as core_bp
     from crm.org.admin import register_org_admin
+    from crm.sales import bp as sales_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
+    app.register_blueprint(sales_bp, url_prefix="/sales")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    csrf.exempt(api_bp)  # token-authenticated JSON; no browser session involved
     register_auth_admin(app)
     register_org_admin(app)
 

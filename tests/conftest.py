@@ -92,7 +92,7 @@ def app(database_url, redis_url, redis_prefix):
             with db.engine.begin() as conn:
                 conn.exec_driver_sql("DROP SCHEMA public CASCADE")
                 conn.exec_driver_sql("CREATE SCHEMA public")
-        upgrade()
+        upgrade(revision="heads")
         sync_rbac()
         seed_departments()
         db.session.commit()

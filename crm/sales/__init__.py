@@ -1,0 +1,7 @@
+"""Sales: leads, allocation, follow-up, pool, payments, students."""
+from flask import Blueprint
+
+bp = Blueprint("sales", __name__, template_folder="templates")
+
+# View modules, one per part of the area (each registers routes on `bp`).
+from crm.sales import views, import_views, pool_views, payment_views, dashboard_views  # noqa: E402,F401

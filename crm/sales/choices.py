@@ -1,0 +1,85 @@
+"""Choice lists of the sales area (S-1, S-2, S-4): code -> Chinese label.
+
+The Chinese labels are the school's own vocabulary and appear as-is in the
+UI, the Excel template and imports; English labels help the English UI and
+English Excel headers.
+"""
+from __future__ import annotations
+
+GENDER = {1: "男", 2: "女"}
+GENDER_EN = {1: "male", 2: "female"}
+
+EDUCATION = {
+    1: "重点大学", 2: "普通本科", 3: "独立院校", 4: "民办本科",
+    5: "大专", 6: "民办专科", 7: "高中", 8: "其他",
+}
+EDUCATION_EN = {
+    1: "key university", 2: "university", 3: "independent college", 4: "private university",
+    5: "junior college", 6: "private junior college", 7: "high school", 8: "other",
+}
+
+EXPERIENCE = {
+    1: "在校生", 2: "应届毕业", 3: "半年以内", 4: "半年至一年",
+    5: "一年至三年", 6: "三年至五年", 7: "五年以上",
+}
+EXPERIENCE_EN = {
+    1: "student", 2: "fresh graduate", 3: "under half a year", 4: "half a year to a year",
+    5: "one to three years", 6: "three to five years", 7: "over five years",
+}
+
+WORK_STATUS = {1: "在职", 2: "无业"}
+WORK_STATUS_EN = {1: "employed", 2: "unemployed"}
+
+SOURCE = {
+    1: "qq群", 2: "内部转介绍", 3: "官方网站", 4: "百度推广", 5: "360推广", 6: "搜狗推广",
+    7: "腾讯课堂", 8: "广点通", 9: "高校宣讲", 10: "渠道代理", 11: "51cto", 12: "智汇推",
+    13: "网盟", 14: "DSP", 15: "SEO", 16: "其它",
+}
+SOURCE_EN = {
+    1: "QQ group", 2: "internal referral", 3: "official website", 4: "Baidu ads", 5: "360 ads",
+    6: "Sogou ads", 7: "Tencent Classroom", 8: "Guangdiantong", 9: "campus talk", 10: "channel agent",
+    11: "51cto", 12: "Zhihuitui", 13: "ad network", 14: "DSP", 15: "SEO", 16: "other",
+}
+
+# Customer.status
+NOT_ENROLLED = 1
+ENROLLED = 2
+STATUS = {NOT_ENROLLED: "未报名", ENROLLED: "已报名"}
+STATUS_EN = {NOT_ENROLLED: "not enrolled", ENROLLED: "enrolled"}
+
+# CustomerDistribution.status (S-2)
+FOLLOWING = 1
+CONVERTED = 2
+LOST_NO_FOLLOW_UP = 3
+LOST_NO_CONVERSION = 4
+DISTRIBUTION_STATUS = {
+    FOLLOWING: "正在跟进", CONVERTED: "已成单", LOST_NO_FOLLOW_UP: "三天未跟进", LOST_NO_CONVERSION: "十五天未成单",
+}
+DISTRIBUTION_STATUS_EN = {
+    FOLLOWING: "following", CONVERTED: "converted",
+    LOST_NO_FOLLOW_UP: "lost: 3 days without follow-up", LOST_NO_CONVERSION: "lost: 15 days without conversion",
+}
+
+# CustomerDistribution.origin: how a holding started
+ORIGIN_AUTO = "auto"
+ORIGIN_IMPORT = "import"
+ORIGIN_API = "api"
+ORIGIN_GRAB = "grab"
+ORIGIN_ASSIGN = "assign"
+ORIGIN = {ORIGIN_AUTO: "自动分配", ORIGIN_IMPORT: "批量导入", ORIGIN_API: "网站接口", ORIGIN_GRAB: "抢单", ORIGIN_ASSIGN: "主管分配"}
+
+# Customer.pool_reason: why a lead sits in the public pool
+POOL_UNASSIGNED = 1  # no eligible consultant at intake, or released by a director
+POOL_REASONS = {POOL_UNASSIGNED: "未分配", LOST_NO_FOLLOW_UP: "三天未跟进", LOST_NO_CONVERSION: "十五天未成单"}
+
+# PaymentRecord.pay_type (S-4)
+PAY_DEPOSIT = 1
+PAY_TUITION = 2
+PAY_TRANSFER = 3
+PAY_DROP_OUT = 4
+PAY_REFUND = 5
+PAY_TYPE = {PAY_DEPOSIT: "订金/报名费", PAY_TUITION: "学费", PAY_TRANSFER: "转班", PAY_DROP_OUT: "退学", PAY_REFUND: "退款"}
+
+# Expiry rule (S-14)
+FOLLOW_UP_DAYS = 3
+CONVERSION_DAYS = 15

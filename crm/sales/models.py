@@ -1,0 +1,264 @@
+"""Sales tables: leads, assignment history, allocation table, follow-ups,
+payments, students and enrolments, Excel import jobs (S-1 … S-4, S-9, S-18, S-19)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.auth.models import User
+from crm.core.clock import utcnow
+from crm.extensions import db
+from crm.org.models import ClassList, Course
+from crm.sales import choices
+
+customer_courses = sa.Table(
+    "customer_courses",
+    db.metadata,
+    sa.Column("customer_id", sa.ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("course_id", sa.ForeignKey("courses.id", ondelete="RESTRICT"), primary_key=True, index=True),
+)
+
+
+class Customer(db.Model):
+    """A lead (客户): a prospective student (S-1)."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    qq: Mapped[str] = mapped_column(sa.String(12), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(32))
+    gender: Mapped[int] = mapped_column(sa.SmallInteger)
+    education: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    graduation_school: Mapped[str | None] = mapped_column(sa.String(64))
+    major: Mapped[str | None] = mapped_column(sa.String(64))
+    experience: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    work_status: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    company: Mapped[str | None] = mapped_column(sa.String(64))
+    salary: Mapped[str | None] = mapped_column(sa.String(32))
+    source: Mapped[int] = mapped_column(sa.SmallInteger, index=True)
+    referred_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customers.id", ondelete="SET NULL"))
+    phone: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
+    email: Mapped[str | None] = mapped_column(sa.String(254), unique=True)  # stored lower-case
+    memo: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[int] = mapped_column(sa.SmallInteger, default=choices.NOT_ENROLLED)
+    consultant_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    inquiry_date: Mapped[dt.date] = mapped_column(index=True)
+    received_on: Mapped[dt.date | None]
+    last_follow_up_on: Mapped[dt.date | None]
+    # Who most recently lost this lead to the pool; they cannot grab it back (S-17).
+    last_lost_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    pool_reason: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    pool_since: Mapped[dt.date | None]
+    channel: Mapped[str] = mapped_column(sa.String(16), default="form")  # form, import, api, demo
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    consultant: Mapped[User | None] = relationship(foreign_keys=[consultant_id])
+    last_lost_by: Mapped[User | None] = relationship(foreign_keys=[last_lost_by_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    referred_by: Mapped["Customer | None"] = relationship(remote_side=[id])
+    courses: Mapped[list[Course]] = relationship(secondary=customer_courses, order_by="Course.name")
+
+    __table_args__ = (
+        sa.CheckConstraint("status in (1, 2)", name="status"),
+        sa.CheckConstraint("gender in (1, 2)", name="gender"),
+        sa.CheckConstraint("source between 1 and 16", name="source"),
+        # Held leads by consultant, and the expiry dates the pool and reclaim filter on.
+        sa.Index("ix_customers_consultant_status", "consultant_id", "status"),
+        sa.Index("ix_customers_status_follow_up", "status", "last_follow_up_on"),
+        sa.Index("ix_customers_status_received", "status", "received_on"),
+    )
+
+    def __str__(self) -> str:
+        return f"{self.name} (QQ {self.qq})"
+
+
+class CustomerDistribution(db.Model):
+    """One holding of a lead by a consultant (S-2); closed exactly once."""
+
+    __tablename__ = "customer_distributions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    consultant_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"))
+    started_on: Mapped[dt.date]
+    ended_on: Mapped[dt.date | None]
+    status: Mapped[int] = mapped_column(sa.SmallInteger, default=choices.FOLLOWING)
+    origin: Mapped[str] = mapped_column(sa.String(16))
+    memo: Mapped[str | None] = mapped_column(sa.String(255))
+
+    customer: Mapped[Customer] = relationship()
+    consultant: Mapped[User] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("status in (1, 2, 3, 4)", name="status"),
+        sa.CheckConstraint("(status = 1) = (ended_on IS NULL)", name="open_iff_following"),
+        # At most one open holding per lead: the database settles grab races.
+        sa.Index(
+            "uq_customer_distributions_open", "customer_id", unique=True,
+            postgresql_where=sa.text("status = 1"), sqlite_where=sa.text("status = 1"),
+        ),
+        sa.Index("ix_customer_distributions_consultant_status", "consultant_id", "status"),
+    )
+
+
+class SaleRank(db.Model):
+    """A consultant's row in the allocation table (S-3)."""
+
+    __tablename__ = "sale_ranks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    num: Mapped[int] = mapped_column(default=1)
+    weight: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+    on_leave_until: Mapped[dt.date | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.CheckConstraint("num >= 1", name="num_positive"),
+        sa.CheckConstraint("num <= 1000", name="num_bounded"),
+    )
+
+
+class ConsultRecord(db.Model):
+    """A follow-up (跟进记录) on a lead (S-4, S-13)."""
+
+    __tablename__ = "consult_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id", ondelete="CASCADE"))
+    consultant_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    date: Mapped[dt.date]
+    note: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    consultant: Mapped[User] = relationship()
+
+    __table_args__ = (sa.Index("ix_consult_records_customer_date", "customer_id", "date"),)
+
+
+class PaymentRecord(db.Model):
+    """A payment (缴费记录), money in whole yuan (S-4)."""
+
+    __tablename__ = "payment_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id", ondelete="RESTRICT"), index=True)
+    class_id: Mapped[int | None] = mapped_column(sa.ForeignKey("classes.id", ondelete="RESTRICT"), index=True)
+    pay_type: Mapped[int] = mapped_column(sa.SmallInteger)
+    paid_amount: Mapped[int] = mapped_column(default=0)
+    deal_amount: Mapped[int | None]
+    quoted_amount: Mapped[int | None]
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    date: Mapped[dt.date] = mapped_column(index=True)
+    consultant_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    customer: Mapped[Customer] = relationship()
+    class_list: Mapped[ClassList | None] = relationship()
+    consultant: Mapped[User] = relationship(foreign_keys=[consultant_id])
+
+    __table_args__ = (
+        sa.CheckConstraint("pay_type between 1 and 5", name="pay_type"),
+        sa.CheckConstraint("paid_amount >= 0", name="paid_not_negative"),
+        sa.CheckConstraint("deal_amount IS NULL OR deal_amount >= 0", name="deal_not_negative"),
+        sa.CheckConstraint("quoted_amount IS NULL OR quoted_amount >= 0", name="quote_not_negative"),
+    )
+
+
+class Student(db.Model):
+    """A paying lead (学生), one per lead, with a login account (S-18, S-19)."""
+
+    __tablename__ = "students"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id", ondelete="RESTRICT"), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"), unique=True)
+    emergency_contact: Mapped[str | None] = mapped_column(sa.String(64))
+    company: Mapped[str | None] = mapped_column(sa.String(128))
+    location: Mapped[str | None] = mapped_column(sa.String(64))
+    position: Mapped[str | None] = mapped_column(sa.String(64))
+    salary: Mapped[int | None]
+    welfare: Mapped[str | None] = mapped_column(sa.String(255))
+    placement_date: Mapped[dt.date | None]
+    memo: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    customer: Mapped[Customer] = relationship()
+    user: Mapped[User] = relationship()
+
+
+class Enrollment(db.Model):
+    """A student's membership of a class from `joined_on` until `left_on` (S-18, T-3)."""
+
+    __tablename__ = "enrollments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(sa.ForeignKey("students.id", ondelete="CASCADE"))
+    class_id: Mapped[int] = mapped_column(sa.ForeignKey("classes.id", ondelete="RESTRICT"), index=True)
+    joined_on: Mapped[dt.date]
+    left_on: Mapped[dt.date | None]
+    end_reason: Mapped[str | None] = mapped_column(sa.String(16))  # transfer, drop_out, graduated
+
+    student: Mapped[Student] = relationship()
+    class_list: Mapped[ClassList] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("left_on IS NULL OR left_on >= joined_on", name="dates_ordered"),
+        # One current enrolment per (student, class).
+        sa.Index(
+            "uq_enrollments_current", "student_id", "class_id", unique=True,
+            postgresql_where=sa.text("left_on IS NULL"), sqlite_where=sa.text("left_on IS NULL"),
+        ),
+    )
+
+
+class ImportJob(db.Model):
+    """An Excel lead import (S-9): file, progress and outcome."""
+
+    __tablename__ = "import_jobs"
+
+    STATUSES = ("queued", "running", "done", "failed")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    stored_path: Mapped[str] = mapped_column(sa.String(512))
+    status: Mapped[str] = mapped_column(sa.String(16), default="queued")
+    total_rows: Mapped[int] = mapped_column(default=0)
+    processed_rows: Mapped[int] = mapped_column(default=0)  # rows committed so far: the resume point
+    imported: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    invalid: Mapped[int] = mapped_column(default=0)
+    unassigned: Mapped[int] = mapped_column(default=0)
+    error_path: Mapped[str | None] = mapped_column(sa.String(512))
+    message: Mapped[str | None] = mapped_column(sa.Text)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    created_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("status in ('queued', 'running', 'done', 'failed')", name="status"),
+    )
+
+
+class ImportRowError(db.Model):
+    """A rejected row of an import, with its original values and the reason (S-9)."""
+
+    __tablename__ = "import_row_errors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(sa.ForeignKey("import_jobs.id", ondelete="CASCADE"))
+    row_number: Mapped[int]
+    kind: Mapped[str] = mapped_column(sa.String(16))  # invalid, duplicate
+    values: Mapped[str] = mapped_column(sa.Text)  # JSON list of the original cell values
+    reason: Mapped[str] = mapped_column(sa.Text)
+
+    __table_args__ = (sa.UniqueConstraint("job_id", "row_number"),)

@@ -1,0 +1,1 @@
+"""Sales views (filled in by the part that owns this module)."""
