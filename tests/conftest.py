@@ -20,6 +20,8 @@ from crm.devredis import answers, start_private_redis
 
 os.environ.setdefault("CRM_ENV", "testing")
 
+pytest_plugins = ["tests.worker_fixtures", "tests.smtp_fixtures"]
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 

@@ -1,0 +1,1 @@
+"""An in-process SMTP server (aiosmtpd) for e-mail tests (filled in by the notifications work)."""
