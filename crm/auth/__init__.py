@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
-from crm.auth import views  # noqa: E402,F401
+from crm.auth import manage, views  # noqa: E402,F401

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import BooleanField, HiddenField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import AnyOf, DataRequired, Email, EqualTo, Length, Optional, Regexp
 
 
 class LoginForm(FlaskForm):
@@ -25,3 +25,69 @@ class ChangePasswordForm(FlaskForm):
         _l("Repeat new password"),
         validators=[DataRequired(), EqualTo("password", message=_l("The two new passwords differ."))],
     )
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class ProfileFields(FlaskForm):
+    """Profile fields shared by the create and edit forms (P-2)."""
+
+    name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired(), Length(max=64)])
+    email = StringField(
+        _l("E-mail"), filters=[_strip],
+        validators=[Optional(), Length(max=254), Email(message=_l("Enter a valid e-mail address."))],
+    )
+    phone = StringField(
+        _l("Phone"), filters=[_strip],
+        validators=[Optional(), Length(max=32),
+                    Regexp(r"^[0-9+()\- ]+$", message=_l("A phone number has only digits, spaces and + - ( )."))],
+    )
+    department_id = SelectField(_l("Department"), coerce=int, validate_choice=True)
+    wechat_openid = StringField(_l("WeChat openid"), filters=[_strip], validators=[Optional(), Length(max=64)])
+    kind = SelectField(
+        _l("Kind"),
+        choices=[("staff", _l("Staff")), ("student", _l("Student"))],
+        validators=[AnyOf(["staff", "student"], message=_l("Unknown kind of account."))],
+    )
+
+
+class UserCreateForm(ProfileFields):
+    """Create an account; the initial password is generated and shown once."""
+
+    username = StringField(_l("User name"), filters=[_strip], validators=[DataRequired(), Length(max=64)])
+    roles = SelectMultipleField(_l("Roles"), coerce=int)
+
+
+class UserEditForm(ProfileFields):
+    """Edit a user's profile."""
+
+
+class UserRolesForm(FlaskForm):
+    """Replace a user's roles."""
+
+    roles = SelectMultipleField(_l("Roles"), coerce=int)
+
+
+class ConfirmForm(FlaskForm):
+    """A POST that carries only the CSRF token (reset password, deactivate, ...)."""
+
+
+class RoleCreateForm(FlaskForm):
+    """Create a custom role."""
+
+    name = StringField(
+        _l("Name (code)"), filters=[_strip],
+        validators=[DataRequired(), Length(max=32),
+                    Regexp(r"^[a-z][a-z0-9_]{1,31}$",
+                           message=_l("Lower-case letters, digits and _, starting with a letter."))],
+    )
+    title = StringField(_l("Title"), filters=[_strip], validators=[DataRequired(), Length(max=64)])
+    description = StringField(_l("Description"), filters=[_strip], validators=[Optional(), Length(max=255)])
+
+
+class RolePermissionsForm(FlaskForm):
+    """The permission matrix of a role: one checkbox per code."""
+
+    permissions = SelectMultipleField(_l("Permissions"))

@@ -1,6 +1,7 @@
 """Account and RBAC rules. Services flush, never commit; the caller commits."""
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from collections.abc import Iterable
@@ -10,7 +11,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from crm.auth import catalog
-from crm.auth.models import Department, Permission, Role, User
+from crm.auth.models import Department, Permission, Role, User, user_roles
 from crm.core import audit
 from crm.core.clock import utcnow
 from crm.core.errors import Conflict, DomainError, NotFound
@@ -102,9 +103,39 @@ def random_password(length: int = 12) -> str:
 
 
 # -- sign-in throttling ----------------------------------------------------------
-def _failure_keys(username: str, ip: str) -> tuple[str, str]:
+# One atomic step: refuse when the account or the address is locked, otherwise
+# count this attempt as a failure in advance. Counting before the password is
+# checked means parallel guesses cannot slip past the limit; a successful
+# sign-in gives the attempt back (see _release_attempt).
+_RESERVE_ATTEMPT = """
+local user_count = tonumber(redis.call('GET', KEYS[1]) or '0')
+local ip_count = tonumber(redis.call('GET', KEYS[2]) or '0')
+local wait = 0
+if user_count >= tonumber(ARGV[1]) then wait = math.max(wait, redis.call('TTL', KEYS[1]), 1) end
+if ip_count >= tonumber(ARGV[2]) then wait = math.max(wait, redis.call('TTL', KEYS[2]), 1) end
+if wait > 0 then return wait end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 0
+"""
+
+# Give back one counted attempt; never leave a zero or negative counter behind.
+_RELEASE_ATTEMPT = """
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    if redis.call('DECR', key) <= 0 then redis.call('DEL', key) end
+  end
+end
+return 0
+"""
+
+
+def failure_keys(username: str, ip: str) -> tuple[str, str]:
+    """The Redis counters of failed sign-ins for an account and for an address."""
     return (
-        redis.key("login", "fail", "user", username.strip().lower()),
+        redis.key("login", "fail", "user", (username or "").strip().lower()),
         redis.key("login", "fail", "ip", ip or "unknown"),
     )
 
@@ -117,7 +148,7 @@ def _limits() -> tuple[int, int, int]:
 
 def lock_remaining_seconds(username: str, ip: str) -> int:
     """Seconds until this account or address may try again (0 when not locked)."""
-    user_key, ip_key = _failure_keys(username, ip)
+    user_key, ip_key = failure_keys(username, ip)
     max_user, max_ip, _window = _limits()
     pipe = redis.client.pipeline()
     pipe.get(user_key).ttl(user_key).get(ip_key).ttl(ip_key)
@@ -130,31 +161,37 @@ def lock_remaining_seconds(username: str, ip: str) -> int:
     return max(0, remaining)
 
 
-def register_failure(username: str, ip: str) -> None:
-    """Count a failed sign-in for the account and the address."""
-    _max_user, _max_ip, window = _limits()
-    pipe = redis.client.pipeline()
-    for key in _failure_keys(username, ip):
-        pipe.incr(key).expire(key, window)
-    pipe.execute()
+def _reserve_attempt(username: str, ip: str) -> int:
+    """Count an attempt unless locked; returns the seconds to wait (0: go ahead)."""
+    max_user, max_ip, window = _limits()
+    return int(redis.client.eval(_RESERVE_ATTEMPT, 2, *failure_keys(username, ip), max_user, max_ip, window))
+
+
+def _release_attempt(username: str, ip: str) -> None:
+    """Give back the attempt counted in advance, for a sign-in that was not a wrong guess."""
+    redis.client.eval(_RELEASE_ATTEMPT, 2, *failure_keys(username, ip))
 
 
 def clear_failures(username: str) -> None:
-    """Forget an account's failed sign-ins after a success."""
-    redis.client.delete(_failure_keys(username, "")[0])
+    """Forget an account's failed sign-ins (after a success or a password reset)."""
+    redis.client.delete(failure_keys(username, "")[0])
 
 
 def authenticate(username: str, password: str, ip: str) -> User:
     """Check credentials with throttling; return the user or raise DomainError."""
     username = (username or "").strip()
-    remaining = lock_remaining_seconds(username, ip)
-    if remaining:
-        minutes = max(1, -(-remaining // 60))
-        raise LoginLocked(_("Too many failed sign-ins. Try again in %(m)d minutes.", m=minutes))
+    wait = _reserve_attempt(username, ip)
+    if wait:
+        minutes = max(1, -(-wait // 60))
+        raise LoginLocked(_(
+            "Too many failed sign-ins for this account or from this computer. "
+            "Sign-in is locked; try again in %(m)d minutes.",
+            m=minutes,
+        ))
     user = db.session.scalar(sa.select(User).where(User.username == username)) if username else None
     if user is None or not user.check_password(password or ""):
-        register_failure(username, ip)
         raise DomainError(_("Wrong user name or password."))
+    _release_attempt(username, ip)
     if not user.active:
         raise DomainError(_("This account has been deactivated. Ask an administrator."))
     clear_failures(username)
@@ -184,6 +221,44 @@ def get_user(user_id: int) -> User:
     return user
 
 
+# Column sizes of the users table; checked here so a huge value gets a message, not a 500.
+PROFILE_LIMITS = {"username": 64, "name": 64, "email": 254, "phone": 32, "wechat_openid": 64}
+USERNAME_PATTERN = re.compile(r"^[\w.@-]+$")
+ROLE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+
+
+def _clean(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+def _check_profile(
+    *, name: str | None, email: str | None, phone: str | None, wechat_openid: str | None,
+    department_id: int | None, kind: str,
+) -> None:
+    """Refuse profile values the table cannot hold or that point nowhere."""
+    values = {"name": name, "email": email, "phone": phone, "wechat_openid": wechat_openid}
+    for field, value in values.items():
+        if value is not None and len(value) > PROFILE_LIMITS[field]:
+            raise DomainError(
+                _("This value may have at most %(n)d characters.", n=PROFILE_LIMITS[field]), field=field
+            )
+    if not name:
+        raise DomainError(_("A name is required."), field="name")
+    if kind not in (User.KIND_STAFF, User.KIND_STUDENT):
+        raise DomainError(_("Unknown kind of account."), field="kind")
+    if department_id is not None and db.session.get(Department, department_id) is None:
+        raise DomainError(_("No such department."), field="department_id")
+
+
+def _roles_by_ids(role_ids: Iterable[int]) -> list[Role]:
+    ids = sorted(set(role_ids))
+    roles = list(db.session.scalars(sa.select(Role).where(Role.id.in_(ids)))) if ids else []
+    if len(roles) != len(ids):
+        raise DomainError(_("Unknown role."), field="roles")
+    return roles
+
+
 def create_user(
     actor_id: int | None,
     *,
@@ -192,39 +267,86 @@ def create_user(
     password: str | None = None,
     email: str | None = None,
     phone: str | None = None,
+    wechat_openid: str | None = None,
     department_id: int | None = None,
     kind: str = User.KIND_STAFF,
     role_names: Iterable[str] = (),
+    role_ids: Iterable[int] = (),
     must_change_password: bool = True,
 ) -> tuple[User, str]:
     """Create an account; returns the user and the initial password."""
     username = (username or "").strip()
     if not username:
         raise DomainError(_("A user name is required."), field="username")
+    if len(username) > PROFILE_LIMITS["username"]:
+        raise DomainError(
+            _("This value may have at most %(n)d characters.", n=PROFILE_LIMITS["username"]), field="username"
+        )
+    if not USERNAME_PATTERN.match(username):
+        raise DomainError(
+            _("A user name may contain only letters, digits and . _ - @ (no spaces)."), field="username"
+        )
+    name = _clean(name) or username
+    email, phone, wechat_openid = _clean(email), _clean(phone), _clean(wechat_openid)
+    _check_profile(name=name, email=email, phone=phone, wechat_openid=wechat_openid,
+                   department_id=department_id, kind=kind)
     if db.session.scalar(sa.select(User.id).where(sa.func.lower(User.username) == username.lower())):
         raise Conflict(_("The user name %(u)s is already taken.", u=username), field="username")
     initial = password or random_password()
     validate_password(initial)
+    roles: list[Role] = []
+    names = sorted(set(role_names))
+    if names:
+        roles = list(db.session.scalars(sa.select(Role).where(Role.name.in_(names))))
+        if len(roles) != len(names):
+            raise DomainError(_("Unknown role."), field="roles")
+    roles.extend(r for r in _roles_by_ids(role_ids) if r not in roles)
     user = User(
-        username=username,
-        name=(name or username).strip(),
-        email=(email or None),
-        phone=(phone or None),
-        department_id=department_id,
-        kind=kind,
-        active=True,
-        must_change_password=must_change_password,
+        username=username, name=name, email=email, phone=phone, wechat_openid=wechat_openid,
+        department_id=department_id, kind=kind, active=True, must_change_password=must_change_password,
     )
     user.set_password(initial)
-    if role_names:
-        names = list(role_names)
-        user.roles = list(db.session.scalars(sa.select(Role).where(Role.name.in_(names))))
-        if len(user.roles) != len(set(names)):
-            raise DomainError(_("Unknown role."), field="roles")
-    db.session.add(user)
+    user.roles = roles
+    try:
+        # The unique index decides when two people create the same name at once.
+        with db.session.begin_nested():
+            db.session.add(user)
+            db.session.flush()
+    except sa.exc.IntegrityError:
+        raise Conflict(_("The user name %(u)s is already taken.", u=username), field="username") from None
+    audit.record(actor_id, "user.create", "user", user.id, username=username,
+                 roles=sorted(r.name for r in roles))
     db.session.flush()
-    audit.record(actor_id, "user.create", "user", user.id, username=username, roles=sorted(role_names))
     return user, initial
+
+
+def update_profile(
+    actor_id: int,
+    user_id: int,
+    *,
+    name: str,
+    email: str | None = None,
+    phone: str | None = None,
+    wechat_openid: str | None = None,
+    department_id: int | None = None,
+    kind: str = User.KIND_STAFF,
+) -> User:
+    """Change a user's profile (P-2); the changed fields are audited."""
+    user = get_user(user_id)
+    values = {
+        "name": _clean(name), "email": _clean(email), "phone": _clean(phone),
+        "wechat_openid": _clean(wechat_openid), "department_id": department_id, "kind": kind,
+    }
+    _check_profile(**values)
+    changed = {}
+    for field, value in values.items():
+        if getattr(user, field) != value:
+            changed[field] = [getattr(user, field), value]
+            setattr(user, field, value)
+    if changed:
+        audit.record(actor_id, "user.update", "user", user.id, changed=changed)
+    db.session.flush()
+    return user
 
 
 def reset_password(actor_id: int, user_id: int) -> str:
@@ -244,6 +366,8 @@ def set_active(actor_id: int, user_id: int, active: bool) -> User:
     user = get_user(user_id)
     if actor_id == user_id and not active:
         raise DomainError(_("You cannot deactivate your own account."))
+    if user.active == active:
+        return user
     user.active = active
     audit.record(actor_id, "user.activate" if active else "user.deactivate", "user", user.id)
     db.session.flush()
@@ -253,30 +377,77 @@ def set_active(actor_id: int, user_id: int, active: bool) -> User:
 def set_user_roles(actor_id: int, user_id: int, role_ids: Iterable[int]) -> User:
     """Replace a user's roles (audited)."""
     user = get_user(user_id)
-    ids = sorted(set(role_ids))
-    roles = list(db.session.scalars(sa.select(Role).where(Role.id.in_(ids)))) if ids else []
-    if len(roles) != len(ids):
-        raise DomainError(_("Unknown role."), field="roles")
+    roles = _roles_by_ids(role_ids)
     before = sorted(r.name for r in user.roles)
-    if actor_id == user_id and "admin" in before and "admin" not in {r.name for r in roles}:
+    after = sorted(r.name for r in roles)
+    if actor_id == user_id and "admin" in before and "admin" not in after:
         raise DomainError(_("You cannot remove the administrator role from yourself."), field="roles")
     user.roles = roles
-    audit.record(actor_id, "user.roles", "user", user.id, before=before, after=sorted(r.name for r in roles))
+    if before != after:
+        audit.record(actor_id, "user.roles", "user", user.id, before=before, after=after)
     db.session.flush()
     return user
 
 
-def set_role_permissions(actor_id: int, role_id: int, codes: Iterable[str]) -> Role:
-    """Replace a role's permissions (audited)."""
+# -- roles -----------------------------------------------------------------------------
+def role_user_counts() -> dict[int, int]:
+    """Number of users holding each role, in one query."""
+    rows = db.session.execute(
+        sa.select(user_roles.c.role_id, sa.func.count()).group_by(user_roles.c.role_id)
+    )
+    return {role_id: count for role_id, count in rows}
+
+
+def get_role(role_id: int) -> Role:
+    """The role with this id or NotFound."""
     role = db.session.get(Role, role_id)
     if role is None:
         raise NotFound(_("No such role."))
+    return role
+
+
+def create_role(actor_id: int, *, name: str, title: str, description: str = "") -> Role:
+    """Create a custom role without permissions (audited)."""
+    name = (name or "").strip().lower()
+    title = (title or "").strip()
+    description = (description or "").strip()
+    if not ROLE_NAME_PATTERN.match(name):
+        raise DomainError(
+            _("A role name has 2 to 32 characters: lower-case letters, digits and _, starting with a letter."),
+            field="name",
+        )
+    if not title:
+        raise DomainError(_("A title is required."), field="title")
+    if len(title) > 64:
+        raise DomainError(_("This value may have at most %(n)d characters.", n=64), field="title")
+    if len(description) > 255:
+        raise DomainError(_("This value may have at most %(n)d characters.", n=255), field="description")
+    role = Role(name=name, title=title, description=description)
+    try:
+        with db.session.begin_nested():
+            db.session.add(role)
+            db.session.flush()
+    except sa.exc.IntegrityError:
+        raise Conflict(_("A role named %(n)s already exists.", n=name), field="name") from None
+    audit.record(actor_id, "role.create", "role", role.id, name=name, title=title)
+    db.session.flush()
+    return role
+
+
+def set_role_permissions(actor_id: int, role_id: int, codes: Iterable[str]) -> Role:
+    """Replace a role's permissions (audited)."""
+    role = get_role(role_id)
     wanted = sorted(set(codes))
+    if role.name == "admin" and set(wanted) != set(catalog.PERMISSIONS):
+        # sync_rbac gives the administrator every code back; refusing keeps the page honest.
+        raise DomainError(_("The administrator role always holds every permission."), field="permissions")
     perms = list(db.session.scalars(sa.select(Permission).where(Permission.code.in_(wanted)))) if wanted else []
     if len(perms) != len(wanted):
         raise DomainError(_("Unknown permission."), field="permissions")
     before = sorted(p.code for p in role.permissions)
     role.permissions = perms
-    audit.record(actor_id, "role.permissions", "role", role.id, before=before, after=wanted)
+    if before != wanted:
+        audit.record(actor_id, "role.permissions", "role", role.id, before=before, after=wanted,
+                     added=sorted(set(wanted) - set(before)), removed=sorted(set(before) - set(wanted)))
     db.session.flush()
     return role

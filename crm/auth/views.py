@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
 
 from crm.auth import bp, services
 from crm.auth.forms import ChangePasswordForm, LoginForm
@@ -16,6 +17,20 @@ from crm.extensions import db
 def client_ip() -> str:
     """The caller's address (behind a proxy, configure ProxyFix so this is the real one)."""
     return request.remote_addr or "unknown"
+
+
+@bp.before_app_request
+def end_deactivated_session() -> Response | None:
+    """Sign out, on their next request, users deactivated while signed in.
+
+    Flask-Login reloads the user on every request but only checks is_active
+    at login_user(), so an open session would otherwise outlive deactivation.
+    """
+    if current_user.is_authenticated and not current_user.is_active:
+        logout_user()
+        flash(_("Your account has been deactivated. Ask an administrator."), "danger")
+        return redirect(url_for("auth.login"))
+    return None
 
 
 @bp.route("/login", methods=["GET", "POST"])
