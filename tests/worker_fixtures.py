@@ -1,1 +1,53 @@
-"""Fixtures that run a real Celery worker against real Redis (filled in by the notifications work)."""
+"""Fixtures that run a real Celery worker against real Redis.
+
+Several test sessions (and developers) share one Redis server, so every
+session sends its tasks to a queue of its own (named after `redis_prefix`);
+a worker started here consumes only that queue and never steals another
+session's tasks. Use `celery_worker` with `@pytest.mark.committing` tests:
+the worker runs in another thread with its own database session, so it only
+sees committed rows.
+"""
+from __future__ import annotations
+
+import pytest
+
+
+def session_queue_name(redis_prefix: str) -> str:
+    """The Celery queue of this test session."""
+    return f"{redis_prefix}-celery"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def celery_session_queue(app, redis_prefix):
+    """Route this session's tasks to its own queue; delete the queue's keys at the end."""
+    celery_app = app.extensions["celery"]
+    queue = session_queue_name(redis_prefix)
+    celery_app.conf.task_default_queue = queue
+    # Queue objects are cached on first use; drop them so the new default applies.
+    for cached in ("queues", "default_queue", "router"):
+        celery_app.amqp.__dict__.pop(cached, None)
+    yield queue
+    client = app.extensions["crm_redis"]
+    # kombu keeps a list per queue (and one per priority level: "<queue>\x06\x16<n>").
+    keys = [queue, *client.scan_iter(f"{queue}\x06\x16*"), *client.scan_iter(f"_kombu.binding.{queue}")]
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+def celery_worker(app, celery_session_queue):
+    """A real Celery worker (in a thread, solo pool) consuming this session's queue."""
+    from celery.contrib.testing.worker import start_worker
+
+    celery_app = app.extensions["celery"]
+    celery_app.loader.import_default_modules()  # the task modules listed in celeryconfig.imports
+    with start_worker(
+        celery_app,
+        pool="solo",
+        concurrency=1,
+        perform_ping_check=False,
+        queues=[celery_session_queue],
+        shutdown_timeout=30,
+        loglevel="WARNING",
+    ) as worker:
+        yield worker
