@@ -9,6 +9,8 @@ fixture, so every test in this folder is marked `browser` and `committing`
 """
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +79,25 @@ def _delete_keys(client, pattern: str, *exact: str) -> None:
         client.delete(*keys)
 
 
+def compile_catalogs() -> None:
+    """Compile each messages.po whose .mo is missing or older (what `make catalogs` does)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parents[2] / "crm" / "translations"
+    for po_path in root.glob("*/LC_MESSAGES/messages.po"):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file, locale=po_path.parts[-3])
+        # Write then rename: parallel test sessions may compile at the same moment.
+        partial = mo_path.with_name(f"messages.mo.{os.getpid()}")
+        with partial.open("wb") as mo_file:
+            write_mo(mo_file, catalog, use_fuzzy=True)
+        os.replace(partial, mo_path)
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_root, redis_url, redis_prefix):
     """The application with demo data, served by werkzeug on a free port in a thread."""
@@ -88,6 +109,7 @@ def live_server(tmp_root, redis_url, redis_prefix):
     from crm.demo import seed_demo
     from crm.extensions import db
 
+    compile_catalogs()
     database = tmp_root / "live.sqlite3"
     prefix = f"{redis_prefix}:live"
     queue = f"{redis_prefix}-live-celery"
@@ -107,6 +129,7 @@ def live_server(tmp_root, redis_url, redis_prefix):
         db.session.commit()
         db.session.remove()
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
     server = make_server("127.0.0.1", 0, _CeleryForThisApp(app), threaded=True)
     live = LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, celery_queue=queue)
 
