@@ -7,13 +7,78 @@ admin lists look like the rest of the product.
 """
 from __future__ import annotations
 
-from flask import Flask, redirect, url_for
-from flask_admin import Admin, AdminIndexView, expose
-from flask_admin.contrib.sqla import ModelView
-from flask_admin.theme import Bootstrap4Theme
+import datetime as dt
+import io
+import logging
+from decimal import Decimal
 
+import sqlalchemy as sa
+from flask import Flask, Response, abort, flash, redirect, url_for
+from flask_admin import Admin, AdminIndexView, expose
+from flask_admin.actions import action
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.helpers import get_redirect_target
+from flask_admin.theme import Bootstrap4Theme
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
+from werkzeug.utils import secure_filename
+
+from crm.core import clock
 from crm.core.access import AUTHENTICATED, can, declare_blueprint
 from crm.extensions import db
+
+log = logging.getLogger(__name__)
+
+# Largest value of a 32-bit INTEGER key; bigger ids cannot exist and would
+# make PostgreSQL raise instead of finding nothing.
+MAX_INT_ID = 2**31 - 1
+
+# Views that change data: they need permission_edit, not just permission_view.
+EDIT_VIEW_NAMES = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update"})
+
+
+def parse_id(raw) -> int | None:
+    """An integer primary key from a URL/form value, or None when it cannot be one."""
+    try:
+        value = int(str(raw).strip())
+    except (TypeError, ValueError):
+        return None
+    return value if 0 < value <= MAX_INT_ID else None
+
+
+class LazyOptions:
+    """Filter options read from the database on every page, not once at start-up.
+
+    Flask-Admin calls a callable `options` while the app is built (no
+    request, possibly no tables yet) and keeps the result; an iterable that
+    is not callable is iterated each time the list page renders.
+    """
+
+    def __init__(self, load):
+        self._load = load
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __iter__(self):
+        return iter(self._load())
+
+
+class CrmAdminForm(FlaskForm):
+    """Base of every Flask-Admin form: carries Flask-WTF's CSRF token.
+
+    Flask-Admin's own SecureForm signs a different token than the global
+    CSRFProtect checks, so its forms would always be refused; a FlaskForm
+    base renders the token CSRFProtect expects and validates it again.
+    """
+
+    def __init__(self, formdata=None, obj=None, prefix="", **kwargs):
+        # Flask-Admin's Unique validator reads form._obj to skip the edited row.
+        self._obj = obj
+        super().__init__(formdata=formdata, obj=obj, prefix=prefix, **kwargs)
 
 
 class CrmAdminIndex(AdminIndexView):
@@ -21,6 +86,7 @@ class CrmAdminIndex(AdminIndexView):
 
     @expose("/")
     def index(self):
+        """Redirect to the start page."""
         return redirect(url_for("core.home"))
 
 
@@ -31,23 +97,42 @@ class SecuredModelView(ModelView):
     permission_edit: str | None = None
     permission_export: str | None = None
 
+    # Bulk actions a page may offer; anything else posted to action_view is ignored.
+    allowed_actions: tuple[str, ...] = ("delete",)
+
     page_size = 20
     can_set_page_size = True
+    page_size_options = (20, 50, 100)
     export_types = ["xlsx"]
     export_max_rows = 100_000
     can_view_details = False
     list_template = "admin/crm_list.html"
+    form_base_class = CrmAdminForm
 
     def __init__(self, model, **kwargs):
         kwargs.setdefault("session", db)
         super().__init__(model, **kwargs)
 
+    # -- access -----------------------------------------------------------
     def is_accessible(self) -> bool:
+        """Listing needs the view permission."""
         return can(self.permission_view)
 
     def is_visible(self) -> bool:
-        # The product's own sidebar lists admin pages; Flask-Admin's menu stays hidden.
+        """Flask-Admin's own menu stays hidden; the product's sidebar lists admin pages."""
         return False
+
+    def _handle_view(self, name, **kwargs):
+        # Refuse writes with 403 instead of Flask-Admin's silent redirect, so a
+        # forged POST from a read-only user is visibly refused.
+        response = super()._handle_view(name, **kwargs)
+        if response is not None:
+            return response
+        if name in EDIT_VIEW_NAMES and not self.can_edit:
+            abort(403)
+        if name == "export" and not self.can_export:
+            abort(403)
+        return None
 
     @property
     def can_create(self) -> bool:  # type: ignore[override]
@@ -81,11 +166,126 @@ class SecuredModelView(ModelView):
     def can_export(self, value) -> None:
         pass
 
+    def is_action_allowed(self, name: str) -> bool:
+        """Only whitelisted bulk actions, and only for users who may edit."""
+        return name in self.allowed_actions and self.can_edit and super().is_action_allowed(name)
+
+    # -- lookups ----------------------------------------------------------
+    def get_one(self, id):
+        """The row with this id, or None for unknown or malformed ids (never a DB error)."""
+        key = parse_id(id)
+        return None if key is None else db.session.get(self.model, key)
+
+    # -- writes -----------------------------------------------------------
+    def in_use_message(self, model) -> str:
+        """Why a row could not be deleted (other rows still point to it)."""
+        return _("“%(name)s” is still in use elsewhere and was not deleted.", name=str(model))
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        """Show constraint violations as a plain sentence, not the database's text."""
+        if isinstance(exc, IntegrityError):
+            log.info("integrity error in %s: %s", type(self).__name__, exc.orig)
+            flash(_("The record clashes with existing data (a duplicate or a row still in use). "
+                    "Nothing was saved."), "error")
+            return True
+        return super().handle_view_exception(exc)
+
+    def delete_model(self, model) -> bool:
+        """Delete one row; a row still referenced elsewhere is kept with a clear message."""
+        message = self.in_use_message(model)
+        try:
+            self.on_model_delete(model)
+            db.session.delete(model)
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            flash(message, "error")
+            return False
+        self.after_model_delete(model)
+        return True
+
+    @action("delete", _l("Delete"), _l("Are you sure you want to delete the selected records?"))
+    def action_delete(self, ids) -> None:
+        """Bulk delete, all or nothing: one row still in use keeps every row."""
+        keys = sorted({key for key in (parse_id(raw) for raw in ids) if key is not None})
+        if not keys:
+            flash(_("Select at least one record."), "error")
+            return
+        pk = getattr(self.model, self._primary_key)
+        rows = list(db.session.scalars(sa.select(self.model).where(pk.in_(keys))))
+        blocked = None
+        try:
+            for row in rows:
+                blocked = row
+                self.on_model_delete(row)
+                db.session.delete(row)
+                db.session.flush()
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            flash(_("Nothing was deleted: %(reason)s", reason=self.in_use_message(blocked)), "error")
+            return
+        flash(ngettext("%(num)d record was deleted.", "%(num)d records were deleted.", len(rows)), "success")
+
+    # -- export -----------------------------------------------------------
+    def get_export_value(self, model, name):
+        """Typed cell values (numbers and dates stay numbers and dates in Excel)."""
+        formatter = self.column_formatters_export.get(name)
+        if formatter is not None:
+            return formatter(self, None, model, name)
+        value = model
+        for part in str(name).split("."):
+            value = getattr(value, part, None) if value is not None else None
+        if value is None:
+            return ""
+        if isinstance(value, dt.datetime):
+            return clock.to_local(value).replace(tzinfo=None)
+        if isinstance(value, bool):
+            return _("Yes") if value else _("No")
+        if isinstance(value, (int, float, Decimal, dt.date)):
+            return value
+        if isinstance(value, (list, tuple, set)):
+            return ", ".join(str(item) for item in value)
+        return str(value)
+
+    @expose("/export/<export_type>/")
+    def export(self, export_type: str):
+        """Download the filtered, sorted rows of the list as .xlsx."""
+        if export_type not in self.export_types:
+            abort(404)
+        from openpyxl import Workbook
+
+        _count, rows = self._export_data()
+        workbook = Workbook()
+        sheet = workbook.active
+        sheet.title = secure_filename(str(self.name))[:31] or "export"
+        sheet.append([str(label) for _name, label in self._export_columns])
+        for row in rows:
+            sheet.append([self.get_export_value(row, name) for name, _label in self._export_columns])
+        for cells in sheet.iter_rows(min_row=2):
+            for cell in cells:
+                # A typed "=..." must stay text: Excel would run it as a formula.
+                if cell.data_type == "f":
+                    cell.data_type = "s"
+                elif isinstance(cell.value, dt.date):
+                    cell.number_format = "yyyy-mm-dd" if not isinstance(cell.value, dt.datetime) else "yyyy-mm-dd hh:mm"
+        sheet.freeze_panes = "A2"
+        buffer = io.BytesIO()
+        workbook.save(buffer)
+        filename = f"{self.endpoint}-{clock.today().isoformat()}.xlsx"
+        return Response(
+            buffer.getvalue(),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f"attachment; filename={filename}"},
+        )
+
+    def get_save_return_url(self, model, is_created: bool = False) -> str:
+        """Back to the list with the filters, sort and page the user came from."""
+        return get_redirect_target() or self.get_url(".index_view")
+
 
 def init_admin(app: Flask) -> Admin:
     """Create this app's Admin (one per app, so tests can build many apps)."""
-    from flask_babel import lazy_gettext as _l
-
     admin = Admin(
         app,
         name=str(_l("Campus CRM")),
