@@ -17,6 +17,7 @@ from flask import Flask, Response, abort, flash, redirect, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.filters import IntEqualFilter
 from flask_admin.helpers import get_redirect_target
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import gettext as _
@@ -47,6 +48,16 @@ def parse_id(raw) -> int | None:
     except (TypeError, ValueError):
         return None
     return value if 0 < value <= MAX_INT_ID else None
+
+
+class IdEqualFilter(IntEqualFilter):
+    """Equality filter on an id column; values no id can have are refused, not sent to the DB."""
+
+    def clean(self, value: str) -> int:
+        key = parse_id(value)
+        if key is None:
+            raise ValueError(f"not an id: {value!r}")
+        return key
 
 
 class LazyOptions:

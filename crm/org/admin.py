@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Flask
-from flask_admin.contrib.sqla.filters import DateBetweenFilter, DateGreaterFilter, DateSmallerFilter, IntEqualFilter
+from flask_admin.contrib.sqla.filters import DateBetweenFilter, DateGreaterFilter, DateSmallerFilter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from crm.auth.models import Department, User
-from crm.core.admin import LazyOptions, SecuredModelView, add_secured_view
+from crm.core.admin import IdEqualFilter, LazyOptions, SecuredModelView, add_secured_view
 from crm.core.menu import MenuItem, register_menu
 from crm.extensions import db
 from crm.org.forms import ClassForm, CourseForm, DepartmentForm, SchoolForm
@@ -105,7 +105,8 @@ class DepartmentView(OrgView):
     column_searchable_list = ["title"]
     column_sortable_list = ["code", "title"]
     column_default_sort = "code"
-    column_filters = ["code", "title"]
+    # Codes are filtered through IdEqualFilter so absurd numbers are refused, not sent to the DB.
+    column_filters = [IdEqualFilter(Department.code, _l("Code")), "title"]
     column_labels = {"code": _l("Code"), "title": _l("Title")}
 
 
@@ -121,9 +122,9 @@ class ClassView(OrgView):
     column_default_sort = [("start_date", True), ("id", True)]
     column_searchable_list = [Course.name, ClassList.memo]
     column_filters = [
-        IntEqualFilter(ClassList.school_id, _l("School"), options=LazyOptions(school_options)),
-        IntEqualFilter(ClassList.course_id, _l("Course"), options=LazyOptions(course_options)),
-        IntEqualFilter(ClassList.tutor_id, _l("Tutor"), options=LazyOptions(tutor_options)),
+        IdEqualFilter(ClassList.school_id, _l("School"), options=LazyOptions(school_options)),
+        IdEqualFilter(ClassList.course_id, _l("Course"), options=LazyOptions(course_options)),
+        IdEqualFilter(ClassList.tutor_id, _l("Tutor"), options=LazyOptions(tutor_options)),
         DateBetweenFilter(ClassList.start_date, _l("Start date")),
         DateGreaterFilter(ClassList.start_date, _l("Start date")),
         DateSmallerFilter(ClassList.start_date, _l("Start date")),

@@ -62,6 +62,28 @@ def staff_label(user: User) -> str:
     return f"{user.name} ({user.department.title})" if user.department else user.name
 
 
+class ChoiceField(QuerySelectField):
+    """Flask-Admin's select of rows, refusing ids that are not among the choices.
+
+    The stock field turns an unknown id into "nothing chosen" when blanks are
+    allowed, so a forged or stale id would silently clear the value.
+    """
+
+    def pre_validate(self, form) -> None:
+        raw = self.raw_data[0] if self.raw_data else None
+        if raw not in (None, "", "__None") and self.data is None:
+            raise ValidationError(self.gettext("Not a valid choice"))
+        super().pre_validate(form)
+
+
+class MultiChoiceField(QuerySelectMultipleField):
+    """Multi-select of rows that refuses ids outside the choices instead of dropping them."""
+
+    def pre_validate(self, form) -> None:
+        _ = self.data  # resolving the ids first is what flags unknown ones
+        super().pre_validate(form)
+
+
 class SchoolForm(CrmAdminForm):
     """Create or rename a school (campus)."""
 
@@ -115,11 +137,11 @@ class DepartmentForm(CrmAdminForm):
 class ClassForm(CrmAdminForm):
     """Create or edit a class: one semester of a course at a school."""
 
-    school = QuerySelectField(
+    school = ChoiceField(
         _l("School"), query_factory=sorted_schools, allow_blank=True, blank_text=_l("Choose a school"),
         validators=[DataRequired(_l("Choose a school."))],
     )
-    course = QuerySelectField(
+    course = ChoiceField(
         _l("Course"), query_factory=sorted_courses, allow_blank=True, blank_text=_l("Choose a course"),
         validators=[DataRequired(_l("Choose a course."))],
     )
@@ -142,12 +164,12 @@ class ClassForm(CrmAdminForm):
         validators=[InputRequired(_l("Enter the start date (YYYY-MM-DD)."))],
     )
     graduate_date = DateField(_l("Graduation date"), widget=DatePickerWidget(), validators=[Optional()])
-    tutor = QuerySelectField(
+    tutor = ChoiceField(
         _l("Tutor"), query_factory=active_staff, get_label=staff_label, allow_blank=True,
         blank_text=_l("No tutor yet"),
         validators=[Optional()],
     )
-    teachers = QuerySelectMultipleField(_l("Teachers"), query_factory=active_staff, get_label=staff_label)
+    teachers = MultiChoiceField(_l("Teachers"), query_factory=active_staff, get_label=staff_label)
     memo = TextAreaField(
         _l("Memo"), filters=[strip_text, empty_to_none],
         validators=[Optional(), Length(max=255, message=_l("At most %(max)d characters."))],

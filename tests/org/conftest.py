@@ -1,0 +1,56 @@
+"""Fixtures of the organisation admin tests: signed-in clients per role."""
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import login, make_user
+
+
+def signed_in(app, *roles):
+    """A fresh test client signed in as a new user with these roles."""
+    client = app.test_client()
+    user = make_user(*roles)
+    response = login(client, user)
+    assert response.status_code == 302, "login failed"
+    return client
+
+
+@pytest.fixture
+def admin_client(app):
+    """Signed in as an administrator (org.view, org.edit, org.export)."""
+    return signed_in(app, "admin")
+
+
+@pytest.fixture
+def viewer_client(app):
+    """Signed in as a teacher: org.view only."""
+    return signed_in(app, "teacher")
+
+
+@pytest.fixture
+def ceo_client(app):
+    """Signed in as the CEO: org.view and org.export, no org.edit."""
+    return signed_in(app, "ceo")
+
+
+def msgid(text) -> str:
+    """The untranslated English text of a lazy string (labels are translated per request)."""
+    args = getattr(text, "_args", None)
+    return str(args[0]) if args else str(text)
+
+
+def filter_index(app, endpoint: str, label: str, filter_class: str) -> int:
+    """Position of a Flask-Admin filter by label msgid and filter class (used in flt<n>_<index>)."""
+    admin = app.extensions["crm_admin"]
+    view = next(v for v in admin._views if v.endpoint == endpoint)
+    for index, flt in enumerate(view._filters):
+        if msgid(flt.name) == label and type(flt).__name__ == filter_class:
+            return index
+    raise LookupError(f"{endpoint} has no filter {label!r} {filter_class!r}")
+
+
+def column_index(app, endpoint: str, column: str) -> int:
+    """Position of a list column (used by ?sort=<n>)."""
+    admin = app.extensions["crm_admin"]
+    view = next(v for v in admin._views if v.endpoint == endpoint)
+    return [name for name, _label in view._list_columns].index(column)
