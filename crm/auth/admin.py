@@ -21,13 +21,6 @@ from crm.core.menu import MenuItem, register_menu
 from crm.extensions import db
 
 
-def spreadsheet_safe(value):
-    """Keep a typed value from turning into a spreadsheet formula in an export."""
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@")) and not value[1:2].isdigit():
-        return "'" + value
-    return value
-
-
 def local_time(value: dt.datetime | None) -> str:
     """A stored UTC time as local 'YYYY-MM-DD HH:MM:SS' (empty when missing)."""
     local = to_local(value)
@@ -168,16 +161,10 @@ class UserView(LiveFilterChoices, SecuredModelView):
         "created_at": lambda v, c, m, p: local_time(m.created_at),
     }
     column_formatters_export = {
-        **column_formatters,
+        "roles": column_formatters["roles"],
+        "kind": column_formatters["kind"],
         "department": lambda v, c, m, p: str(m.department) if m.department else "",
-        "active": lambda v, c, m, p: str(_l("yes")) if m.active else str(_l("no")),
     }
-
-    def get_column_names(self, only_columns, excluded_columns):
-        """Never let a configuration change show the password hash."""
-        names = super().get_column_names(only_columns, excluded_columns)
-        return [(field, label) for field, label in names if field != "password_hash"]
-
     column_filters = [
         DepartmentFilter(_l("Department")),
         RoleFilter(_l("Role")),
@@ -185,13 +172,10 @@ class UserView(LiveFilterChoices, SecuredModelView):
         filters.FilterEqual(User.kind, _l("Kind"), options=[("staff", _l("Staff")), ("student", _l("Student"))]),
     ]
 
-    def get_export_value(self, model, name):
-        """Export values with formula-looking text neutralised."""
-        return spreadsheet_safe(super().get_export_value(model, name))
-
-    def get_export_name(self, export_type="csv"):
-        """An ASCII file name (Flask-Admin's secure_filename drops Chinese view names)."""
-        return f"users_{dt.datetime.now(dt.timezone.utc):%Y%m%d_%H%M%S}.{export_type}"
+    def get_column_names(self, only_columns, excluded_columns):
+        """Never let a configuration change show the password hash."""
+        names = super().get_column_names(only_columns, excluded_columns)
+        return [(field, label) for field, label in names if field != "password_hash"]
 
 
 def audit_detail_text(value: dict) -> str:
@@ -239,14 +223,6 @@ class AuditLogView(LiveFilterChoices, SecuredModelView):
         LocalAfterFilter(AuditLog.at, _l("When")),
         LocalBeforeFilter(AuditLog.at, _l("When")),
     ]
-
-    def get_export_value(self, model, name):
-        """Export values with formula-looking text neutralised."""
-        return spreadsheet_safe(super().get_export_value(model, name))
-
-    def get_export_name(self, export_type="csv"):
-        """An ASCII file name (Flask-Admin's secure_filename drops Chinese view names)."""
-        return f"audit_{dt.datetime.now(dt.timezone.utc):%Y%m%d_%H%M%S}.{export_type}"
 
 
 def register_auth_admin(app: Flask) -> None:

@@ -21,12 +21,13 @@ def client_ip() -> str:
 
 @bp.before_app_request
 def end_deactivated_session() -> Response | None:
-    """Sign out, on their next request, users deactivated while signed in.
+    """End, on their next request, the session of a user deactivated while signed in.
 
-    Flask-Login reloads the user on every request but only checks is_active
-    at login_user(), so an open session would otherwise outlive deactivation.
+    Flask-Login already treats an inactive user as not authenticated, but
+    the session keeps the user id, so re-activating the account would
+    silently resume it; signing out makes the end final and says why.
     """
-    if current_user.is_authenticated and not current_user.is_active:
+    if not current_user.is_anonymous and not current_user.is_active:
         logout_user()
         flash(_("Your account has been deactivated. Ask an administrator."), "danger")
         return redirect(url_for("auth.login"))
