@@ -124,6 +124,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.core.views import bp as core_bp
     from crm.org.admin import register_org_admin
     from crm.sales import bp as sales_bp
+    from crm.sales.views import register_sales_menu
 
     app.register_blueprint(core_bp)
     app.register_blueprint(auth_bp, url_prefix="/auth")
@@ -132,6 +133,7 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)  # token-authenticated JSON; no browser session involved
     register_auth_admin(app)
     register_org_admin(app)
+    register_sales_menu(app)
 
 
 def register_access(app: Flask) -> None:

@@ -1,1 +1,340 @@
-"""Sales views (filled in by the part that owns this module)."""
+"""Sales pages: lead entry, lead detail/edit/follow-up, my customers, all leads,
+the allocation table (S-3, S-8, S-11 … S-13, P-5)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from crm.auth.models import User
+from crm.core import clock, listing
+from crm.core.access import permission_required
+from crm.core.errors import DomainError, Forbidden, NotFound
+from crm.core.menu import MenuItem, register_menu
+from crm.core.safe_redirect import is_local_path
+from crm.extensions import db
+from crm.org.models import Course
+from crm.sales import bp, choices, services
+from crm.sales.forms import AllocationTableForm, FollowUpForm, LeadForm
+from crm.sales.models import Customer
+
+bp.add_app_template_global(listing.url_with, "url_with")
+
+
+def register_sales_menu(app: Flask) -> None:
+    """Sidebar entries of the sales pages."""
+    register_menu(app, "sales", _l("Sales"), 10, [
+        MenuItem(_l("New lead"), "sales.lead_new", "sales.lead.create"),
+        MenuItem(_l("My customers"), "sales.my_customers", "sales.mine"),
+        MenuItem(_l("All leads"), "sales.lead_list", "sales.lead.view_all"),
+        MenuItem(_l("Allocation table"), "sales.allocation_table", "sales.allocation.manage"),
+    ])
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _course_choices() -> list[tuple[int, str]]:
+    return [(c.id, c.name) for c in db.session.scalars(sa.select(Course).order_by(Course.name))]
+
+
+def _show_error(form, error: DomainError) -> None:
+    """Put a service's message under its field, or flash it when the form has no such field."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None and hasattr(field, "errors"):
+        if not isinstance(field.errors, list):
+            field.errors = list(field.errors)
+        field.errors.append(error.message)
+    else:
+        flash(error.message, "danger")
+
+
+def _visible_lead(customer_id: int) -> Customer:
+    """The lead if the current user may see it; 404 when missing, 403 when held by another (S-11)."""
+    try:
+        customer = services.get_lead(customer_id)
+        services.require_view(current_user, customer, today=clock.today())
+    except NotFound:
+        abort(404)
+    except Forbidden:
+        abort(403)
+    return customer
+
+
+def _next_url(default: str) -> str:
+    target = request.values.get("next", "")
+    return target if is_local_path(target) else default
+
+
+# -- lead entry (S-8) --------------------------------------------------------------------------
+@bp.route("/leads/new", methods=["GET", "POST"])
+@permission_required("sales.lead.create")
+def lead_new():
+    """Enter one lead; it is deduplicated, allocated and the consultant e-mailed."""
+    from crm.notifications.services import dispatch
+    from crm.sales import allocation, intake
+
+    form = LeadForm()
+    form.course_ids.choices = _course_choices()
+    if form.validate_on_submit():
+        data = form.to_data()
+        today = clock.today()
+        try:
+            referrer = services.find_by_qq_or_id(data.pop("referred_by"))
+            data["referred_by_id"] = referrer.id if referrer else None
+            result = intake.create_lead(current_user.id, data, channel="form", today=today)
+        except DomainError as error:
+            db.session.rollback()
+            duplicate = _duplicate_of(data)
+            if duplicate is not None:
+                return _render_new(form, duplicate=duplicate), 409
+            _show_error(form, error)
+            return _render_new(form), 400
+        try:
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            if result.consultant_id is not None:
+                allocation.return_slots([result.consultant_id])
+            raise
+        dispatch(result.notification_ids)
+        customer = result.customer
+        if result.consultant_id is None:
+            flash(_("Lead %(name)s saved. Nobody can take leads now, so it went to the public pool.",
+                    name=customer.name), "warning")
+        else:
+            holder = db.session.get(User, result.consultant_id)
+            flash(_("Lead %(name)s saved and given to %(consultant)s.", name=customer.name,
+                    consultant=holder.name if holder else "?"), "success")
+        return redirect(url_for("sales.lead_new"))
+    status = 400 if request.method == "POST" else 200
+    return _render_new(form), status
+
+
+def _duplicate_of(data: dict) -> Customer | None:
+    """The lead that already has this QQ, phone or e-mail (normalised as intake does), if any."""
+    from crm.sales import intake
+
+    values = {}
+    for key, normalise in (("qq", intake.normalise_qq), ("phone", intake.normalise_phone),
+                           ("email", intake.normalise_email)):
+        try:
+            values[key] = normalise(data.get(key)) if data.get(key) else None
+        except DomainError:
+            values[key] = None
+    return intake.find_duplicate(values["qq"], values["phone"], values["email"])
+
+
+def _render_new(form, duplicate: Customer | None = None):
+    may_open = duplicate is not None and services.can_view_lead(current_user, duplicate, today=clock.today())
+    return render_template("sales/lead_new.html", form=form, duplicate=duplicate, may_open_duplicate=may_open)
+
+
+# -- one lead (S-11, S-13) ---------------------------------------------------------------------
+@bp.route("/leads/<int:customer_id>")
+@permission_required("sales.mine", "sales.lead.view_all", "sales.pool.view")
+def lead_detail(customer_id: int):
+    """A lead's profile, courses, follow-ups, history and payments."""
+    customer = _visible_lead(customer_id)
+    today = clock.today()
+    form = FollowUpForm()
+    return render_template(
+        "sales/lead_detail.html", customer=customer, form=form,
+        records=services.follow_ups(customer.id), history=services.lead_history(customer.id),
+        expiry=services.expiry_of(customer, today),
+        may_edit=services.can_edit_lead(current_user, customer),
+        may_follow_up=services.can_follow_up(current_user, customer),
+        referrer_contact=(services.masked_contact(current_user, customer.referred_by, today=today)
+                          if customer.referred_by else None),
+        may_open_referrer=(customer.referred_by is not None and services.can_view_lead(
+            current_user, customer.referred_by, today=today)),
+        back=_next_url(""), choices=choices,
+    )
+
+
+@bp.route("/leads/<int:customer_id>/history")
+@permission_required("sales.mine", "sales.lead.view_all", "sales.pool.view")
+def lead_history(customer_id: int):
+    """Every holding of one lead with its status, origin and dates (S-2)."""
+    customer = _visible_lead(customer_id)
+    return render_template("sales/lead_history.html", customer=customer,
+                           history=services.lead_history(customer.id), choices=choices)
+
+
+@bp.route("/leads/<int:customer_id>/edit", methods=["GET", "POST"])
+@permission_required("sales.lead.edit")
+def lead_edit(customer_id: int):
+    """Edit a lead's profile (its holder, or someone who sees all leads)."""
+    customer = _visible_lead(customer_id)
+    if not services.can_edit_lead(current_user, customer):
+        abort(403)
+    form = LeadForm()
+    form.course_ids.choices = _course_choices()
+    if request.method == "GET":
+        form.load(customer)
+    elif form.validate_on_submit():
+        try:
+            services.update_lead(current_user, customer.id, form.to_data())
+        except Forbidden:
+            db.session.rollback()
+            abort(403)
+        except DomainError as error:
+            db.session.rollback()
+            _show_error(form, error)
+        else:
+            db.session.commit()
+            flash(_("Lead saved."), "success")
+            return redirect(_next_url(url_for("sales.lead_detail", customer_id=customer.id)))
+    status = 400 if request.method == "POST" else 200
+    return render_template("sales/lead_edit.html", form=form, customer=customer, back=_next_url("")), status
+
+
+@bp.route("/leads/<int:customer_id>/follow-ups", methods=["POST"])
+@permission_required("sales.followup")
+def follow_up_add(customer_id: int):
+    """Record a follow-up; the lead's last follow-up date becomes today (S-13)."""
+    customer = _visible_lead(customer_id)
+    if not services.can_follow_up(current_user, customer):
+        abort(403)
+    form = FollowUpForm()
+    detail_url = url_for("sales.lead_detail", customer_id=customer.id)
+    if not form.validate_on_submit():
+        for message in form.note.errors:
+            flash(message, "danger")
+        return redirect(detail_url)
+    try:
+        services.add_follow_up(current_user, customer.id, form.note.data, today=clock.today())
+    except Forbidden:
+        db.session.rollback()
+        abort(403)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+        return redirect(detail_url)
+    db.session.commit()
+    flash(_("Follow-up saved."), "success")
+    return redirect(detail_url)
+
+
+# -- my customers (S-12) -----------------------------------------------------------------------
+@bp.route("/mine")
+@permission_required("sales.mine")
+def my_customers():
+    """The leads I follow, most urgent first, and my whole history."""
+    today = clock.today()
+    tab = "history" if request.args.get("tab") == "history" else "current"
+    query = listing.parse_list_query(request.args, sorts=["started"], default_sort="-started")
+    if tab == "history":
+        page = listing.paginate(services.history_statement(current_user.id), query)
+        contacts = {row.id: services.masked_contact(current_user, row.customer, today=today)
+                    for row in page.items}
+        return render_template("sales/my_customers.html", tab=tab, page=page, contacts=contacts,
+                               choices=choices, today=today)
+    rows = services.current_leads(current_user.id, today)
+    page = listing.paginate_list(rows, query)
+    return render_template("sales/my_customers.html", tab=tab, page=page, total=len(rows),
+                           choices=choices, today=today)
+
+
+# -- all leads (director) -------------------------------------------------------------------------
+LEAD_FILTERS = {
+    "status": lambda v: listing.to_int(v) if listing.to_int(v) in choices.STATUS else None,
+    "consultant": listing.to_int,
+    "source": lambda v: listing.to_int(v) if listing.to_int(v) in choices.SOURCE else None,
+    "course": listing.to_int,
+    "inquiry_from": listing.to_date,
+    "inquiry_to": listing.to_date,
+    "unassigned": listing.to_bool,
+}
+
+
+def _lead_list_query():
+    query = listing.parse_list_query(request.args, sorts=services.LEAD_SORTS, default_sort="-id",
+                                     filters=LEAD_FILTERS)
+    stmt = services.filtered_leads(query.filters, query.search)
+    stmt = stmt.order_by(*listing.order_clauses(query, services.LEAD_SORTS, Customer.id))
+    return query, stmt
+
+
+@bp.route("/leads")
+@permission_required("sales.lead.view_all")
+def lead_list():
+    """Every lead with filters, search, sort and pagination."""
+    query, stmt = _lead_list_query()
+    page = listing.paginate(stmt, query)
+    names = services.consultant_names({c.consultant_id for c in page.items if c.consultant_id})
+    consultants = db.session.scalars(sa.select(User).where(User.id.in_(
+        sa.select(Customer.consultant_id).where(Customer.consultant_id.is_not(None)).distinct()
+    )).order_by(User.name)).all()
+    return render_template(
+        "sales/lead_list.html", page=page, query=query, names=names, consultants=consultants,
+        courses=db.session.scalars(sa.select(Course).order_by(Course.name)).all(), choices=choices,
+        this_url=listing.current_list_url(),
+    )
+
+
+@bp.route("/leads/export.xlsx")
+@permission_required("sales.lead.export")
+def lead_export():
+    """The filtered lead list as an .xlsx file."""
+    if not services.sees_all_leads(current_user):
+        abort(403)
+    _query, stmt = _lead_list_query()
+    headers = [_("ID"), _("Name"), _("Gender"), _("QQ"), _("Phone"), _("E-mail"), _("Source"), _("Status"),
+               _("Consultant"), _("Inquiry date"), _("Received"), _("Last follow-up"), _("Education"), _("Memo")]
+    filename = f"leads-{clock.today().isoformat()}.xlsx"
+    return listing.xlsx_response(filename, headers, services.export_rows(stmt), sheet_title="leads")
+
+
+# -- allocation table (S-3) ------------------------------------------------------------------------
+@bp.route("/allocation", methods=["GET", "POST"])
+@permission_required("sales.allocation.manage")
+def allocation_table():
+    """Edit every consultant's leads per cycle, weight, active flag and leave at once."""
+    from crm.sales import allocation
+
+    ranks = services.allocation_rows()
+    form = AllocationTableForm()
+    addable = services.addable_consultants()
+    form.new_user_id.choices = [(0, "—")] + [(u.id, u.name) for u in addable]
+    if request.method == "GET":
+        for rank in ranks:
+            form.rows.append_entry({
+                "user_id": str(rank.user_id), "num": rank.num, "weight": rank.weight,
+                "active": rank.active, "on_leave_until": rank.on_leave_until,
+            })
+    elif form.validate_on_submit():
+        try:
+            changes = [_rank_change(entry.form) for entry in form.rows]
+            added = None
+            if form.new_user_id.data:
+                added = services.RankChange(
+                    user_id=form.new_user_id.data, num=form.new_num.data or 1,
+                    weight=form.new_weight.data or 0, active=True, on_leave_until=None)
+            changed = services.save_allocation_table(current_user.id, changes, added)
+        except DomainError as error:
+            db.session.rollback()
+            _show_error(form, error)
+        else:
+            db.session.commit()
+            if changed:
+                allocation.mark_table_changed()
+            flash(_("Allocation table saved; the next lead starts a new cycle.") if changed
+                  else _("Nothing changed."), "success")
+            return redirect(url_for("sales.allocation_table"))
+    names = {u.id: u for u in services.consultants()}
+    preview_ids = allocation.cycle_preview(limit=50)
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "sales/allocation.html", form=form, names=names, addable=addable,
+        preview=[names[i].name if i in names else f"#{i}" for i in preview_ids],
+    ), status
+
+
+def _rank_change(row) -> services.RankChange:
+    """Turn one posted row into a RankChange; a tampered user id is a field error."""
+    user_id = listing.to_int(row.user_id.data or "")
+    if user_id is None:
+        raise DomainError(_("Unknown consultant in the table; reload the page."))
+    return services.RankChange(user_id=user_id, num=row.num.data, weight=row.weight.data,
+                               active=bool(row.active.data), on_leave_until=row.on_leave_until.data)

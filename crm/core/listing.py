@@ -1,0 +1,262 @@
+"""Helpers for hand-written list pages (P-5).
+
+A list page does four things with this module:
+
+1. ``query = parse_list_query(request.args, sorts=..., filters=...)`` turns the
+   query string into a typed :class:`ListQuery` (bad values are dropped, never
+   a 500).
+2. It builds its own ``select()`` with the filters, then
+   ``page = paginate(stmt, query, order_by=...)`` runs it for one page.
+   Pagination is bounded: it fetches ``per_page + 1`` rows to know whether a
+   next page exists and never counts the whole table, so a list stays fast at
+   a million rows. Deep pages are capped (``MAX_PAGE``); narrow the filters
+   instead of paging further.
+3. Templates build links with ``url_with(page=2)`` / ``url_with(sort="-name")``,
+   which keep every other query argument, so filters survive paging, sorting
+   and the round trip through an edit form.
+4. ``xlsx_response(...)`` exports the filtered rows to .xlsx with openpyxl's
+   write-only mode (memory flat in the number of rows), capped at
+   ``EXPORT_ROW_CAP`` rows with a note in the file when the cap cut it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from flask import request, send_file
+from flask_babel import gettext as _
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+
+from crm.extensions import db
+
+DEFAULT_PER_PAGE = 50
+PER_PAGE_CHOICES = (20, 50, 100, 200)
+MAX_PAGE = 2000  # offset pagination beyond this gets slow; filters narrow better
+MAX_SEARCH_LENGTH = 100
+EXPORT_ROW_CAP = 100_000
+
+
+# -- parsing -------------------------------------------------------------------------------
+def to_int(value: str) -> int | None:
+    """A whole number from a query value, or None."""
+    try:
+        return int(value.strip())
+    except (AttributeError, ValueError):
+        return None
+
+
+def to_date(value: str) -> dt.date | None:
+    """An ISO date (YYYY-MM-DD) from a query value, or None."""
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except (AttributeError, ValueError):
+        return None
+
+
+def to_bool(value: str) -> bool | None:
+    """'1'/'true'/'yes'/'on' → True, '0'/'false'/'no'/'off' → False, else None."""
+    lowered = (value or "").strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    return None
+
+
+@dataclass
+class ListQuery:
+    """What the query string asks of a list page."""
+
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+    sort: str = ""  # key of the `sorts` mapping
+    descending: bool = False
+    search: str = ""
+    filters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sort_arg(self) -> str:
+        """The sort as it appears in the URL ('-name' for descending)."""
+        return f"-{self.sort}" if self.descending else self.sort
+
+    def toggled_sort(self, key: str) -> str:
+        """The sort argument a column header links to: flips direction on the current column."""
+        if key == self.sort:
+            return key if self.descending else f"-{key}"
+        return key
+
+
+def parse_list_query(args: Mapping[str, str], *, sorts: Iterable[str], default_sort: str,
+                     filters: Mapping[str, Callable[[str], Any]] | None = None,
+                     multi: Iterable[str] = ()) -> ListQuery:
+    """Parse page, per_page, sort ('name' or '-name'), q and the named filters.
+
+    `filters` maps an argument name to a converter returning None for a bad
+    value (the filter is then ignored). Names in `multi` may repeat
+    (``?course=1&course=2``) and give a list.
+    """
+    query = ListQuery()
+    page = to_int(args.get("page", "")) or 1
+    query.page = min(max(page, 1), MAX_PAGE)
+    per_page = to_int(args.get("per_page", ""))
+    query.per_page = per_page if per_page in PER_PAGE_CHOICES else DEFAULT_PER_PAGE
+    sort = (args.get("sort") or default_sort).strip()
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    allowed = set(sorts)
+    if key not in allowed:
+        descending = default_sort.startswith("-")
+        key = default_sort.lstrip("-")
+    query.sort, query.descending = key, descending
+    query.search = (args.get("q") or "").strip()[:MAX_SEARCH_LENGTH]
+    multi = set(multi)
+    for name, convert in (filters or {}).items():
+        if name in multi and hasattr(args, "getlist"):
+            values = [convert(v) for v in args.getlist(name) if v.strip()]
+            values = [v for v in values if v is not None]
+            if values:
+                query.filters[name] = values
+            continue
+        raw = args.get(name, "")
+        if raw is None or not str(raw).strip():
+            continue
+        value = convert(raw)
+        if value is not None:
+            query.filters[name] = value
+    return query
+
+
+# -- pagination ----------------------------------------------------------------------------
+@dataclass
+class Page:
+    """One page of rows and whether there are neighbours."""
+
+    items: list
+    page: int
+    per_page: int
+    has_next: bool
+
+    @property
+    def has_prev(self) -> bool:
+        """True unless this is the first page."""
+        return self.page > 1
+
+    @property
+    def first_index(self) -> int:
+        """1-based position of the first row on this page."""
+        return (self.page - 1) * self.per_page + 1
+
+
+def order_clauses(query: ListQuery, sorts: Mapping[str, Any], tiebreaker: Any) -> list:
+    """ORDER BY for the chosen sort, with a unique tiebreaker so pages never overlap."""
+    column = sorts[query.sort]
+    columns = column if isinstance(column, (list, tuple)) else [column]
+    ordered = [c.desc() if query.descending else c.asc() for c in columns]
+    ordered.append(tiebreaker.desc() if query.descending else tiebreaker.asc())
+    return ordered
+
+
+def paginate(stmt: sa.Select, query: ListQuery, *, scalars: bool = True) -> Page:
+    """Run an ordered select for the query's page, fetching one extra row for `has_next`."""
+    stmt = stmt.limit(query.per_page + 1).offset((query.page - 1) * query.per_page)
+    rows = list(db.session.scalars(stmt) if scalars else db.session.execute(stmt))
+    return Page(items=rows[: query.per_page], page=query.page, per_page=query.per_page,
+                has_next=len(rows) > query.per_page)
+
+
+def paginate_list(items: list, query: ListQuery) -> Page:
+    """Paginate rows already in memory (small, bounded sets such as one consultant's leads)."""
+    start = (query.page - 1) * query.per_page
+    chunk = items[start:start + query.per_page + 1]
+    return Page(items=chunk[: query.per_page], page=query.page, per_page=query.per_page,
+                has_next=len(chunk) > query.per_page)
+
+
+# -- URLs ----------------------------------------------------------------------------------
+def url_with(**changes: Any) -> str:
+    """The current URL with some query arguments changed; None removes one.
+
+    Any change other than `page` itself resets to page 1, so a new filter or
+    sort never lands on an empty deep page.
+    """
+    args: dict[str, list[str]] = {k: request.args.getlist(k) for k in request.args}
+    if "page" not in changes:
+        args.pop("page", None)
+    for key, value in changes.items():
+        if value is None or value == "":
+            args.pop(key, None)
+        elif isinstance(value, (list, tuple)):
+            args[key] = [str(v) for v in value]
+        else:
+            args[key] = [str(value)]
+    pairs = [(k, v) for k in sorted(args) for v in args[k]]
+    return request.path + ("?" + urlencode(pairs) if pairs else "")
+
+
+def current_list_url() -> str:
+    """Path and query of this request: the 'next' for edit forms so filters survive a save."""
+    return request.full_path.rstrip("?")
+
+
+# -- export --------------------------------------------------------------------------------
+def _excel_value(value: Any) -> Any:
+    """Cells safe for Excel: no formulas from user text, no time zones (unsupported)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value  # a leading quote keeps user text from being read as a formula
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.replace(tzinfo=None)
+    return value
+
+
+def xlsx_response(filename: str, headers: list[str], rows: Iterable[Iterable[Any]], *,
+                  sheet_title: str = "export", cap: int = EXPORT_ROW_CAP):
+    """Stream rows into an .xlsx download (write-only workbook, at most `cap` rows).
+
+    The workbook is written to a temporary file as rows arrive, so memory
+    stays flat; when more than `cap` rows match, the file stops there and its
+    last row says so (the header X-Export-Truncated is also set).
+    """
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=sheet_title[:31])
+    bold = Font(bold=True)
+    header_cells = []
+    for title in headers:
+        cell = WriteOnlyCell(sheet, value=str(title))
+        cell.font = bold
+        header_cells.append(cell)
+    sheet.append(header_cells)
+    written = 0
+    truncated = False
+    for row in rows:
+        if written >= cap:
+            truncated = True
+            break
+        sheet.append([_excel_value(v) for v in row])
+        written += 1
+    if truncated:
+        sheet.append([_("Only the first %(cap)s rows were exported; narrow the filters to export the rest.",
+                        cap=cap)])
+    target = tempfile.TemporaryFile(suffix=".xlsx")
+    workbook.save(target)
+    target.seek(0)
+    response = send_file(
+        target, as_attachment=True, download_name=filename,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response.headers["X-Export-Rows"] = str(written)
+    if truncated:
+        response.headers["X-Export-Truncated"] = "1"
+    return response
+
+
+def stream_rows(stmt: sa.Select, *, batch: int = 1000):
+    """Yield result rows in batches from the database (server-side where supported)."""
+    result = db.session.execute(stmt.execution_options(yield_per=batch))
+    yield from result

@@ -1,0 +1,469 @@
+"""Rules behind the sales pages: who may see a lead, follow-ups, lead edits,
+expiry countdowns, lead lists and the allocation table (S-3, S-11 … S-14).
+
+The privacy rule of S-11 lives here and only here: `can_view_lead` for one
+lead, `contact_visible` / `masked_contact` for lists. Views never decide it
+themselves.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.orm import joinedload, selectinload
+
+from crm.auth.models import Role, User, user_roles
+from crm.core import audit
+from crm.core.errors import DomainError, Forbidden, NotFound
+from crm.extensions import db
+from crm.org.models import Course
+from crm.sales import choices
+from crm.sales.models import ConsultRecord, Customer, CustomerDistribution, SaleRank
+
+VIEW_ALL = "sales.lead.view_all"
+POOL_VIEW = "sales.pool.view"
+NOTE_MAX_LENGTH = 2000
+MAX_ID = 2**31 - 1
+
+
+# -- privacy (S-11) --------------------------------------------------------------------------
+def sees_all_leads(actor: User) -> bool:
+    """Directors, the CEO and admins see every lead."""
+    return actor.has_permission(VIEW_ALL)
+
+
+def is_in_pool(customer: Customer, today: dt.date) -> bool:
+    """Not enrolled and either unassigned or expired as of `today` (S-16)."""
+    if customer.status != choices.NOT_ENROLLED:
+        return False
+    return customer.consultant_id is None or expiry_of(customer, today).expired
+
+
+def can_view_lead(actor: User, customer: Customer, *, today: dt.date) -> bool:
+    """May `actor` open this lead, its records, history and contact details?
+
+    The holder and those who see all leads may; a lead in the public pool is
+    open to everyone who may view the pool; nobody else (S-11).
+    """
+    if sees_all_leads(actor):
+        return True
+    if customer.consultant_id is not None and customer.consultant_id == actor.id:
+        return True
+    return actor.has_permission(POOL_VIEW) and is_in_pool(customer, today)
+
+
+def require_view(actor: User, customer: Customer, *, today: dt.date) -> None:
+    """Raise Forbidden unless `actor` may see the lead."""
+    if not can_view_lead(actor, customer, today=today):
+        raise Forbidden(_("This lead is held by another consultant."))
+
+
+def can_edit_lead(actor: User, customer: Customer) -> bool:
+    """Edit: the holder (with sales.lead.edit), or anyone who also sees all leads."""
+    if not actor.has_permission("sales.lead.edit"):
+        return False
+    return sees_all_leads(actor) or (customer.consultant_id is not None and customer.consultant_id == actor.id)
+
+
+def can_follow_up(actor: User, customer: Customer) -> bool:
+    """Follow-up: only the current holder or a director (S-13)."""
+    if not actor.has_permission("sales.followup"):
+        return False
+    return sees_all_leads(actor) or (customer.consultant_id is not None and customer.consultant_id == actor.id)
+
+
+def contact_visible(actor: User, customer: Customer, *, today: dt.date) -> bool:
+    """Lists show a lead's QQ, phone and e-mail only to those who may open the lead."""
+    return can_view_lead(actor, customer, today=today)
+
+
+def mask(value: str | None) -> str:
+    """Hide most of a contact detail: '12345678' → '12****78'."""
+    if not value:
+        return ""
+    if len(value) <= 4:
+        return "*" * len(value)
+    return value[:2] + "*" * (len(value) - 4) + value[-2:]
+
+
+def masked_contact(actor: User, customer: Customer, *, today: dt.date) -> dict[str, str]:
+    """QQ, phone and e-mail as `actor` may see them in a list (masked when not theirs)."""
+    values = {"qq": customer.qq or "", "phone": customer.phone or "", "email": customer.email or ""}
+    if contact_visible(actor, customer, today=today):
+        return values
+    return {key: mask(value) for key, value in values.items()}
+
+
+# -- expiry countdown (S-14) -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Expiry:
+    """When a held lead returns to the pool unless someone acts."""
+
+    last_day: dt.date | None  # last day it is still held; None when it never expires
+    days_left: int | None  # last_day − today
+    reason: int | None  # the rule that ends it first (choices.LOST_NO_FOLLOW_UP / LOST_NO_CONVERSION)
+
+    @property
+    def expired(self) -> bool:
+        """True once the last day has passed."""
+        return self.days_left is not None and self.days_left < 0
+
+
+def expiry_of(customer: Customer, today: dt.date) -> Expiry:
+    """Last held day = min(last follow-up + 3, received + 15); on a tie the 15-day rule wins."""
+    if customer.status != choices.NOT_ENROLLED or customer.consultant_id is None:
+        return Expiry(None, None, None)
+    candidates = []
+    if customer.received_on is not None:
+        candidates.append((customer.received_on + dt.timedelta(days=choices.CONVERSION_DAYS), 0,
+                           choices.LOST_NO_CONVERSION))
+    if customer.last_follow_up_on is not None:
+        candidates.append((customer.last_follow_up_on + dt.timedelta(days=choices.FOLLOW_UP_DAYS), 1,
+                           choices.LOST_NO_FOLLOW_UP))
+    if not candidates:
+        return Expiry(None, None, None)
+    last_day, _order, reason = min(candidates)
+    return Expiry(last_day, (last_day - today).days, reason)
+
+
+def current_leads(consultant_id: int, today: dt.date) -> list[tuple[Customer, Expiry]]:
+    """The consultant's not-enrolled leads with their countdown, most urgent first (S-12).
+
+    The set is bounded by the 15-day rule, so it is loaded whole and sorted in
+    Python (date arithmetic differs between SQLite and PostgreSQL).
+    """
+    leads = db.session.scalars(
+        sa.select(Customer)
+        .where(Customer.consultant_id == consultant_id, Customer.status == choices.NOT_ENROLLED)
+        .options(selectinload(Customer.courses))
+    ).all()
+    rows = [(lead, expiry_of(lead, today)) for lead in leads]
+    far = dt.date.max
+    rows.sort(key=lambda r: (r[1].last_day or far, r[0].received_on or far, r[0].id))
+    return rows
+
+
+def history_statement(consultant_id: int) -> sa.Select:
+    """Every holding of the consultant, newest first, with its lead (S-12 history)."""
+    return (
+        sa.select(CustomerDistribution)
+        .where(CustomerDistribution.consultant_id == consultant_id)
+        .options(joinedload(CustomerDistribution.customer))
+        .order_by(CustomerDistribution.started_on.desc(), CustomerDistribution.id.desc())
+    )
+
+
+# -- one lead ------------------------------------------------------------------------------
+def get_lead(customer_id: int) -> Customer:
+    """The lead with its courses, or NotFound."""
+    if not 0 < customer_id <= MAX_ID:  # URLs can carry any number; the database column cannot
+        raise NotFound(_("There is no such lead."))
+    customer = db.session.scalar(
+        sa.select(Customer).where(Customer.id == customer_id).options(
+            selectinload(Customer.courses), joinedload(Customer.consultant),
+            joinedload(Customer.referred_by),
+        )
+    )
+    if customer is None:
+        raise NotFound(_("There is no such lead."))
+    return customer
+
+
+def follow_ups(customer_id: int, limit: int = 500) -> list[ConsultRecord]:
+    """The lead's follow-up records, newest first (S-13)."""
+    return list(db.session.scalars(
+        sa.select(ConsultRecord).where(ConsultRecord.customer_id == customer_id)
+        .options(joinedload(ConsultRecord.consultant))
+        .order_by(ConsultRecord.date.desc(), ConsultRecord.id.desc()).limit(limit)
+    ))
+
+
+def lead_history(customer_id: int) -> list[CustomerDistribution]:
+    """The lead's holdings, newest first (S-2)."""
+    return list(db.session.scalars(
+        sa.select(CustomerDistribution).where(CustomerDistribution.customer_id == customer_id)
+        .options(joinedload(CustomerDistribution.consultant))
+        .order_by(CustomerDistribution.started_on.desc(), CustomerDistribution.id.desc())
+    ))
+
+
+def add_follow_up(actor: User, customer_id: int, note: str, *, today: dt.date) -> ConsultRecord:
+    """Record a follow-up and set the lead's last follow-up date to today (S-13).
+
+    One conditional UPDATE decides: it only touches the lead while the actor
+    holds it (or is a director) and it has not expired, so a follow-up racing
+    the nightly reclaim or a grab cannot revive a lead someone else now holds.
+    """
+    note = (note or "").strip()
+    if not note:
+        raise DomainError(_("Write what was said."), field="note")
+    if len(note) > NOTE_MAX_LENGTH:
+        raise DomainError(_("A note has at most %(n)s characters.", n=NOTE_MAX_LENGTH), field="note")
+    director = sees_all_leads(actor) and actor.has_permission("sales.followup")
+    if not actor.has_permission("sales.followup"):
+        raise Forbidden(_("You may not record follow-ups."))
+    follow_cut = today - dt.timedelta(days=choices.FOLLOW_UP_DAYS)
+    receive_cut = today - dt.timedelta(days=choices.CONVERSION_DAYS)
+    still_held = sa.or_(
+        Customer.status != choices.NOT_ENROLLED,
+        Customer.consultant_id.is_(None),
+        sa.and_(
+            sa.or_(Customer.last_follow_up_on.is_(None), Customer.last_follow_up_on >= follow_cut),
+            sa.or_(Customer.received_on.is_(None), Customer.received_on >= receive_cut),
+        ),
+    )
+    who = sa.true() if director else Customer.consultant_id == actor.id
+    result = db.session.execute(
+        sa.update(Customer).where(Customer.id == customer_id, who, still_held)
+        .values(last_follow_up_on=today).execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        customer = db.session.get(Customer, customer_id)
+        if customer is None:
+            raise NotFound(_("There is no such lead."))
+        if not director and customer.consultant_id != actor.id:
+            raise Forbidden(_("Only the consultant who holds this lead can record a follow-up."))
+        raise DomainError(_("This lead has expired and is back in the public pool; grab it to follow it up."))
+    record = ConsultRecord(customer_id=customer_id, consultant_id=actor.id, date=today, note=note)
+    db.session.add(record)
+    db.session.flush()
+    customer = db.session.get(Customer, customer_id)
+    if customer is not None:
+        db.session.refresh(customer, ["last_follow_up_on"])
+    return record
+
+
+def find_by_qq_or_id(value: str | None) -> Customer | None:
+    """A lead named by QQ (tried first) or by its id; None for an empty value."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise DomainError(_("Enter the referrer's QQ number or lead id (digits only)."), field="referred_by")
+    found = db.session.scalar(sa.select(Customer).where(Customer.qq == value))
+    if found is None:
+        found = db.session.get(Customer, int(value))
+    if found is None:
+        raise DomainError(_("No lead has QQ or id %(value)s.", value=value), field="referred_by")
+    return found
+
+
+EDITABLE_FIELDS = (
+    "name", "gender", "education", "graduation_school", "major", "experience", "work_status",
+    "company", "salary", "source", "memo",
+)
+
+UNIQUE_FIELDS = {"qq": _("QQ"), "phone": _("phone"), "email": _("e-mail")}
+
+
+def update_lead(actor: User, customer_id: int, data: dict[str, Any]) -> Customer:
+    """Edit a lead's profile; QQ, phone and e-mail stay unique (checked again by the database)."""
+    from crm.sales import intake
+
+    customer = get_lead(customer_id)
+    if not can_edit_lead(actor, customer):
+        raise Forbidden(_("You may not edit this lead."))
+    qq = intake.normalise_qq(data.get("qq"))
+    phone = intake.normalise_phone(data.get("phone")) if data.get("phone") else None
+    email = intake.normalise_email(data.get("email")) if data.get("email") else None
+    wanted = {"qq": qq, "phone": phone, "email": email}
+    for field, value in wanted.items():
+        if value is None:
+            continue
+        column = getattr(Customer, field)
+        other = db.session.scalar(sa.select(Customer.id).where(column == value, Customer.id != customer.id))
+        if other is not None:
+            raise DomainError(_("Another lead already has this %(what)s.", what=UNIQUE_FIELDS[field]), field=field)
+    referrer = find_by_qq_or_id(data.get("referred_by"))
+    if referrer is not None and referrer.id == customer.id:
+        raise DomainError(_("A lead cannot refer itself."), field="referred_by")
+    course_ids = set(data.get("course_ids") or [])
+    courses = list(db.session.scalars(sa.select(Course).where(Course.id.in_(course_ids)))) if course_ids else []
+    if len(courses) != len(course_ids):
+        raise DomainError(_("Choose courses from the list."), field="course_ids")
+    before = {f: getattr(customer, f) for f in (*EDITABLE_FIELDS, "qq", "phone", "email")}
+    for field in EDITABLE_FIELDS:
+        if field in data:
+            setattr(customer, field, data[field])
+    customer.qq, customer.phone, customer.email = qq, phone, email
+    customer.referred_by_id = referrer.id if referrer else None
+    customer.courses = courses
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except sa.exc.IntegrityError as error:
+        # Someone saved the same QQ/phone/e-mail between our check and this flush.
+        text = str(error.orig)
+        for field in UNIQUE_FIELDS:
+            if f"uq_customers_{field}" in text or f"customers.{field}" in text:
+                raise DomainError(_("Another lead already has this %(what)s.", what=UNIQUE_FIELDS[field]),
+                                  field=field) from None
+        raise DomainError(_("The lead could not be saved; check the values.")) from None
+    changed = {f: [str(before[f]), str(getattr(customer, f))] for f in before if before[f] != getattr(customer, f)}
+    audit.record(actor.id, "lead.edit", "customer", customer.id, changed=changed)
+    return customer
+
+
+# -- all leads (director) ----------------------------------------------------------------------
+LEAD_SORTS = {
+    "id": Customer.id,
+    "name": Customer.name,
+    "inquiry": Customer.inquiry_date,
+    "received": Customer.received_on,
+    "follow_up": Customer.last_follow_up_on,
+}
+
+
+def filtered_leads(filters: dict[str, Any], search: str) -> sa.Select:
+    """The all-leads query with the list's filters and search applied (no ordering)."""
+    stmt = sa.select(Customer)
+    if "status" in filters:
+        stmt = stmt.where(Customer.status == filters["status"])
+    if "consultant" in filters:
+        stmt = stmt.where(Customer.consultant_id == filters["consultant"])
+    if filters.get("unassigned"):
+        stmt = stmt.where(Customer.consultant_id.is_(None))
+    if "source" in filters:
+        stmt = stmt.where(Customer.source == filters["source"])
+    if "course" in filters:
+        from crm.sales.models import customer_courses
+
+        stmt = stmt.where(Customer.id.in_(
+            sa.select(customer_courses.c.customer_id).where(customer_courses.c.course_id == filters["course"])
+        ))
+    if "inquiry_from" in filters:
+        stmt = stmt.where(Customer.inquiry_date >= filters["inquiry_from"])
+    if "inquiry_to" in filters:
+        stmt = stmt.where(Customer.inquiry_date <= filters["inquiry_to"])
+    if search:
+        # QQ and phone match exactly (unique indexes); names match by prefix.
+        digits = search.replace(" ", "")
+        conditions = [Customer.name.like(_like_prefix(search), escape="\\")]
+        if digits.isdigit():
+            conditions += [Customer.qq == digits, Customer.phone == digits]
+        stmt = stmt.where(sa.or_(*conditions))
+    return stmt
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def export_rows(stmt: sa.Select):
+    """Rows for the lead export: one tuple per lead in the list's order."""
+    from crm.core.listing import stream_rows
+
+    consultant_names = dict(db.session.execute(sa.select(User.id, User.name)).all())
+    for (customer,) in stream_rows(stmt):
+        yield (
+            customer.id, customer.name, choices.GENDER.get(customer.gender, ""), customer.qq,
+            customer.phone or "", customer.email or "", choices.SOURCE.get(customer.source, ""),
+            choices.STATUS.get(customer.status, ""), consultant_names.get(customer.consultant_id, ""),
+            customer.inquiry_date, customer.received_on, customer.last_follow_up_on,
+            choices.EDUCATION.get(customer.education, ""), customer.memo or "",
+        )
+
+
+def consultant_names(user_ids: set[int]) -> dict[int, str]:
+    """User id → display name for a page's consultants (one query)."""
+    if not user_ids:
+        return {}
+    return dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids))).all())
+
+
+# -- allocation table (S-3) --------------------------------------------------------------------
+NUM_MIN, NUM_MAX = 1, 1000
+WEIGHT_MIN, WEIGHT_MAX = 0, 10000
+
+
+def consultants() -> list[User]:
+    """Staff who may be in the allocation table: role consultant, or already in it."""
+    in_table = sa.select(SaleRank.user_id)
+    consultant_role = (
+        sa.select(user_roles.c.user_id).join(Role, Role.id == user_roles.c.role_id)
+        .where(Role.name == "consultant")
+    )
+    return list(db.session.scalars(
+        sa.select(User).where(sa.or_(User.id.in_(in_table), User.id.in_(consultant_role)))
+        .order_by(User.name, User.id)
+    ))
+
+
+def allocation_rows() -> list[SaleRank]:
+    """The allocation table in dealing order (weight descending, then user id)."""
+    return list(db.session.scalars(
+        sa.select(SaleRank).order_by(SaleRank.weight.desc(), SaleRank.user_id)
+    ))
+
+
+def addable_consultants() -> list[User]:
+    """Active consultants not yet in the table."""
+    in_table = {row.user_id for row in allocation_rows()}
+    return [u for u in consultants() if u.id not in in_table and u.active and u.kind == User.KIND_STAFF]
+
+
+@dataclass
+class RankChange:
+    """One row of the allocation form, already type-checked by the form."""
+
+    user_id: int
+    num: int
+    weight: int
+    active: bool
+    on_leave_until: dt.date | None
+
+
+def save_allocation_table(actor_id: int, changes: list[RankChange], added: RankChange | None) -> int:
+    """Apply the edited rows (and an optional new consultant) as one change; returns rows changed.
+
+    Raises DomainError naming the row's field for out-of-range values or
+    unknown users; the caller commits and then calls
+    `allocation.mark_table_changed()`.
+    """
+    rows = {row.user_id: row for row in allocation_rows()}
+    for change in changes + ([added] if added else []):
+        _check_rank(change)
+    seen = set()
+    for change in changes:
+        if change.user_id not in rows or change.user_id in seen:
+            raise DomainError(_("Unknown consultant in the table; reload the page."))
+        seen.add(change.user_id)
+    if added is not None:
+        if added.user_id in rows:
+            raise DomainError(_("This consultant is already in the table."), field="new_user_id")
+        if added.user_id not in {u.id for u in addable_consultants()}:
+            raise DomainError(_("Choose a consultant from the list."), field="new_user_id")
+    before = {uid: _rank_state(row) for uid, row in rows.items()}
+    changed = 0
+    for change in changes:
+        row = rows[change.user_id]
+        state = (change.num, change.weight, change.active, change.on_leave_until)
+        if _rank_state(row) != state:
+            row.num, row.weight, row.active, row.on_leave_until = state
+            changed += 1
+    if added is not None:
+        db.session.add(SaleRank(user_id=added.user_id, num=added.num, weight=added.weight,
+                                active=added.active, on_leave_until=added.on_leave_until))
+        changed += 1
+    if changed:
+        db.session.flush()
+        after = {row.user_id: _rank_state(row) for row in allocation_rows()}
+        audit.record(actor_id, "allocation.table", "sale_rank", None,
+                     before={str(k): list(map(str, v)) for k, v in before.items()},
+                     after={str(k): list(map(str, v)) for k, v in after.items()})
+    return changed
+
+
+def _rank_state(row: SaleRank) -> tuple:
+    return (row.num, row.weight, row.active, row.on_leave_until)
+
+
+def _check_rank(change: RankChange) -> None:
+    if not NUM_MIN <= change.num <= NUM_MAX:
+        raise DomainError(_("Leads per cycle must be between %(a)s and %(b)s.", a=NUM_MIN, b=NUM_MAX), field="num")
+    if not WEIGHT_MIN <= change.weight <= WEIGHT_MAX:
+        raise DomainError(_("Weight must be between %(a)s and %(b)s.", a=WEIGHT_MIN, b=WEIGHT_MAX), field="weight")
