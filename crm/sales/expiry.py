@@ -1,0 +1,110 @@
+"""The expiry rule (S-14), in one place for reclaim, the pool page and grab.
+
+A not-enrolled lead held by a consultant expires when
+``last_follow_up_on < today - 3 days`` (reason 3) or
+``received_on < today - 15 days`` (reason 4, which wins when both hold).
+Enrolled and unassigned leads never expire. A NULL date never triggers its
+half of the rule (SQL comparisons with NULL are false, and the Python twin
+below behaves the same); every path that hands a lead to a consultant
+(intake, import, grab, assign) sets both dates.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import NamedTuple
+
+import sqlalchemy as sa
+
+from crm.sales import choices
+from crm.sales.models import Customer
+
+FOLLOW_UP_DAYS = choices.FOLLOW_UP_DAYS
+CONVERSION_DAYS = choices.CONVERSION_DAYS
+
+
+class Expiry(NamedTuple):
+    """Whether a lead has expired, why, and the first day it is (or will be) expired."""
+
+    expired: bool
+    reason: int | None
+    expires_on: dt.date | None  # None: the lead never expires (enrolled or unassigned)
+
+
+def follow_up_cutoff(today: dt.date) -> dt.date:
+    """A last follow-up strictly before this date has expired (reason 3)."""
+    return today - dt.timedelta(days=FOLLOW_UP_DAYS)
+
+
+def received_cutoff(today: dt.date) -> dt.date:
+    """A receipt strictly before this date has expired (reason 4)."""
+    return today - dt.timedelta(days=CONVERSION_DAYS)
+
+
+def stale_clause(today: dt.date, table=None) -> sa.ColumnElement[bool]:
+    """The date half of the rule only (no status/holder test): for composing indexed queries."""
+    table = Customer.__table__ if table is None else table
+    return sa.or_(
+        table.c.last_follow_up_on < follow_up_cutoff(today),
+        table.c.received_on < received_cutoff(today),
+    )
+
+
+def expired_clause(today: dt.date, table=None) -> sa.ColumnElement[bool]:
+    """SQL: the lead is held, not enrolled, and expired as of `today` (S-14)."""
+    table = Customer.__table__ if table is None else table
+    return sa.and_(
+        table.c.status == choices.NOT_ENROLLED,
+        table.c.consultant_id.is_not(None),
+        stale_clause(today, table),
+    )
+
+
+def reason_case(today: dt.date, table=None) -> sa.ColumnElement[int]:
+    """SQL: the expiry reason of a lead already known to be expired (4 wins over 3)."""
+    table = Customer.__table__ if table is None else table
+    return sa.case(
+        (table.c.received_on < received_cutoff(today), sa.literal(choices.LOST_NO_CONVERSION)),
+        else_=sa.literal(choices.LOST_NO_FOLLOW_UP),
+    )
+
+
+def in_pool_clause(today: dt.date, table=None) -> sa.ColumnElement[bool]:
+    """SQL: the lead is in the public pool as of `today`: not enrolled and unassigned or expired (S-16)."""
+    table = Customer.__table__ if table is None else table
+    return sa.and_(
+        table.c.status == choices.NOT_ENROLLED,
+        sa.or_(table.c.consultant_id.is_(None), stale_clause(today, table)),
+    )
+
+
+def expiry_dates(received_on: dt.date | None, last_follow_up_on: dt.date | None) -> dict[int, dt.date]:
+    """The first expired day for each reason whose date is known."""
+    dates = {}
+    if last_follow_up_on is not None:
+        dates[choices.LOST_NO_FOLLOW_UP] = last_follow_up_on + dt.timedelta(days=FOLLOW_UP_DAYS + 1)
+    if received_on is not None:
+        dates[choices.LOST_NO_CONVERSION] = received_on + dt.timedelta(days=CONVERSION_DAYS + 1)
+    return dates
+
+
+def expiry_of(customer, today: dt.date) -> Expiry:
+    """Python twin of `expired_clause` for one lead (anything with the Customer attributes)."""
+    if customer.status != choices.NOT_ENROLLED or customer.consultant_id is None:
+        return Expiry(False, None, None)
+    dates = expiry_dates(customer.received_on, customer.last_follow_up_on)
+    if not dates:
+        return Expiry(False, None, None)
+    expires_on = min(dates.values())
+    if today < expires_on:
+        return Expiry(False, None, expires_on)
+    reason = choices.LOST_NO_CONVERSION if today >= dates.get(choices.LOST_NO_CONVERSION, dt.date.max) \
+        else choices.LOST_NO_FOLLOW_UP
+    return Expiry(True, reason, expires_on)
+
+
+def days_left(customer, today: dt.date) -> int | None:
+    """Whole days the holder still has before the lead expires (0: expires today or already)."""
+    expiry = expiry_of(customer, today)
+    if expiry.expires_on is None:
+        return None
+    return max((expiry.expires_on - today).days, 0)
