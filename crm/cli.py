@@ -70,3 +70,18 @@ def seed_demo_command(password):
 
     for username, _name, role, _dept in DEMO_ACCOUNTS:
         click.echo(f"  {username:<12} {role}")
+
+
+@crm_cli.command("rebuild-allocation")
+@click.option("--keep-position", is_flag=True, help="Keep the place in the cycle when the table did not change.")
+@with_appcontext
+def rebuild_allocation_command(keep_position):
+    """Rebuild the lead allocation queue from the allocation table now (S-6)."""
+    from crm.sales.allocation import cycle_preview, rebuild
+
+    length = rebuild(new_cycle=not keep_position)
+    if length == 0:
+        click.echo("no eligible consultant: new leads go to the public pool unassigned")
+        return
+    click.echo(f"allocation queue rebuilt: {length} slot(s) per cycle")
+    click.echo("next: " + " ".join(str(user_id) for user_id in cycle_preview(min(length, 20))))
