@@ -24,9 +24,13 @@ crm/translations/%/LC_MESSAGES/messages.mo: crm/translations/%/LC_MESSAGES/messa
 
 catalogs: $(CATALOGS)
 
+# Collect msgids from the code and templates into messages.pot and merge them into each
+# language's messages.po (then translate the empty msgstr entries and run `make catalogs`).
 extract-messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o crm/translations/messages.pot .
-	$(BIN)/pybabel update -i crm/translations/messages.pot -d crm/translations --no-fuzzy-matching
+	$(BIN)/pybabel extract -F babel.cfg -k _l --project "Campus CRM" --version 0.1 \
+	  --copyright-holder "Campus CRM" -o crm/translations/messages.pot .
+	$(BIN)/pybabel update -i crm/translations/messages.pot -d crm/translations \
+	  --no-fuzzy-matching --ignore-obsolete
 
 run: install
 	mkdir -p instance
