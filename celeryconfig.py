@@ -16,7 +16,11 @@ worker_prefetch_multiplier = 1
 broker_connection_retry_on_startup = True
 broker_transport_options = {"visibility_timeout": 3600}
 enable_utc = True
-imports = ()
+imports = ("crm.sales.reclaim_tasks",)
 
 # Periodic jobs; names are explicit so they never change with a refactor.
-beat_schedule: dict = {}
+beat_schedule: dict = {
+    # S-15: local time (the Celery app's timezone is CRM_TIMEZONE).
+    "reclaim-expired-leads": {"task": "crm.sales.reclaim_expired_leads", "schedule": crontab(hour=0, minute=5)},
+    "remind-expiring-leads": {"task": "crm.sales.remind_expiring_leads", "schedule": crontab(hour=9, minute=0)},
+}

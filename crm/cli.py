@@ -72,6 +72,28 @@ def seed_demo_command(password):
         click.echo(f"  {username:<12} {role}")
 
 
+@crm_cli.command("reclaim")
+@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", help="Run as if today were this date.")
+@with_appcontext
+def reclaim_command(as_of):
+    """Move expired leads to the public pool now (the nightly job, S-15)."""
+    import datetime as dt
+
+    from crm.core import clock
+    from crm.sales.reclaim import run_reclaim
+
+    try:
+        today = dt.date.fromisoformat(as_of.strip()) if as_of else clock.today()
+    except ValueError:
+        raise click.BadParameter(f"{as_of!r} is not a date; use YYYY-MM-DD.", param_hint="--as-of") from None
+    result = run_reclaim(today)
+    if result.skipped:
+        raise click.ClickException("another reclaim run is still in progress; try again later")
+    click.echo(f"reclaim {today}: {result.total} lead(s) moved to the public pool")
+    for consultant_id, reasons in sorted(result.per_consultant.items()):
+        click.echo(f"  consultant {consultant_id}: {sum(reasons.values())}")
+
+
 @crm_cli.command("rebuild-allocation")
 @click.option("--keep-position", is_flag=True, help="Keep the place in the cycle when the table did not change.")
 @with_appcontext

@@ -1,0 +1,298 @@
+"""Nightly reclaim of expired leads into the public pool, and the expiry reminder (S-15).
+
+Set-based: the number of SQL statements does not depend on the number of
+leads. On PostgreSQL one statement does the work (a data-modifying CTE:
+move the leads, close their open history rows, count per consultant). On
+SQLite three statements run inside one write transaction. Both forms are
+conditional on the lead still being expired, so a second or concurrent run
+changes nothing; a Redis lock additionally keeps two runs from overlapping.
+
+Services flush and never commit: `run_reclaim` (task and CLI) commits, then
+dispatches the queued e-mails.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask import current_app
+
+from crm.auth.models import User
+from crm.core import audit
+from crm.extensions import db, redis
+from crm.sales import choices
+from crm.sales.expiry import expired_clause, reason_case
+from crm.sales.models import Customer, CustomerDistribution
+
+LOCK_TIMEOUT_SECONDS = 15 * 60
+LOCK_WAIT_SECONDS = 120
+
+
+@dataclass
+class ReclaimResult:
+    """What one reclaim run did."""
+
+    today: dt.date
+    # consultant id -> {reason: count}
+    per_consultant: dict[int, dict[int, int]] = field(default_factory=dict)
+    notification_ids: list[int] = field(default_factory=list)
+    skipped: bool = False  # another run held the lock for too long
+
+    @property
+    def total(self) -> int:
+        """Leads moved to the pool by this run."""
+        return sum(sum(reasons.values()) for reasons in self.per_consultant.values())
+
+    def counts_for(self, consultant_id: int) -> int:
+        """Leads this consultant lost in this run."""
+        return sum(self.per_consultant.get(consultant_id, {}).values())
+
+
+def _move_postgresql(today: dt.date) -> list[tuple[int, int, int]]:
+    """One statement: move the expired leads, close their history rows, count per consultant."""
+    customers = Customer.__table__
+    cd = CustomerDistribution.__table__
+    moved = (
+        sa.update(customers)
+        .where(expired_clause(today))
+        .values(
+            last_lost_by_id=customers.c.consultant_id,
+            pool_reason=reason_case(today),
+            pool_since=today,
+            consultant_id=None,
+        )
+        .returning(customers.c.id, customers.c.last_lost_by_id, customers.c.pool_reason)
+        .cte("moved")
+    )
+    closed = (
+        sa.update(cd)
+        .where(cd.c.customer_id == moved.c.id, cd.c.status == choices.FOLLOWING)
+        .values(status=moved.c.pool_reason, ended_on=today)
+        .returning(cd.c.id)
+        .cte("closed")
+    )
+    query = (
+        sa.select(moved.c.last_lost_by_id, moved.c.pool_reason, sa.func.count())
+        # Referencing `closed` makes sure the history update is part of the statement.
+        .add_cte(closed)
+        .group_by(moved.c.last_lost_by_id, moved.c.pool_reason)
+    )
+    return [tuple(row) for row in db.session.execute(query)]
+
+
+def _move_portable(today: dt.date) -> list[tuple[int, int, int]]:
+    """Three statements in one transaction (SQLite and any other database)."""
+    customers = Customer.__table__
+    cd = CustomerDistribution.__table__
+    expired_ids = sa.select(customers.c.id).where(expired_clause(today))
+    reason_of_lead = (
+        sa.select(reason_case(today)).where(customers.c.id == cd.c.customer_id).scalar_subquery()
+    )
+    # The history rows first: this takes SQLite's write lock, so the count and the move
+    # below see the same rows and no other writer can slip in between.
+    db.session.execute(
+        sa.update(cd)
+        .where(cd.c.status == choices.FOLLOWING, cd.c.customer_id.in_(expired_ids))
+        .values(status=reason_of_lead, ended_on=today),
+        execution_options={"synchronize_session": False},
+    )
+    counts = db.session.execute(
+        sa.select(customers.c.consultant_id, reason_case(today), sa.func.count())
+        .where(expired_clause(today))
+        .group_by(customers.c.consultant_id, reason_case(today))
+    ).all()
+    db.session.execute(
+        sa.update(customers)
+        .where(expired_clause(today))
+        .values(
+            last_lost_by_id=customers.c.consultant_id,
+            pool_reason=reason_case(today),
+            pool_since=today,
+            consultant_id=None,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    return [tuple(row) for row in counts]
+
+
+def reclaim_expired(today: dt.date, actor_id: int | None = None, *, use_lock: bool = True) -> ReclaimResult:
+    """Move every lead expired as of `today` to the public pool; queue one summary per consultant.
+
+    Flushes, never commits. `use_lock=False` skips the Redis lock (tests prove the
+    conditional updates alone keep concurrent runs from reclaiming a lead twice).
+    """
+    lock = None
+    if use_lock:
+        lock = redis.client.lock(
+            redis.key("reclaim", "lock"), timeout=LOCK_TIMEOUT_SECONDS, blocking_timeout=LOCK_WAIT_SECONDS
+        )
+        if not lock.acquire():
+            return ReclaimResult(today=today, skipped=True)
+    try:
+        if db.session.get_bind().dialect.name == "postgresql":
+            rows = _move_postgresql(today)
+        else:
+            rows = _move_portable(today)
+        db.session.expire_all()  # the ORM copies of moved leads are stale now
+        result = ReclaimResult(today=today)
+        per: dict[int, dict[int, int]] = defaultdict(dict)
+        for consultant_id, reason, count in rows:
+            per[int(consultant_id)][int(reason)] = int(count)
+        result.per_consultant = dict(per)
+        if result.per_consultant:
+            result.notification_ids = _queue_summaries(result)
+        audit.record(
+            actor_id, "lead.reclaim", "reclaim", today.isoformat(), total=result.total,
+            consultants={str(k): v for k, v in sorted(result.per_consultant.items())},
+        )
+        db.session.flush()
+        return result
+    finally:
+        # The lock is released when the caller's transaction is about to commit; a
+        # second run waiting on it then finds the conditional updates match nothing.
+        if lock is not None:
+            _release_after_commit(lock)
+
+
+def _release_after_commit(lock) -> None:
+    """Release the lock once the session commits or rolls back, not before."""
+    session = db.session()
+    state = {"done": False}
+
+    def release(*_args):
+        if state["done"]:
+            return
+        state["done"] = True
+        try:
+            lock.release()
+        except Exception:  # expired or already released: nothing to give back
+            pass
+
+    # once=True: each listener fires at most once; the flag covers "commit or rollback".
+    sa.event.listen(session, "after_commit", release, once=True)
+    sa.event.listen(session, "after_rollback", release, once=True)
+
+
+def _users_by_id(ids) -> dict[int, User]:
+    """Users by id in one query."""
+    if not ids:
+        return {}
+    return {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(list(ids))))}
+
+
+def _queue_summaries(result: ReclaimResult) -> list[int]:
+    """One summary e-mail per consultant for this run date (deduplicated in the database)."""
+    users = _users_by_id(result.per_consultant)
+    if not any(u.email for u in users.values()):
+        return []
+    from crm.notifications.services import queue_email
+
+    ids = []
+    for consultant_id, reasons in sorted(result.per_consultant.items()):
+        user = users.get(consultant_id)
+        if user is None or not user.email:
+            continue
+        note = queue_email(
+            kind="lead_reclaimed",
+            recipient_id=consultant_id,
+            to_address=user.email,
+            subject=f"[CRM] {sum(reasons.values())} lead(s) returned to the public pool on {result.today}",
+            template="sales_reclaim_summary",
+            context={
+                "name": user.name,
+                "today": result.today.isoformat(),
+                "total": sum(reasons.values()),
+                "no_follow_up": reasons.get(choices.LOST_NO_FOLLOW_UP, 0),
+                "no_conversion": reasons.get(choices.LOST_NO_CONVERSION, 0),
+            },
+            dedupe_key=f"reclaim:{result.today}:{consultant_id}",
+        )
+        if note is not None:
+            ids.append(note.id)
+    return ids
+
+
+def run_reclaim(today: dt.date, actor_id: int | None = None) -> ReclaimResult:
+    """Reclaim, commit, then dispatch the e-mails (the task and the CLI call this)."""
+    try:
+        result = reclaim_expired(today, actor_id)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    if result.notification_ids:
+        from crm.notifications.services import dispatch
+
+        dispatch(result.notification_ids)
+    current_app.logger.info("reclaim %s: %d lead(s) moved to the pool", today, result.total)
+    return result
+
+
+# -- reminder ----------------------------------------------------------------------------
+
+REMINDER_LIST_LIMIT = 50
+
+
+def expiring_tomorrow(today: dt.date) -> dict[int, list[tuple[int, str, str]]]:
+    """Leads that are fine today and expired tomorrow, per consultant (id, name, qq); capped per consultant."""
+    tomorrow = today + dt.timedelta(days=1)
+    rows = db.session.execute(
+        sa.select(Customer.consultant_id, Customer.id, Customer.name, Customer.qq)
+        .where(expired_clause(tomorrow), sa.not_(expired_clause(today)))
+        .order_by(Customer.consultant_id, Customer.id)
+    )
+    per: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+    for consultant_id, lead_id, name, qq in rows:
+        per[consultant_id].append((lead_id, name, qq))
+    return dict(per)
+
+
+def queue_expiry_reminders(today: dt.date) -> list[int]:
+    """One reminder per consultant with leads expiring tomorrow (deduplicated per date); flushes."""
+    leads = expiring_tomorrow(today)
+    users = _users_by_id(leads)
+    if not any(u.email for u in users.values()):
+        return []
+    from crm.notifications.services import queue_email
+
+    ids = []
+    for consultant_id, items in sorted(leads.items()):
+        user = users.get(consultant_id)
+        if user is None or not user.email:
+            continue
+        note = queue_email(
+            kind="expiry_reminder",
+            recipient_id=consultant_id,
+            to_address=user.email,
+            subject=f"[CRM] {len(items)} lead(s) expire tomorrow",
+            template="sales_expiry_reminder",
+            context={
+                "name": user.name,
+                "tomorrow": (today + dt.timedelta(days=1)).isoformat(),
+                "total": len(items),
+                "leads": [{"id": i, "name": n, "qq": q} for i, n, q in items[:REMINDER_LIST_LIMIT]],
+                "more": max(len(items) - REMINDER_LIST_LIMIT, 0),
+            },
+            dedupe_key=f"expiry-reminder:{today}:{consultant_id}",
+        )
+        if note is not None:
+            ids.append(note.id)
+    db.session.flush()
+    return ids
+
+
+def run_expiry_reminders(today: dt.date) -> list[int]:
+    """Queue the reminders, commit, dispatch (the beat task calls this)."""
+    try:
+        ids = queue_expiry_reminders(today)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    if ids:
+        from crm.notifications.services import dispatch
+
+        dispatch(ids)
+    return ids
