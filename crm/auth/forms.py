@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import AnyOf, DataRequired, Email, EqualTo, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
 
 
 class LoginForm(FlaskForm):
@@ -49,7 +49,6 @@ class ProfileFields(FlaskForm):
     kind = SelectField(
         _l("Kind"),
         choices=[("staff", _l("Staff")), ("student", _l("Student"))],
-        validators=[AnyOf(["staff", "student"], message=_l("Unknown kind of account."))],
     )
 
 

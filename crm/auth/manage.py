@@ -50,6 +50,7 @@ def _show_error(form, error: DomainError) -> None:
         if not isinstance(field.errors, list):
             field.errors = list(field.errors)
         field.errors.append(error.message)
+        flash(_("Please correct the marked fields; nothing was saved."), "danger")
     else:
         flash(error.message, "danger")
 

@@ -30,11 +30,16 @@ def fresh_ip() -> str:
 
 @pytest.fixture
 def new_client(app):
-    """Factory: a client from its own (or the given) address."""
+    """Factory: a client from its own (or the given) address, with the English interface.
+
+    English, because the tests read messages and the Chinese catalogue
+    translates them once compiled.
+    """
 
     def build(ip: str | None = None) -> FreshUserClient:
         client = FreshUserClient(app, app.response_class, use_cookies=True)
         client.environ_base["REMOTE_ADDR"] = ip or fresh_ip()
+        client.post("/language/en")
         return client
 
     return build
