@@ -16,7 +16,7 @@ worker_prefetch_multiplier = 1
 broker_connection_retry_on_startup = True
 broker_transport_options = {"visibility_timeout": 3600}
 enable_utc = True
-imports = ("crm.sales.reclaim_tasks",)
+imports = ("crm.sales.reclaim_tasks", "crm.sales.import_tasks")
 
 # Periodic jobs; names are explicit so they never change with a refactor.
 beat_schedule: dict = {

@@ -124,6 +124,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.core.views import bp as core_bp
     from crm.org.admin import register_org_admin
     from crm.sales import bp as sales_bp
+    from crm.sales.import_views import register_import_menu
     from crm.sales.views import register_sales_menu
 
     app.register_blueprint(core_bp)
@@ -134,6 +135,7 @@ def register_blueprints(app: Flask) -> None:
     register_auth_admin(app)
     register_org_admin(app)
     register_sales_menu(app)
+    register_import_menu(app)
 
 
 def register_access(app: Flask) -> None:

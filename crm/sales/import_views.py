@@ -1,1 +1,169 @@
-"""Sales views (filled in by the part that owns this module)."""
+"""Excel lead import pages (S-9): template, upload, live progress, error workbook, history."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy.orm import joinedload
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from crm.core.access import permission_required
+from crm.core.errors import DomainError
+from crm.core.menu import MenuItem, register_menu
+from crm.extensions import db
+from crm.sales import bp
+from crm.sales.imports import (
+    COLUMNS, build_template, create_job, error_workbook_path, human_size, inspect_workbook, save_upload, setting,
+    too_large, write_error_workbook,
+)
+from crm.sales.models import ImportJob
+
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ImportUploadForm(FlaskForm):
+    """Upload one .xlsx workbook of leads."""
+
+    file = FileField(_l("Excel workbook (.xlsx)"), validators=[FileRequired(_l("Choose an .xlsx file to upload."))])
+
+
+def register_import_menu(app: Flask) -> None:
+    """Sidebar entry of the import pages."""
+    register_menu(app, "sales", _l("Sales"), 10, [MenuItem(_l("Import leads"), "sales.import_new", "sales.lead.import")])
+
+
+def _upload_limit() -> int:
+    return setting("CRM_UPLOAD_MAX_BYTES")
+
+
+def _render_upload(form: ImportUploadForm, status: int = 200):
+    return render_template(
+        "sales/import_new.html", form=form, columns=COLUMNS, limit=human_size(_upload_limit()),
+        max_rows=setting("CRM_IMPORT_MAX_ROWS"),
+    ), status
+
+
+@bp.route("/imports/template.xlsx")
+@permission_required("sales.lead.import")
+def import_template():
+    """Download the import template."""
+    return send_file(io.BytesIO(build_template()), mimetype=XLSX_MIMETYPE, as_attachment=True,
+                     download_name="leads-import-template.xlsx")
+
+
+@bp.route("/imports/new", methods=["GET", "POST"])
+@permission_required("sales.lead.import")
+def import_new():
+    """Upload form: checks the file, stores it, creates the job and queues the background import."""
+    form = ImportUploadForm()
+    if not form.validate_on_submit():
+        return _render_upload(form, 400 if request.method == "POST" else 200)
+    upload = form.file.data
+    from crm.sales.import_tasks import enqueue_import
+
+    try:
+        if request.content_length and request.content_length > _upload_limit() + 64 * 1024:
+            raise too_large(_upload_limit())
+        temp = save_upload(upload.stream, _upload_limit())
+        job = create_job(temp, upload.filename or "", current_user.id)
+    except DomainError as error:
+        db.session.rollback()
+        form.file.errors = [error.message]
+        return _render_upload(form, 400)
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        Path(job.stored_path).unlink(missing_ok=True)
+        raise
+    enqueue_import(job.id)
+    return redirect(url_for("sales.import_job", job_id=job.id))
+
+
+def upload_too_large(error: RequestEntityTooLarge):
+    """413 from MAX_CONTENT_LENGTH: on the upload page, say so next to the form."""
+    if request.endpoint == "sales.import_new":
+        form = ImportUploadForm(formdata=None)
+        form.file.errors = [too_large(min(_upload_limit(), current_app.config.get("MAX_CONTENT_LENGTH") or
+                                          _upload_limit())).message]
+        return _render_upload(form, 413)
+    return render_template("errors/error.html", status=413, title=_("Too large"),
+                           message=_("The upload or request is larger than allowed.")), 413
+
+
+bp.register_error_handler(RequestEntityTooLarge, upload_too_large)
+
+
+def _visible_job(job_id: int) -> ImportJob:
+    job = db.get_or_404(ImportJob, job_id)
+    if job.created_by_id != current_user.id and not current_user.has_permission("sales.lead.view_all"):
+        abort(403)
+    return job
+
+
+def _progress(job: ImportJob) -> dict:
+    total = job.total_rows or 0
+    done = job.status in ("done", "failed")
+    percent = 100 if job.status == "done" else (int(job.processed_rows * 100 / total) if total else 0)
+    return {
+        "id": job.id, "status": job.status, "processed": job.processed_rows, "total": total,
+        "percent": min(percent, 100), "imported": job.imported, "duplicates": job.duplicates,
+        "invalid": job.invalid, "unassigned": job.unassigned, "finished": done, "message": job.message or "",
+        "errors_url": url_for("sales.import_errors", job_id=job.id) if (job.invalid or job.duplicates) and done
+        else None,
+    }
+
+
+@bp.route("/imports/<int:job_id>")
+@permission_required("sales.lead.import", "sales.lead.view_all")
+def import_job(job_id: int):
+    """One import: live progress bar and final summary."""
+    job = _visible_job(job_id)
+    return render_template("sales/import_job.html", job=job, progress=_progress(job))
+
+
+@bp.route("/imports/<int:job_id>/progress")
+@permission_required("sales.lead.import", "sales.lead.view_all")
+def import_progress(job_id: int):
+    """Progress of one import as JSON (polled by the job page every second)."""
+    response = jsonify(_progress(_visible_job(job_id)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/imports/<int:job_id>/errors.xlsx")
+@permission_required("sales.lead.import", "sales.lead.view_all")
+def import_errors(job_id: int):
+    """Download the rejected rows of an import with their original values and the reason."""
+    job = _visible_job(job_id)
+    if not (job.invalid or job.duplicates):
+        abort(404)
+    path = Path(job.error_path) if job.error_path else error_workbook_path(job.id)
+    if not path.exists():  # a failed job, or the file was cleaned up: build it from the table
+        try:
+            headers = inspect_workbook(Path(job.stored_path)).headers
+        except (DomainError, OSError):
+            headers = [column.header for column in COLUMNS]
+        write_error_workbook(job.id, headers, path)
+    return send_file(path, mimetype=XLSX_MIMETYPE, as_attachment=True, download_name=f"import-{job.id}-errors.xlsx")
+
+
+@bp.route("/imports/")
+@permission_required("sales.lead.import", "sales.lead.view_all")
+def import_history():
+    """Past imports: one's own, or everyone's with sales.lead.view_all."""
+    query = sa.select(ImportJob).options(joinedload(ImportJob.created_by)).order_by(
+        ImportJob.created_at.desc(), ImportJob.id.desc())
+    see_all = current_user.has_permission("sales.lead.view_all")
+    if not see_all:
+        query = query.where(ImportJob.created_by_id == current_user.id)
+    page = db.paginate(query, page=request.args.get("page", 1, type=int),
+                       per_page=current_app.config["CRM_PAGE_SIZE"], error_out=False)
+    return render_template("sales/import_history.html", page=page, see_all=see_all)

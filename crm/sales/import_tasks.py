@@ -1,0 +1,457 @@
+"""The background Excel lead import (S-9): resumable batches, allocation (S-5/S-6), summary e-mails.
+
+Exactness rests on one rule: each batch's leads, history rows, rejected rows and
+the job's `processed_rows` are written in ONE transaction, which starts with a
+conditional UPDATE (`processed_rows = old -> new`). A worker killed mid-file
+leaves the database at a batch boundary, and the redelivered task resumes from
+`processed_rows`; two runners of the same job can never both commit a batch.
+Between different imports, the unique constraints on customers.qq/phone/email
+decide who imports a lead; a batch that loses a race retries row by row inside
+savepoints and counts the losers as duplicates.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from celery import shared_task
+from flask_babel import gettext as _
+from openpyxl import load_workbook
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from crm.core import clock
+from crm.core.errors import DomainError
+from crm.extensions import db
+from crm.sales import choices
+from crm.sales.imports import (
+    RowInvalid, RowParser, SheetInfo, error_workbook_path, inspect_workbook, is_blank, json_values,
+    setting, write_error_workbook,
+)
+from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, customer_courses
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "crm.sales.import_leads"
+IDENTITY_FIELDS = ("qq", "phone", "email")
+BATCH_ATTEMPTS = 3  # deadlocks / "database is locked" are retried a few times, then the task retries
+SUMMARY_NAMES = 5
+Progress = Callable[[int, int], None]
+
+
+def import_memo(job_id: int) -> str:
+    """The history-row memo that ties imported leads to their job."""
+    return f"{choices.ORIGIN[choices.ORIGIN_IMPORT]} #{job_id}"
+
+
+@shared_task(name=TASK_NAME, bind=True, acks_late=True, ignore_result=True, max_retries=5)
+def import_leads_task(self, job_id: int) -> None:
+    """Run or resume import job `job_id`; a repeated delivery finishes it without doubling rows."""
+    try:
+        run_import(int(job_id))
+    except OperationalError as error:  # the database went away: resume later from processed_rows
+        db.session.rollback()
+        if self.request.retries >= self.max_retries:
+            fail_job(int(job_id), _("The database was unavailable; the import stopped. Upload the file again."))
+            raise
+        raise self.retry(exc=error, countdown=min(300, 5 * 2 ** self.request.retries))
+
+
+def enqueue_import(job_id: int) -> None:
+    """Queue the import task (call only after the job row is committed)."""
+    import_leads_task.delay(job_id)
+
+
+def fail_job(job_id: int, message: str) -> None:
+    """Mark a job failed with a message (commits)."""
+    db.session.rollback()
+    db.session.execute(
+        sa.update(ImportJob).where(ImportJob.id == job_id, ImportJob.status.in_(("queued", "running")))
+        .values(status="failed", message=message, finished_at=clock.utcnow())
+    )
+    db.session.commit()
+
+
+def run_import(job_id: int, *, progress: Progress | None = None) -> ImportJob | None:
+    """Process a job from its resume point to the end; commits per batch; dispatches the e-mails."""
+    from crm.notifications.services import dispatch
+
+    job = db.session.get(ImportJob, job_id)
+    if job is None:
+        log.warning("import job %s does not exist; nothing to do", job_id)
+        return None
+    if job.status in ("done", "failed"):
+        return job
+    try:
+        info = inspect_workbook(Path(job.stored_path))
+    except DomainError as error:
+        fail_job(job_id, error.message)
+        return db.session.get(ImportJob, job_id)
+    job.status = "running"
+    job.total_rows = info.data_rows
+    db.session.commit()
+    runner = ImportRunner(job, info, progress)
+    try:
+        finished = runner.run()
+        notification_ids = runner.finish() if finished else []
+    except OperationalError:
+        db.session.rollback()
+        raise
+    except Exception:
+        log.exception("import job %s failed", job_id)
+        fail_job(job_id, _("The import stopped unexpectedly after %(rows)s rows; rows up to there were "
+                           "saved.", rows=runner.processed))
+        return db.session.get(ImportJob, job_id)
+    dispatch(notification_ids)
+    return db.session.get(ImportJob, job_id)
+
+
+class ImportRunner:
+    """Streams one job's sheet and commits it batch by batch."""
+
+    def __init__(self, job: ImportJob, info: SheetInfo, progress: Progress | None):
+        # Plain values only: touching the (expired) ORM object between batches would start a
+        # read transaction, which SQLite cannot always upgrade to a write one.
+        self.job_id = job.id
+        self.actor_id = job.created_by_id
+        self.path = Path(job.stored_path)
+        self.processed = job.processed_rows
+        self.info = info
+        self.progress = progress
+        self.today = clock.today()
+        self.batch_size = max(1, setting("CRM_IMPORT_BATCH_SIZE"))
+        self.pause = setting("CRM_IMPORT_BATCH_PAUSE_MS") / 1000
+        self.parser = RowParser(info.keys, self.today)
+        self.width = len(info.headers)
+        self.seen: dict[tuple[str, str], int] = {}  # (field, value) -> first row number in the file
+        self.memo = import_memo(job.id)
+
+    # -- reading ------------------------------------------------------------------------------
+    def rows(self) -> Iterator[tuple[int, tuple, frozenset]]:
+        """(row number, cell values, columns holding a formula without a cached value)."""
+        options = dict(min_row=2, max_row=self.info.last_row, max_col=self.width)
+        values_book = load_workbook(self.path, read_only=True, data_only=True)
+        try:
+            values = values_book.worksheets[0].iter_rows(values_only=True, **options)
+            if not self.info.has_formulas:
+                for number, row in enumerate(values, start=2):
+                    yield number, row, frozenset()
+                return
+            # Only files that contain formulas pay for a second pass: data_only=True reads a formula
+            # without a cached value as None, so the formula view tells those apart from blanks.
+            formula_book = load_workbook(self.path, read_only=True, data_only=False)
+            try:
+                cells = formula_book.worksheets[0].iter_rows(**options)
+                for number, (row, formula_row) in enumerate(zip(values, cells), start=2):
+                    missing = frozenset(
+                        index for index, cell in enumerate(formula_row)
+                        if getattr(cell, "data_type", None) == "f" and index < len(row) and row[index] is None
+                    )
+                    yield number, row, missing
+            finally:
+                formula_book.close()
+        finally:
+            values_book.close()
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self) -> bool:
+        """Process every row after the resume point; False when another runner owns the job."""
+        resume_at = self.processed
+        rejected = set()
+        if resume_at:
+            rejected = set(db.session.scalars(
+                sa.select(ImportRowError.row_number).where(ImportRowError.job_id == self.job_id)))
+        db.session.commit()  # end the read transaction before the first batch writes
+        batch: list[tuple[int, tuple, frozenset]] = []
+        for number, values, formulas in self.rows():
+            if number - 1 <= resume_at:
+                if number not in rejected:
+                    self._remember(number, values)
+                continue
+            batch.append((number, values, formulas))
+            if len(batch) >= self.batch_size:
+                if not self.commit_batch(batch):
+                    return False
+                batch = []
+        if batch and not self.commit_batch(batch):
+            return False
+        return True
+
+    def _remember(self, number: int, values: tuple) -> None:
+        """Rebuild the in-file duplicate index from rows a previous run already imported."""
+        if all(is_blank(value) for value in values):
+            return
+        for field, value in self.parser.identity(values).items():
+            self.seen.setdefault((field, value), number)
+
+    # -- one batch ----------------------------------------------------------------------------
+    def commit_batch(self, batch: list[tuple[int, tuple, frozenset]]) -> bool:
+        """Validate, dedupe, allocate and save one batch in one transaction (retried on deadlock)."""
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            seen_before = dict(self.seen)
+            try:
+                return self._commit_batch(batch)
+            except OperationalError:
+                db.session.rollback()
+                self.seen = seen_before
+                if attempt == BATCH_ATTEMPTS:
+                    raise
+                time.sleep(0.2 * attempt)
+        return False
+
+    def _commit_batch(self, batch: list[tuple[int, tuple, frozenset]]) -> bool:
+        end = batch[-1][0] - 1
+        errors: list[tuple[int, tuple, str, str]] = []
+        candidates: list[tuple[int, tuple, dict]] = []
+        for number, values, formulas in batch:
+            if not formulas and all(is_blank(value) for value in values):
+                continue
+            try:
+                record = self.parser.parse(values, formulas)
+            except RowInvalid as error:
+                errors.append((number, values, "invalid", str(error)))
+                continue
+            reason = self._repeated_in_file(number, record)
+            if reason:
+                errors.append((number, values, "duplicate", reason))
+                continue
+            candidates.append((number, values, record))
+
+        # The claim: this transaction owns rows (processed, end] or someone else already did them.
+        claimed = db.session.execute(
+            sa.update(ImportJob).where(ImportJob.id == self.job_id, ImportJob.processed_rows == self.processed)
+            .values(processed_rows=end)
+        ).rowcount
+        if claimed != 1:
+            db.session.rollback()
+            log.info("import job %s: another runner is ahead of row %s; stopping", self.job_id, end)
+            return False
+
+        accepted = []
+        existing = self._existing_identities(candidates)
+        known_referrers = self._existing_qqs({r["referrer_qq"] for _n, _v, r in candidates if r["referrer_qq"]})
+        for number, values, record in candidates:
+            clash = next((f for f in IDENTITY_FIELDS if record[f] and (f, record[f]) in existing), None)
+            if clash:
+                errors.append((number, values, "duplicate", self._exists_reason(clash, record[clash])))
+                self._forget(number, record)
+                continue
+            referrer = record["referrer_qq"]
+            if referrer and referrer not in known_referrers and self.seen.get(("qq", referrer), number) >= number:
+                errors.append((number, values, "invalid", _(
+                    "Referred by (QQ) %(qq)s is not the QQ of an existing lead or of an earlier row.", qq=referrer)))
+                self._forget(number, record)
+                continue
+            accepted.append((number, values, record))
+
+        from crm.sales.allocation import allocate, return_slots
+
+        slots = allocate(len(accepted)) if accepted else []
+        try:
+            lost = self._insert(accepted, slots)
+            for index in lost:
+                number, values, record = accepted[index]
+                field = next(f for f in IDENTITY_FIELDS if record[f])
+                errors.append((number, values, "duplicate", self._exists_reason(field, record[field])))
+            if errors:
+                db.session.execute(sa.insert(ImportRowError), [
+                    {"job_id": self.job_id, "row_number": number, "kind": kind,
+                     "values": json_values(values, self.width), "reason": reason}
+                    for number, values, kind, reason in errors
+                ])
+            saved = [slots[i] for i in range(len(accepted)) if i not in lost]
+            db.session.execute(
+                sa.update(ImportJob).where(ImportJob.id == self.job_id).values(
+                    imported=ImportJob.imported + len(saved),
+                    unassigned=ImportJob.unassigned + sum(1 for slot in saved if slot is None),
+                    duplicates=ImportJob.duplicates + sum(1 for e in errors if e[2] == "duplicate"),
+                    invalid=ImportJob.invalid + sum(1 for e in errors if e[2] == "invalid"),
+                )
+            )
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            return_slots(slots)  # nothing of this batch was saved: nobody loses a turn (S-6)
+            raise
+        if lost:
+            return_slots([slots[i] for i in sorted(lost)])
+        self.processed = end
+        if self.progress:
+            self.progress(end, self.info.data_rows)
+        if self.pause:
+            time.sleep(self.pause)
+        return True
+
+    def _repeated_in_file(self, number: int, record: dict) -> str | None:
+        for field in IDENTITY_FIELDS:
+            value = record[field]
+            if value and (field, value) in self.seen:
+                return _("%(field)s %(value)s is repeated in this file (first on row %(row)s).",
+                         field=field_label(field), value=value, row=self.seen[(field, value)])
+        for field in IDENTITY_FIELDS:
+            if record[field]:
+                self.seen[(field, record[field])] = number
+        return None
+
+    def _forget(self, number: int, record: dict) -> None:
+        for field in IDENTITY_FIELDS:
+            if record[field] and self.seen.get((field, record[field])) == number:
+                del self.seen[(field, record[field])]
+
+    @staticmethod
+    def _exists_reason(field: str, value: str) -> str:
+        return _("A lead with %(field)s %(value)s already exists.", field=field_label(field), value=value)
+
+    @staticmethod
+    def _existing_identities(candidates) -> set[tuple[str, str]]:
+        found = set()
+        for field in IDENTITY_FIELDS:
+            values = {record[field] for _n, _v, record in candidates if record[field]}
+            if values:
+                column = getattr(Customer, field)
+                found.update((field, value) for value in db.session.scalars(sa.select(column).where(column.in_(values))))
+        return found
+
+    @staticmethod
+    def _existing_qqs(qqs: set[str]) -> set[str]:
+        if not qqs:
+            return set()
+        return set(db.session.scalars(sa.select(Customer.qq).where(Customer.qq.in_(qqs))))
+
+    # -- writing ------------------------------------------------------------------------------
+    def _insert(self, accepted, slots) -> set[int]:
+        """Insert the accepted rows; returns the indexes that lost a uniqueness race."""
+        if not accepted:
+            return set()
+        # The same key order in every import keeps two concurrent imports from deadlocking.
+        order = sorted(range(len(accepted)), key=lambda i: accepted[i][2]["qq"])
+        try:
+            with db.session.begin_nested():
+                self._insert_rows([(accepted[i][2], slots[i]) for i in order])
+            return set()
+        except IntegrityError:
+            pass
+        lost = set()
+        for i in order:
+            try:
+                with db.session.begin_nested():
+                    self._insert_rows([(accepted[i][2], slots[i])])
+            except IntegrityError:
+                lost.add(i)
+        return lost
+
+    def _insert_rows(self, pairs: list[tuple[dict, int | None]]) -> None:
+        now = clock.utcnow()
+        table = Customer.__table__
+        values = [self._customer_values(record, consultant_id, now) for record, consultant_id in pairs]
+        ids = db.session.execute(
+            sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), values
+        ).scalars().all()
+        links = [{"customer_id": cid, "course_id": course} for cid, (record, _c) in zip(ids, pairs)
+                 for course in record["course_ids"]]
+        if links:
+            db.session.execute(sa.insert(customer_courses), links)
+        history = [
+            {"customer_id": cid, "consultant_id": consultant_id, "started_on": self.today, "ended_on": None,
+             "status": choices.FOLLOWING, "origin": choices.ORIGIN_IMPORT, "memo": self.memo}
+            for cid, (_r, consultant_id) in zip(ids, pairs) if consultant_id is not None
+        ]
+        if history:
+            db.session.execute(sa.insert(CustomerDistribution.__table__), history)
+        referrers = {record["referrer_qq"] for record, _c in pairs if record["referrer_qq"]}
+        if referrers:
+            id_of = dict(db.session.execute(sa.select(table.c.qq, table.c.id).where(table.c.qq.in_(referrers))).all())
+            updates = [{"cid": cid, "rid": id_of[record["referrer_qq"]]} for cid, (record, _c) in zip(ids, pairs)
+                       if record["referrer_qq"] in id_of]
+            if updates:
+                db.session.execute(
+                    sa.update(table).where(table.c.id == sa.bindparam("cid"))
+                    .values(referred_by_id=sa.bindparam("rid")).execution_options(synchronize_session=False),
+                    updates,
+                )
+
+    def _customer_values(self, record: dict, consultant_id: int | None, now) -> dict:
+        assigned = consultant_id is not None
+        return {
+            "qq": record["qq"], "name": record["name"], "gender": record["gender"],
+            "education": record["education"], "graduation_school": record["graduation_school"],
+            "major": record["major"], "experience": record["experience"], "work_status": record["work_status"],
+            "company": record["company"], "salary": record["salary"], "source": record["source"],
+            "referred_by_id": None, "phone": record["phone"], "email": record["email"], "memo": record["memo"],
+            "status": choices.NOT_ENROLLED, "consultant_id": consultant_id, "inquiry_date": record["inquiry_date"],
+            "received_on": self.today if assigned else None, "last_follow_up_on": self.today if assigned else None,
+            "last_lost_by_id": None,
+            "pool_reason": None if assigned else choices.POOL_UNASSIGNED,
+            "pool_since": None if assigned else self.today,
+            "channel": "import", "created_by_id": self.actor_id, "created_at": now,
+        }
+
+    # -- the end ------------------------------------------------------------------------------
+    def finish(self) -> list[int]:
+        """Mark the job done, write the error workbook, queue one summary e-mail per consultant."""
+        counts = db.session.execute(
+            sa.select(ImportJob.invalid, ImportJob.duplicates).where(ImportJob.id == self.job_id)).one()
+        error_path = None
+        if counts.invalid or counts.duplicates:
+            target = error_workbook_path(self.job_id)
+            write_error_workbook(self.job_id, self.info.headers, target)
+            error_path = str(target)
+        done = db.session.execute(
+            sa.update(ImportJob).where(ImportJob.id == self.job_id, ImportJob.status == "running").values(
+                status="done", finished_at=clock.utcnow(), total_rows=self.processed, error_path=error_path)
+        ).rowcount
+        if done != 1:
+            db.session.rollback()
+            return []
+        ids = queue_summaries(self.job_id, self.memo)
+        db.session.commit()
+        if self.progress:
+            self.progress(self.processed, self.processed)
+        return ids
+
+
+def field_label(field: str) -> str:
+    """The name of an identity field in the current locale."""
+    return {"qq": "QQ", "phone": _("phone"), "email": _("e-mail")}[field]
+
+
+def queue_summaries(job_id: int, memo: str) -> list[int]:
+    """Queue one import-summary e-mail per consultant who received leads (flush only)."""
+    from crm.auth.models import User
+    from crm.notifications.services import queue_email
+
+    dist = CustomerDistribution
+    counts = dict(db.session.execute(
+        sa.select(dist.consultant_id, sa.func.count()).where(dist.origin == choices.ORIGIN_IMPORT, dist.memo == memo)
+        .group_by(dist.consultant_id)
+    ).all())
+    if not counts:
+        return []
+    rank = sa.func.row_number().over(partition_by=dist.consultant_id, order_by=dist.customer_id).label("rank")
+    ranked = (
+        sa.select(dist.consultant_id, Customer.name, rank).join(Customer, Customer.id == dist.customer_id)
+        .where(dist.origin == choices.ORIGIN_IMPORT, dist.memo == memo).subquery()
+    )
+    names: dict[int, list[str]] = {}
+    for consultant_id, name in db.session.execute(
+        sa.select(ranked.c.consultant_id, ranked.c.name).where(ranked.c.rank <= SUMMARY_NAMES)
+        .order_by(ranked.c.consultant_id, ranked.c.rank)
+    ):
+        names.setdefault(consultant_id, []).append(name)
+    job = db.session.get(ImportJob, job_id)
+    ids = []
+    for user in db.session.scalars(sa.select(User).where(User.id.in_(counts)).order_by(User.id)):
+        notification = queue_email(
+            kind="import_summary", recipient_id=user.id, to_address=user.email,
+            subject=_("%(count)s new leads from an Excel import", count=counts[user.id]),
+            template="sales_import_summary",
+            context={"consultant_name": user.name, "count": counts[user.id], "names": names.get(user.id, []),
+                     "more": counts[user.id] - len(names.get(user.id, [])), "job_id": job_id,
+                     "filename": job.filename},
+            dedupe_key=f"import:{job_id}:{user.id}",
+        )
+        if notification is not None:
+            ids.append(notification.id)
+    return ids

@@ -1,0 +1,61 @@
+"""Helpers for the Excel import tests: build workbooks, create and run jobs."""
+from __future__ import annotations
+
+import io
+import itertools
+from pathlib import Path
+
+from openpyxl import Workbook
+
+from crm.extensions import db
+from crm.sales.imports import COLUMNS, create_job
+
+HEADERS = [column.header for column in COLUMNS]
+_qq = itertools.count(700000001)
+
+
+def next_qq() -> str:
+    """A fresh QQ number."""
+    return str(next(_qq))
+
+
+def lead_row(**values) -> dict:
+    """A valid row (column key -> value), overridable per key."""
+    row = {"qq": next_qq(), "name": "张三", "gender": "男", "source": "官方网站"}
+    row.update(values)
+    return row
+
+
+def workbook_bytes(rows: list[dict | list | None], headers: list[str] | None = None) -> bytes:
+    """An .xlsx with the given header row and rows (dicts by column key, raw lists, or None for blank)."""
+    headers = HEADERS if headers is None else headers
+    keys_by_header = {column.header: column.key for column in COLUMNS}
+    wb = Workbook()
+    ws = wb.active
+    ws.append(headers)
+    for number, row in enumerate(rows, start=2):
+        if row is None:
+            continue  # a missing <row> element: a blank row
+        if isinstance(row, dict):
+            row = [row.get(keys_by_header.get(h, h)) for h in headers]
+        for column, value in enumerate(row, start=1):
+            if value is not None:
+                ws.cell(row=number, column=column, value=value)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def write_file(folder: Path, rows, name: str = "leads.xlsx", headers=None) -> Path:
+    """Write a workbook to `folder/name`."""
+    path = folder / name
+    path.write_bytes(workbook_bytes(rows, headers))
+    return path
+
+
+def new_job(folder: Path, rows, actor_id: int | None = None, name: str = "leads.xlsx", headers=None):
+    """A committed queued job for the given rows."""
+    path = write_file(folder, rows, name, headers)
+    job = create_job(path, name, actor_id)
+    db.session.commit()
+    return job
