@@ -20,7 +20,7 @@ from crm.core import audit
 from crm.core.errors import DomainError, Forbidden, NotFound
 from crm.extensions import db
 from crm.org.models import Course
-from crm.sales import choices
+from crm.sales import choices, expiry
 from crm.sales.models import ConsultRecord, Customer, CustomerDistribution, SaleRank
 
 VIEW_ALL = "sales.lead.view_all"
@@ -39,7 +39,7 @@ def is_in_pool(customer: Customer, today: dt.date) -> bool:
     """Not enrolled and either unassigned or expired as of `today` (S-16)."""
     if customer.status != choices.NOT_ENROLLED:
         return False
-    return customer.consultant_id is None or expiry_of(customer, today).expired
+    return customer.consultant_id is None or expiry.expiry_of(customer, today).expired
 
 
 def can_view_lead(actor: User, customer: Customer, *, today: dt.date) -> bool:
@@ -99,37 +99,36 @@ def masked_contact(actor: User, customer: Customer, *, today: dt.date) -> dict[s
 
 # -- expiry countdown (S-14) -----------------------------------------------------------------
 @dataclass(frozen=True)
-class Expiry:
-    """When a held lead returns to the pool unless someone acts."""
+class Countdown:
+    """When a held lead returns to the pool unless someone acts (the rule is crm.sales.expiry)."""
 
-    last_day: dt.date | None  # last day it is still held; None when it never expires
-    days_left: int | None  # last_day − today
+    expires_on: dt.date | None  # first day it is expired; None when it never expires
+    days_left: int | None  # expires_on − today: 1 means "expires tomorrow, follow up today"
     reason: int | None  # the rule that ends it first (choices.LOST_NO_FOLLOW_UP / LOST_NO_CONVERSION)
 
     @property
     def expired(self) -> bool:
-        """True once the last day has passed."""
-        return self.days_left is not None and self.days_left < 0
+        """True from the expiry day on."""
+        return self.days_left is not None and self.days_left <= 0
+
+    @property
+    def last_day(self) -> dt.date | None:
+        """The last day the lead is still held."""
+        return self.expires_on - dt.timedelta(days=1) if self.expires_on else None
 
 
-def expiry_of(customer: Customer, today: dt.date) -> Expiry:
-    """Last held day = min(last follow-up + 3, received + 15); on a tie the 15-day rule wins."""
-    if customer.status != choices.NOT_ENROLLED or customer.consultant_id is None:
-        return Expiry(None, None, None)
-    candidates = []
-    if customer.received_on is not None:
-        candidates.append((customer.received_on + dt.timedelta(days=choices.CONVERSION_DAYS), 0,
-                           choices.LOST_NO_CONVERSION))
-    if customer.last_follow_up_on is not None:
-        candidates.append((customer.last_follow_up_on + dt.timedelta(days=choices.FOLLOW_UP_DAYS), 1,
-                           choices.LOST_NO_FOLLOW_UP))
-    if not candidates:
-        return Expiry(None, None, None)
-    last_day, _order, reason = min(candidates)
-    return Expiry(last_day, (last_day - today).days, reason)
+def countdown(customer: Customer, today: dt.date) -> Countdown:
+    """Days until the lead expires and the rule that will expire it (15-day rule wins a tie)."""
+    result = expiry.expiry_of(customer, today)
+    if result.expires_on is None:
+        return Countdown(None, None, None)
+    dates = expiry.expiry_dates(customer.received_on, customer.last_follow_up_on)
+    reason = (choices.LOST_NO_CONVERSION if dates.get(choices.LOST_NO_CONVERSION) == result.expires_on
+              else choices.LOST_NO_FOLLOW_UP)
+    return Countdown(result.expires_on, (result.expires_on - today).days, reason)
 
 
-def current_leads(consultant_id: int, today: dt.date) -> list[tuple[Customer, Expiry]]:
+def current_leads(consultant_id: int, today: dt.date) -> list[tuple[Customer, Countdown]]:
     """The consultant's not-enrolled leads with their countdown, most urgent first (S-12).
 
     The set is bounded by the 15-day rule, so it is loaded whole and sorted in
@@ -140,9 +139,9 @@ def current_leads(consultant_id: int, today: dt.date) -> list[tuple[Customer, Ex
         .where(Customer.consultant_id == consultant_id, Customer.status == choices.NOT_ENROLLED)
         .options(selectinload(Customer.courses))
     ).all()
-    rows = [(lead, expiry_of(lead, today)) for lead in leads]
+    rows = [(lead, countdown(lead, today)) for lead in leads]
     far = dt.date.max
-    rows.sort(key=lambda r: (r[1].last_day or far, r[0].received_on or far, r[0].id))
+    rows.sort(key=lambda r: (r[1].expires_on or far, r[0].received_on or far, r[0].id))
     return rows
 
 
@@ -205,15 +204,10 @@ def add_follow_up(actor: User, customer_id: int, note: str, *, today: dt.date) -
     director = sees_all_leads(actor) and actor.has_permission("sales.followup")
     if not actor.has_permission("sales.followup"):
         raise Forbidden(_("You may not record follow-ups."))
-    follow_cut = today - dt.timedelta(days=choices.FOLLOW_UP_DAYS)
-    receive_cut = today - dt.timedelta(days=choices.CONVERSION_DAYS)
     still_held = sa.or_(
         Customer.status != choices.NOT_ENROLLED,
         Customer.consultant_id.is_(None),
-        sa.and_(
-            sa.or_(Customer.last_follow_up_on.is_(None), Customer.last_follow_up_on >= follow_cut),
-            sa.or_(Customer.received_on.is_(None), Customer.received_on >= receive_cut),
-        ),
+        sa.not_(sa.func.coalesce(expiry.stale_clause(today), False)),
     )
     who = sa.true() if director else Customer.consultant_id == actor.id
     result = db.session.execute(

@@ -141,7 +141,7 @@ def lead_detail(customer_id: int):
     return render_template(
         "sales/lead_detail.html", customer=customer, form=form,
         records=services.follow_ups(customer.id), history=services.lead_history(customer.id),
-        expiry=services.expiry_of(customer, today),
+        countdown=services.countdown(customer, today),
         may_edit=services.can_edit_lead(current_user, customer),
         may_follow_up=services.can_follow_up(current_user, customer),
         referrer_contact=(services.masked_contact(current_user, customer.referred_by, today=today)

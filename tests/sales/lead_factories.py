@@ -46,3 +46,15 @@ def close_holding(customer: Customer, consultant, status: int, started_on: dt.da
         status=status, origin=choices.ORIGIN_AUTO,
     ))
     db.session.commit()
+
+
+def use_english(client) -> None:
+    """Switch the client to the English interface (assertions read English messages).
+
+    Test requests share the test's app context, where Flask-Babel caches the
+    locale, so the cache is dropped after switching.
+    """
+    from flask_babel import refresh
+
+    client.post("/language/en")
+    refresh()

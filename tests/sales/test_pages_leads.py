@@ -12,7 +12,7 @@ from crm.extensions import db
 from crm.sales import choices, services
 from crm.sales.models import ConsultRecord, Customer
 from tests.factories import login, make_course, make_user
-from tests.sales.lead_factories import close_holding, make_lead
+from tests.sales.lead_factories import close_holding, make_lead, use_english
 
 TODAY = dt.date(2026, 3, 10)
 
@@ -81,6 +81,7 @@ def test_follow_up_note_is_required_and_bounded(client, note, message):
     holder = make_user("consultant")
     lead = make_lead(holder, received_on=clock.today(), last_follow_up_on=clock.today() - dt.timedelta(days=1))
     login(client, holder)
+    use_english(client)
     response = client.post(f"/sales/leads/{lead.id}/follow-ups", data={"note": note}, follow_redirects=True)
     assert message in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(ConsultRecord.id))) == 0
@@ -100,8 +101,11 @@ def test_follow_up_refused_once_expired():
     services.add_follow_up(holder, lead.id, "still mine on the 5th", today=dt.date(2026, 3, 5))
     db.session.commit()
     # Followed up on the 5th: held through the 8th, gone on the 9th.
-    with pytest.raises(DomainError, match="expired"):
+    with pytest.raises(DomainError) as refused:
         services.add_follow_up(holder, lead.id, "too late", today=dt.date(2026, 3, 9))
+    assert type(refused.value) is DomainError  # not Forbidden: it is the holder, the lead expired
+    db.session.rollback()
+    assert db.session.get(Customer, lead.id).last_follow_up_on == dt.date(2026, 3, 5)
 
 
 def test_director_may_follow_up_any_lead_but_another_consultant_may_not():
@@ -113,35 +117,39 @@ def test_director_may_follow_up_any_lead_but_another_consultant_may_not():
 
 
 # -- expiry countdown and my customers ---------------------------------------------------------
-def test_expiry_follows_the_spec_example():
+def test_countdown_follows_the_spec_example():
     holder = make_user("consultant")
     lead = make_lead(holder, received_on=dt.date(2026, 3, 1), last_follow_up_on=dt.date(2026, 3, 2))
-    assert services.expiry_of(lead, dt.date(2026, 3, 5)).days_left == 0
-    assert services.expiry_of(lead, dt.date(2026, 3, 6)).expired
-    assert services.expiry_of(lead, dt.date(2026, 3, 5)).reason == choices.LOST_NO_FOLLOW_UP
+    on_5th = services.countdown(lead, dt.date(2026, 3, 5))
+    assert (on_5th.days_left, on_5th.last_day, on_5th.reason) == (1, dt.date(2026, 3, 5), choices.LOST_NO_FOLLOW_UP)
+    assert not on_5th.expired
+    assert services.countdown(lead, dt.date(2026, 3, 6)).expired
     lead.last_follow_up_on = dt.date(2026, 3, 16)  # followed up every day
-    assert services.expiry_of(lead, dt.date(2026, 3, 16)).days_left == 0
-    assert services.expiry_of(lead, dt.date(2026, 3, 16)).reason == choices.LOST_NO_CONVERSION
-    assert services.expiry_of(lead, dt.date(2026, 3, 17)).expired
+    on_16th = services.countdown(lead, dt.date(2026, 3, 16))
+    assert (on_16th.days_left, on_16th.reason) == (1, choices.LOST_NO_CONVERSION)
+    assert services.countdown(lead, dt.date(2026, 3, 17)).expired
+    lead.status = choices.ENROLLED
+    assert services.countdown(lead, dt.date(2026, 3, 30)).days_left is None
 
 
 def test_my_customers_sorted_by_urgency_with_clear_labels(client):
     holder = make_user("consultant")
     today = clock.today()
     relaxed = make_lead(holder, name="relaxed", received_on=today, last_follow_up_on=today)
-    today_last = make_lead(holder, name="lastday", received_on=today - dt.timedelta(days=5),
-                           last_follow_up_on=today - dt.timedelta(days=3))
-    tomorrow = make_lead(holder, name="tomorrow", received_on=today - dt.timedelta(days=14),
+    last_day = make_lead(holder, name="lastday", received_on=today - dt.timedelta(days=5),
+                         last_follow_up_on=today - dt.timedelta(days=3))
+    two_days = make_lead(holder, name="twodays", received_on=today - dt.timedelta(days=14),
                          last_follow_up_on=today)
     make_lead(make_user("consultant"), name="someone-elses")
     make_lead(holder, name="enrolled-one", status=choices.ENROLLED)
     login(client, holder)
+    use_english(client)
     html = client.get("/sales/mine").get_data(as_text=True)
     assert "someone-elses" not in html and "enrolled-one" not in html
-    order = [html.index(f'data-customer-id="{c.id}"') for c in (today_last, tomorrow, relaxed)]
+    order = [html.index(f'data-customer-id="{c.id}"') for c in (last_day, two_days, relaxed)]
     assert order == sorted(order)
-    assert 'data-days-left="0"' in html and 'data-days-left="1"' in html and 'data-days-left="3"' in html
-    assert "Expires today" in html and "Expires tomorrow" in html
+    assert 'data-days-left="1"' in html and 'data-days-left="2"' in html and 'data-days-left="4"' in html
+    assert "Expires tomorrow" in html and "2 days left" in html
 
 
 def test_my_history_lists_every_row_including_a_loss_after_someone_else_converted(client):
