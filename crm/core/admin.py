@@ -25,6 +25,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
+from wtforms.validators import ValidationError
 from werkzeug.utils import secure_filename
 
 from crm.core import clock
@@ -87,9 +88,46 @@ class CrmAdminForm(FlaskForm):
     """
 
     def __init__(self, formdata=None, obj=None, prefix="", **kwargs):
-        # Flask-Admin's Unique validator reads form._obj to skip the edited row.
+        # The edited row: uniqueness checks skip it.
         self._obj = obj
         super().__init__(formdata=formdata, obj=obj, prefix=prefix, **kwargs)
+
+    def validate(self, extra_validators=None) -> bool:
+        """Field rules, then whole-form rules; errors become plain strings.
+
+        Flask-Admin's templates only show errors that are `str`, so lazily
+        translated messages would be silently hidden.
+        """
+        valid = super().validate(extra_validators)
+        if valid:
+            valid = self.validate_rows()
+        for field in self:
+            if isinstance(field.errors, list):
+                field.errors = [str(error) for error in field.errors]
+        return valid
+
+    def validate_rows(self) -> bool:
+        """Rules that look at other rows (e.g. composite uniqueness); add field errors, return False."""
+        return True
+
+
+class UniqueValue:
+    """Field validator: no other row may hold this value (the DB constraint still has the last word)."""
+
+    def __init__(self, column, message):
+        self.column = column
+        self.message = message
+
+    def __call__(self, form, field) -> None:
+        if field.data is None or field.errors:
+            return
+        model = self.column.class_
+        query = sa.select(model).where(self.column == field.data)
+        edited = getattr(form, "_obj", None)
+        if edited is not None and getattr(edited, "id", None) is not None:
+            query = query.where(model.id != edited.id)
+        if db.session.scalar(query.limit(1)) is not None:
+            raise ValidationError(str(self.message))
 
 
 class CrmAdminIndex(AdminIndexView):

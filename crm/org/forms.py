@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask_admin.contrib.sqla.fields import QuerySelectField, QuerySelectMultipleField
-from flask_admin.contrib.sqla.validators import Unique
 from flask_admin.form import DatePickerWidget
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.auth.models import Department, User
-from crm.core.admin import CrmAdminForm
+from crm.core.admin import CrmAdminForm, UniqueValue
 from crm.extensions import db
 from crm.org.models import ClassList, Course, School
 
@@ -93,7 +92,7 @@ class SchoolForm(CrmAdminForm):
         validators=[
             DataRequired(_l("Enter the school's title.")),
             Length(max=64, message=_l("At most %(max)d characters.")),
-            Unique(db, School, School.title, message=_l("A school with this title already exists.")),
+            UniqueValue(School.title, _l("A school with this title already exists.")),
         ],
     )
 
@@ -107,7 +106,7 @@ class CourseForm(CrmAdminForm):
         validators=[
             DataRequired(_l("Enter the course name.")),
             Length(max=64, message=_l("At most %(max)d characters.")),
-            Unique(db, Course, Course.name, message=_l("A course with this name already exists.")),
+            UniqueValue(Course.name, _l("A course with this name already exists.")),
         ],
     )
 
@@ -121,7 +120,7 @@ class DepartmentForm(CrmAdminForm):
             InputRequired(_l("Enter the department code (a number).")),
             NumberRange(min=1, max=MAX_DEPARTMENT_CODE,
                         message=_l("The code must be a whole number from %(min)s to %(max)s.")),
-            Unique(db, Department, Department.code, message=_l("A department with this code already exists.")),
+            UniqueValue(Department.code, _l("A department with this code already exists.")),
         ],
     )
     title = StringField(
@@ -190,11 +189,8 @@ class ClassForm(CrmAdminForm):
         if field.data and self.start_date.data and field.data < self.start_date.data:
             raise ValidationError(_l("The graduation date cannot be before the start date."))
 
-    def validate(self, extra_validators=None) -> bool:
-        """Field rules, then: one class per (school, course, semester)."""
-        valid = super().validate(extra_validators)
-        if not valid or not (self.school.data and self.course.data and self.semester.data):
-            return valid
+    def validate_rows(self) -> bool:
+        """One class per (school, course, semester)."""
         query = sa.select(ClassList.id).where(
             ClassList.school_id == self.school.data.id,
             ClassList.course_id == self.course.data.id,

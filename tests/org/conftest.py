@@ -2,8 +2,24 @@
 from __future__ import annotations
 
 import pytest
+from flask_babel import refresh
 
 from tests.factories import login, make_user
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sqlite_foreign_keys_on(app):
+    """Drop pooled connections left by the migrations with SQLite foreign keys OFF.
+
+    migrations/env.py turns `PRAGMA foreign_keys` off for batch operations
+    and does not turn it back on, so the pooled connection would let a
+    school in use be deleted; fresh connections get the app's ON again.
+    """
+    from crm.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
+    yield
 
 
 def signed_in(app, *roles):
@@ -12,6 +28,11 @@ def signed_in(app, *roles):
     user = make_user(*roles)
     response = login(client, user)
     assert response.status_code == 302, "login failed"
+    # Assertions read English messages; the UI defaults to Chinese.
+    client.post("/language/en")
+    # flask_babel caches the locale on `g`, and the per-test app context is
+    # shared by every request of the test, so drop the cached Chinese locale.
+    refresh()
     return client
 
 
