@@ -10,7 +10,6 @@ fixture, so every test in this folder is marked `browser` and `committing`
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 from flask import Flask, got_request_exception
 
+from tests.catalogs import compile_catalogs
 from tests.conftest import make_test_config
 
 HERE = Path(__file__).resolve().parent
@@ -77,25 +77,6 @@ def _delete_keys(client, pattern: str, *exact: str) -> None:
     keys = [*client.scan_iter(pattern, count=1000), *exact]
     if keys:
         client.delete(*keys)
-
-
-def compile_catalogs() -> None:
-    """Compile each messages.po whose .mo is missing or older (what `make catalogs` does)."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    root = Path(__file__).resolve().parents[2] / "crm" / "translations"
-    for po_path in root.glob("*/LC_MESSAGES/messages.po"):
-        mo_path = po_path.with_suffix(".mo")
-        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
-            continue
-        with po_path.open("rb") as po_file:
-            catalog = read_po(po_file, locale=po_path.parts[-3])
-        # Write then rename: parallel test sessions may compile at the same moment.
-        partial = mo_path.with_name(f"messages.mo.{os.getpid()}")
-        with partial.open("wb") as mo_file:
-            write_mo(mo_file, catalog, use_fuzzy=True)
-        os.replace(partial, mo_path)
 
 
 @pytest.fixture(scope="session")
