@@ -22,6 +22,8 @@ from crm.sales.models import Customer
 
 bp.add_app_template_global(listing.url_with, "url_with")
 
+PREVIEW_MAX = 200
+
 
 def register_sales_menu(app: Flask) -> None:
     """Sidebar entries of the sales pages."""
@@ -323,7 +325,8 @@ def allocation_table():
                   else _("Nothing changed."), "success")
             return redirect(url_for("sales.allocation_table"))
     names = {u.id: u for u in services.consultants()}
-    preview_ids = allocation.cycle_preview(limit=50)
+    # One full cycle from where the queue stands now (a saved change starts a new one).
+    preview_ids = allocation.cycle_preview(limit=min(len(allocation.current_cycle()), PREVIEW_MAX))
     status = 400 if request.method == "POST" else 200
     return render_template(
         "sales/allocation.html", form=form, names=names, addable=addable,
