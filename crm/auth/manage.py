@@ -86,7 +86,7 @@ def user_create():
                 wechat_openid=form.wechat_openid.data,
                 department_id=form.department_id.data or None,
                 kind=form.kind.data,
-                role_ids=form.roles.data if may_set_roles else (),
+                role_ids=(form.roles.data or []) if may_set_roles else (),
                 must_change_password=True,
             )
         except DomainError as error:
@@ -146,7 +146,7 @@ def user_roles(user_id: int):
             flash(message, "danger")
         return redirect(url_for("auth.user_edit", user_id=user.id, next=request.values.get("next")))
     try:
-        services.set_user_roles(current_user.id, user.id, form.roles.data)
+        services.set_user_roles(current_user.id, user.id, form.roles.data or [])
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "danger")
@@ -278,11 +278,11 @@ def role_permissions(role_id: int):
             flash(message, "danger")
         return _render_role(role, set(request.form.getlist("permissions")), 400)
     try:
-        services.set_role_permissions(current_user.id, role.id, form.permissions.data)
+        services.set_role_permissions(current_user.id, role.id, form.permissions.data or [])
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "danger")
-        return _render_role(role, set(form.permissions.data), 400)
+        return _render_role(role, set(form.permissions.data or []), 400)
     db.session.commit()
     flash(_("The permissions of %(r)s have been saved.", r=role.title), "success")
     return redirect(url_for("auth.role_detail", role_id=role.id))
