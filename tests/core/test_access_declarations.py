@@ -1,6 +1,7 @@
+"""Every endpoint declares who may call it (P-3)."""
 import pytest
 
-"""Every endpoint declares who may call it (P-3)."""
+from crm.auth import catalog
 from crm.core.access import AUTHENTICATED, PUBLIC, access_for
 from tests.factories import login, make_user
 
@@ -13,6 +14,39 @@ def test_every_endpoint_declares_access(app):
 def test_public_endpoints_are_only_the_expected_ones(app):
     public = sorted({rule.endpoint for rule in app.url_map.iter_rules() if access_for(app, rule.endpoint) == PUBLIC})
     assert public == ["auth.login", "core.healthz", "core.set_language", "static"]
+
+
+def test_declared_permission_codes_exist_in_the_catalogue(app):
+    unknown = {
+        (rule.endpoint, code)
+        for rule in app.url_map.iter_rules()
+        for code in (access_for(app, rule.endpoint) or ())
+        if isinstance(access_for(app, rule.endpoint), tuple) and code not in catalog.PERMISSIONS
+    }
+    assert unknown == set()
+
+
+@pytest.mark.parametrize("endpoint, access", [
+    ("auth.login", PUBLIC),
+    ("auth.logout", AUTHENTICATED),
+    ("auth.change_password", AUTHENTICATED),
+    ("auth.user_create", ("auth.user.edit",)),
+    ("auth.user_edit", ("auth.user.edit",)),
+    ("auth.user_reset_password", ("auth.user.edit",)),
+    ("auth.user_deactivate", ("auth.user.edit",)),
+    ("auth.user_activate", ("auth.user.edit",)),
+    ("auth.user_roles", ("auth.role.edit",)),
+    ("auth.roles", ("auth.role.view",)),
+    ("auth.role_detail", ("auth.role.view",)),
+    ("auth.role_create", ("auth.role.edit",)),
+    ("auth.role_permissions", ("auth.role.edit",)),
+    ("users.index_view", ("auth.user.view",)),
+    ("users.export", ("auth.user.view",)),
+    ("audit.index_view", ("auth.audit.view",)),
+    ("audit.export", ("auth.audit.view",)),
+])
+def test_account_pages_declare_their_permission(app, endpoint, access):
+    assert access_for(app, endpoint) == access
 
 
 @pytest.mark.committing
