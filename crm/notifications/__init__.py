@@ -1,1 +1,1 @@
-"""E-mail notifications sent by Celery after commit."""
+"""E-mail notifications: rows queued in the saving transaction, sent by Celery after commit (S-21)."""

@@ -1,0 +1,84 @@
+"""Queue e-mail as Notification rows and hand them to Celery after commit (S-21)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from flask_babel import force_locale
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crm.core.clock import utcnow
+from crm.extensions import db
+from crm.notifications.models import Notification
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
+
+def mail_templates() -> Environment:
+    """The app's Jinja environment (globals, gettext, autoescape by extension) plus our templates."""
+    env = current_app.extensions.get("crm_mail_jinja")
+    if env is None:
+        env = current_app.jinja_env.overlay(
+            loader=ChoiceLoader([FileSystemLoader(str(TEMPLATE_DIR)), current_app.jinja_loader]),
+        )
+        current_app.extensions["crm_mail_jinja"] = env
+    return env
+
+
+def render_email(template: str, context: dict[str, Any]) -> tuple[str, str]:
+    """Render notifications/email/<template>.txt and .html; HTML is autoescaped."""
+    env = mail_templates()
+    context = {**context, "config": current_app.config}
+    text = env.get_template(f"notifications/email/{template}.txt").render(context)
+    html = env.get_template(f"notifications/email/{template}.html").render(context)
+    return text, html
+
+
+def queue_email(*, kind: str, recipient_id: int | None, to_address: str | None, subject: Any, template: str,
+                context: dict[str, Any], dedupe_key: str | None = None,
+                locale: str | None = None) -> Notification | None:
+    """Render and add a queued Notification (flush); None without an address or for a repeated dedupe_key."""
+    if not to_address or not to_address.strip():
+        return None
+    with force_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        text, html = render_email(template, context)
+        subject_text = " ".join(str(subject).split())[:255]
+    values = dict(kind=kind, recipient_id=recipient_id, to_address=to_address.strip(), subject=subject_text,
+                  body_text=text, body_html=html, status="queued", attempts=0)
+    if dedupe_key is None:
+        notification = Notification(**values)
+        db.session.add(notification)
+        db.session.flush()
+        return notification
+    # One row per dedupe_key, settled by the unique constraint (a conditional insert, no pre-check).
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    db.session.flush()
+    statement = (
+        insert(Notification)
+        .values(dedupe_key=dedupe_key, created_at=utcnow(), **values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Notification.id)
+    )
+    new_id = db.session.scalar(statement)
+    if new_id is None:
+        return None
+    return db.session.get(Notification, new_id)
+
+
+def dispatch(notification_ids: list[int]) -> None:
+    """After commit: enqueue the send task for each id; a broker outage is logged, never raised."""
+    from crm.notifications.tasks import send_notification
+
+    for notification_id in notification_ids:
+        try:
+            send_notification.apply_async(
+                args=[int(notification_id)],
+                retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
+            )
+        except Exception:  # noqa: BLE001 - kombu raises many kinds; the row stays queued for the sweeper
+            log.warning("could not enqueue notification %s; it stays queued", notification_id, exc_info=True)

@@ -1,0 +1,145 @@
+"""Celery task that delivers one queued Notification (S-21).
+
+Delivery is at-least-once and idempotent per row: a sent row is never sent
+again, a short Redis lease keeps two deliveries of the same task from sending
+at the same time, and every attempt is counted in the row before the SMTP
+conversation starts. Temporary failures retry with exponential backoff
+(`CRM_MAIL_RETRY_BASE_SECONDS` * 2**n, capped by `CRM_MAIL_RETRY_MAX_SECONDS`)
+up to `CRM_MAIL_MAX_RETRIES` times; then the row is marked failed. A
+permanent SMTP refusal (5xx) fails at once.
+"""
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from celery import shared_task
+from flask import current_app
+
+from crm.core.clock import utcnow
+from crm.extensions import db, redis
+from crm.notifications.models import Notification
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_RETRY_BASE_SECONDS = 30.0
+DEFAULT_RETRY_MAX_SECONDS = 3600.0
+
+
+class PermanentMailError(Exception):
+    """The mail server refused the message for good; retrying cannot help."""
+
+
+def build_message(notification: Notification) -> EmailMessage:
+    """A multipart/alternative message (text first, then HTML) for a notification row."""
+    message = EmailMessage()
+    message["Subject"] = notification.subject
+    message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
+    message["To"] = notification.to_address
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(idstring=f"crm-notification-{notification.id}")
+    message.set_content(notification.body_text)
+    if notification.body_html:
+        message.add_alternative(notification.body_html, subtype="html")
+    return message
+
+
+def deliver_smtp(message: EmailMessage) -> None:
+    """Send through MAIL_SERVER with the configured TLS/SSL and login."""
+    config = current_app.config
+    host, port, timeout = config["MAIL_SERVER"], int(config["MAIL_PORT"]), config.get("MAIL_TIMEOUT", 10)
+    if config.get("MAIL_USE_SSL"):
+        client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        client = smtplib.SMTP(host, port, timeout=timeout)
+    try:
+        if config.get("MAIL_USE_TLS") and not config.get("MAIL_USE_SSL"):
+            client.starttls(context=ssl.create_default_context())
+        if config.get("MAIL_USERNAME"):
+            client.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
+        client.send_message(message)
+    except smtplib.SMTPResponseException as error:
+        if 500 <= error.smtp_code < 600:
+            raise PermanentMailError(f"{error.smtp_code} {error.smtp_error!r}") from error
+        raise
+    except smtplib.SMTPRecipientsRefused as error:
+        codes = [code for code, _text in error.recipients.values()]
+        if codes and all(500 <= code < 600 for code in codes):
+            raise PermanentMailError(f"recipients refused: {error.recipients!r}") from error
+        raise
+    finally:
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+
+
+def deliver_file(message: EmailMessage, notification_id: int) -> Path:
+    """Development: write the message to instance/mail/<id>-<time>.eml for a person to read."""
+    folder = Path(current_app.instance_path) / "mail"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{utcnow():%Y%m%dT%H%M%S}-{notification_id}.eml"
+    path.write_bytes(bytes(message))
+    log.info("e-mail %s written to %s", notification_id, path)
+    return path
+
+
+def retry_countdown(retries: int) -> float:
+    """Seconds before retry number `retries` + 1: base * 2**retries, capped."""
+    config = current_app.config
+    base = float(config.get("CRM_MAIL_RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE_SECONDS))
+    cap = float(config.get("CRM_MAIL_RETRY_MAX_SECONDS", DEFAULT_RETRY_MAX_SECONDS))
+    return min(base * (2 ** retries), cap)
+
+
+@shared_task(bind=True, name="crm.notifications.send_email", max_retries=DEFAULT_MAX_RETRIES, ignore_result=True)
+def send_notification(self, notification_id: int) -> str:
+    """Send one queued notification by id; safe to run twice."""
+    lease = redis.key("notification", "sending", notification_id)
+    lease_seconds = int(current_app.config.get("MAIL_TIMEOUT", 10)) * 6 + 30
+    if not redis.client.set(lease, self.request.id or "1", nx=True, ex=lease_seconds):
+        return "busy"  # another delivery of this row is sending right now
+    try:
+        notification = db.session.get(Notification, notification_id)
+        if notification is None:
+            log.warning("notification %s does not exist (rolled back?); nothing to send", notification_id)
+            return "missing"
+        if notification.status != "queued":
+            return notification.status  # sent (or given up): never send twice
+        notification.attempts += 1
+        db.session.commit()  # the attempt counts even if this worker dies mid-conversation
+
+        max_retries = int(current_app.config.get("CRM_MAIL_MAX_RETRIES", DEFAULT_MAX_RETRIES))
+        try:
+            message = build_message(notification)
+            if current_app.config.get("MAIL_BACKEND") == "file":
+                deliver_file(message, notification.id)
+            else:
+                deliver_smtp(message)
+        except PermanentMailError as error:
+            notification.status, notification.last_error = "failed", str(error)[:2000]
+            db.session.commit()
+            log.error("notification %s refused permanently: %s", notification_id, error)
+            return "failed"
+        except (smtplib.SMTPException, OSError) as error:
+            notification.last_error = f"{type(error).__name__}: {error}"[:2000]
+            if self.request.retries >= max_retries:
+                notification.status = "failed"
+                db.session.commit()
+                log.error("notification %s failed after %s attempts: %s", notification_id,
+                          notification.attempts, error)
+                return "failed"
+            db.session.commit()
+            redis.client.delete(lease)
+            raise self.retry(countdown=retry_countdown(self.request.retries), max_retries=max_retries,
+                             exc=error)
+        notification.status, notification.sent_at, notification.last_error = "sent", utcnow(), None
+        db.session.commit()
+        return "sent"
+    finally:
+        redis.client.delete(lease)
