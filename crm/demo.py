@@ -64,4 +64,7 @@ def seed_demo(password: str = "demo1234") -> bool:
         klass.teachers = [users["teacher1" if c != 1 else "teacher2"]]
         db.session.add(klass)
     db.session.flush()
+    from crm.sales.demo import seed_sales_demo
+
+    seed_sales_demo(users, courses, today())
     return True
