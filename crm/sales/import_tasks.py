@@ -89,6 +89,9 @@ def run_import(job_id: int, *, progress: Progress | None = None) -> ImportJob | 
     except DomainError as error:
         fail_job(job_id, error.message)
         return db.session.get(ImportJob, job_id)
+    except OSError:
+        fail_job(job_id, _("The uploaded file is no longer on the server; upload it again."))
+        return db.session.get(ImportJob, job_id)
     job.status = "running"
     job.total_rows = info.data_rows
     db.session.commit()

@@ -9,6 +9,7 @@ import io
 import json
 import re
 import shutil
+import unicodedata
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -524,20 +525,27 @@ def parse_choice(key: str, value: object) -> int:
                        column=_label(key), value=text, allowed="、".join(column.choices.values())))
 
 
-def parse_date(key: str, value: object) -> dt.date:
-    """A date cell: a real date or text YYYY-MM-DD (also YYYY/MM/DD)."""
+def parse_date(key: str, value: object, today: dt.date) -> dt.date:
+    """A date cell: a real date or text YYYY-MM-DD (also YYYY/MM/DD), not in the future (as single entry)."""
     if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    text = plain_text(value)
-    for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d"):
-        try:
-            return dt.datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-    raise RowInvalid(_("%(column)s: \"%(value)s\" is not a date (write it as YYYY-MM-DD).",
-                       column=_label(key), value=text))
+        value = value.date()
+    if not isinstance(value, dt.date):
+        text = plain_text(value)
+        for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d"):
+            try:
+                value = dt.datetime.strptime(text, fmt).date()
+                break
+            except ValueError:
+                continue
+        else:
+            raise RowInvalid(_("%(column)s: \"%(value)s\" is not a date (write it as YYYY-MM-DD).",
+                               column=_label(key), value=text))
+    if value > today:
+        raise RowInvalid(_("%(column)s %(value)s is in the future.", column=_label(key), value=value.isoformat()))
+    if value < dt.date(2000, 1, 1):
+        raise RowInvalid(_("%(column)s %(value)s is too far in the past.", column=_label(key),
+                           value=value.isoformat()))
+    return value
 
 
 class RowParser:
@@ -596,11 +604,13 @@ class RowParser:
             if len(text) > column.max_length:
                 raise RowInvalid(_("%(column)s is longer than %(max)s characters.",
                                    column=_label(column.key), max=column.max_length))
+            if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in text):
+                raise RowInvalid(_("%(column)s contains control characters.", column=_label(column.key)))
             return text
         if kind == "choice":
             return parse_choice(column.key, value)
         if kind == "date":
-            return parse_date(column.key, value)
+            return parse_date(column.key, value, self.today)
         if kind == "courses":
             return self._parse_courses(value)
         try:

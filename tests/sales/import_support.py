@@ -14,6 +14,10 @@ HEADERS = [column.header for column in COLUMNS]
 _qq = itertools.count(700000001)
 
 
+class Text(str):
+    """A cell value to be written as text even when it looks like a formula."""
+
+
 def next_qq() -> str:
     """A fresh QQ number."""
     return str(next(_qq))
@@ -40,7 +44,9 @@ def workbook_bytes(rows: list[dict | list | None], headers: list[str] | None = N
             row = [row.get(keys_by_header.get(h, h)) for h in headers]
         for column, value in enumerate(row, start=1):
             if value is not None:
-                ws.cell(row=number, column=column, value=value)
+                cell = ws.cell(row=number, column=column, value=str(value) if isinstance(value, Text) else value)
+                if isinstance(value, Text):
+                    cell.data_type = "s"
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
