@@ -16,11 +16,13 @@ worker_prefetch_multiplier = 1
 broker_connection_retry_on_startup = True
 broker_transport_options = {"visibility_timeout": 3600}
 enable_utc = True
-imports = ("crm.sales.reclaim_tasks", "crm.sales.import_tasks")
+imports = ("crm.sales.reclaim_tasks", "crm.sales.import_tasks", "crm.notifications.tasks")
 
 # Periodic jobs; names are explicit so they never change with a refactor.
 beat_schedule: dict = {
     # S-15: local time (the Celery app's timezone is CRM_TIMEZONE).
     "reclaim-expired-leads": {"task": "crm.sales.reclaim_expired_leads", "schedule": crontab(hour=0, minute=5)},
     "remind-expiring-leads": {"task": "crm.sales.remind_expiring_leads", "schedule": crontab(hour=9, minute=0)},
+    # S-21: e-mail rows whose send task never reached the broker (it was down at commit time).
+    "requeue-unsent-email": {"task": "crm.notifications.requeue_unsent", "schedule": crontab(minute="*/10")},
 }

@@ -38,9 +38,12 @@ class CollectingHandler:
 
     messages: list[ReceivedMail] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
+    refuse_with: str | None = None  # e.g. "550 mailbox unavailable": answer DATA with this instead
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd hook name)
-        """Parse and keep the message."""
+        """Parse and keep the message (or refuse it when told to)."""
+        if self.refuse_with:
+            return self.refuse_with
         parsed = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
         with self.arrived:
             self.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), parsed))

@@ -10,6 +10,7 @@ permanent SMTP refusal (5xx) fails at once.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import smtplib
 import ssl
@@ -17,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
+import sqlalchemy as sa
 from celery import shared_task
 from flask import current_app
 
@@ -103,7 +105,10 @@ def send_notification(self, notification_id: int) -> str:
     lease = redis.key("notification", "sending", notification_id)
     lease_seconds = int(current_app.config.get("MAIL_TIMEOUT", 10)) * 6 + 30
     if not redis.client.set(lease, self.request.id or "1", nx=True, ex=lease_seconds):
-        return "busy"  # another delivery of this row is sending right now
+        # Another delivery of this row is sending right now; look again once its lease ran out
+        # (it will then be sent, and this run ends at once, or still queued, and this run sends it).
+        send_notification.apply_async(args=[notification_id], countdown=lease_seconds)
+        return "busy"
     try:
         notification = db.session.get(Notification, notification_id)
         if notification is None:
@@ -143,3 +148,24 @@ def send_notification(self, notification_id: int) -> str:
         return "sent"
     finally:
         redis.client.delete(lease)
+
+
+UNSENT_GRACE = dt.timedelta(minutes=10)
+REQUEUE_BATCH = 500
+
+
+@shared_task(name="crm.notifications.requeue_unsent", ignore_result=True)
+def requeue_unsent() -> int:
+    """Re-enqueue e-mail rows never attempted 10+ minutes after they were queued (broker was down)."""
+    from crm.notifications.services import dispatch
+
+    cutoff = utcnow() - UNSENT_GRACE
+    ids = list(db.session.scalars(
+        sa.select(Notification.id)
+        .where(Notification.status == "queued", Notification.attempts == 0, Notification.created_at < cutoff)
+        .order_by(Notification.id)
+        .limit(REQUEUE_BATCH)
+    ))
+    db.session.rollback()
+    dispatch(ids)
+    return len(ids)

@@ -1,0 +1,198 @@
+"""E-mail rows and their delivery (S-21): rendering, dedupe, SMTP, retries, idempotency."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from crm.extensions import db
+from crm.notifications import services, tasks
+from crm.notifications.models import Notification
+from crm.sales import allocation, intake
+from crm.sales.models import Customer, SaleRank
+from tests.factories import make_user
+from tests.smtp_fixtures import free_port
+
+CONTEXT = {"consultant_name": "李老师", "lead_name": "<b>王五</b>", "lead_qq": "123456", "lead_phone": None,
+           "lead_email": None, "lead_source": "SEO", "received_on": "2026-03-10", "lead_url": None,
+           "follow_up_days": 3}
+
+
+def queue(**overrides) -> Notification | None:
+    values = dict(kind="lead_assigned", recipient_id=None, to_address="li@example.com", subject="新客户",
+                  template="lead_assigned", context=CONTEXT)
+    values.update(overrides)
+    return services.queue_email(**values)
+
+
+def wait_until(predicate, timeout: float = 30.0):
+    """Poll `predicate` (reading fresh rows) until it is true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        value = predicate()
+        if value:
+            return value
+        db.session.rollback()
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+# -- queueing ----------------------------------------------------------------------------------
+def test_queue_email_renders_text_and_escaped_html(app):
+    notification = queue()
+    assert notification.id and notification.status == "queued" and notification.attempts == 0
+    assert "<b>王五</b>" in notification.body_text
+    assert "&lt;b&gt;王五&lt;/b&gt;" in notification.body_html and "<b>王五" not in notification.body_html
+
+
+def test_no_address_queues_nothing(app):
+    assert queue(to_address=None) is None
+    assert queue(to_address="   ") is None
+
+
+def test_dedupe_key_queues_one_row(app):
+    first = queue(dedupe_key="import-7-user-3")
+    assert first is not None
+    assert queue(dedupe_key="import-7-user-3") is None
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
+        Notification.dedupe_key == "import-7-user-3"))
+    assert count == 1
+
+
+def test_english_locale_renders_english(app):
+    notification = queue(locale="en")
+    assert "A new lead has been assigned to you." in notification.body_text
+
+
+def test_retry_countdown_grows_and_is_capped(app):
+    app.config.update(CRM_MAIL_RETRY_BASE_SECONDS=2, CRM_MAIL_RETRY_MAX_SECONDS=20)
+    try:
+        assert [tasks.retry_countdown(n) for n in range(6)] == [2, 4, 8, 16, 20, 20]
+    finally:
+        app.config.pop("CRM_MAIL_RETRY_BASE_SECONDS")
+        app.config.pop("CRM_MAIL_RETRY_MAX_SECONDS")
+
+
+# -- sending, called directly (no worker) -------------------------------------------------------
+def test_send_task_delivers_multipart_and_is_idempotent(app, smtp_server):
+    notification = queue()
+    db.session.commit()
+    assert tasks.send_notification(notification.id) == "sent"
+    [mail] = smtp_server.wait_for(1)
+    assert mail.rcpt_tos == ["li@example.com"]
+    assert mail.message["Subject"] == "新客户"
+    assert mail.message.get_content_type() == "multipart/alternative"
+    assert mail.message.get_body(("plain",)).get_content().count("123456") == 1
+    assert "&lt;b&gt;" in mail.message.get_body(("html",)).get_content()
+    db.session.refresh(notification)
+    assert (notification.status, notification.attempts, notification.last_error) == ("sent", 1, None)
+    assert notification.sent_at is not None
+    # A second delivery of the same task sends nothing.
+    assert tasks.send_notification(notification.id) == "sent"
+    time.sleep(0.3)
+    assert len(smtp_server.messages) == 1
+
+
+def test_permanent_refusal_fails_at_once(app, smtp_server):
+    smtp_server.handler.refuse_with = "550 5.1.1 mailbox unavailable"
+    notification = queue()
+    db.session.commit()
+    assert tasks.send_notification(notification.id) == "failed"
+    db.session.refresh(notification)
+    assert notification.status == "failed" and "550" in notification.last_error and notification.attempts == 1
+
+
+def test_unreachable_server_records_the_error_and_asks_for_a_retry(app):
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_BACKEND="smtp")
+    notification = queue()
+    db.session.commit()
+    with pytest.raises(OSError):  # called directly, Celery's retry re-raises the cause
+        tasks.send_notification(notification.id)
+    db.session.refresh(notification)
+    assert notification.status == "queued" and notification.attempts == 1
+    assert "ConnectionRefusedError" in notification.last_error
+
+
+def test_file_backend_writes_eml_files(app, tmp_path, monkeypatch):
+    monkeypatch.setattr(app, "instance_path", str(tmp_path))
+    monkeypatch.setitem(app.config, "MAIL_BACKEND", "file")
+    notification = queue()
+    db.session.commit()
+    assert tasks.send_notification(notification.id) == "sent"
+    [path] = list((tmp_path / "mail").glob("*.eml"))
+    content = path.read_bytes()
+    assert b"li@example.com" in content and b"multipart/alternative" in content
+
+
+def test_missing_row_is_not_an_error(app):
+    assert tasks.send_notification(987654321) == "missing"
+
+
+def test_dispatch_survives_a_broker_outage(app, monkeypatch):
+    def down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.send_notification, "apply_async", down)
+    services.dispatch([1, 2])  # logged, not raised: the lead is already committed
+
+
+def test_requeue_unsent_picks_only_old_never_tried_rows(app, monkeypatch):
+    sent_ids = []
+    monkeypatch.setattr(services, "dispatch", lambda ids: sent_ids.extend(ids))
+    old = queue()
+    old.created_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    tried = queue()
+    tried.created_at, tried.attempts = old.created_at, 2
+    fresh = queue()
+    db.session.commit()
+    assert tasks.requeue_unsent() >= 1
+    assert old.id in sent_ids and tried.id not in sent_ids and fresh.id not in sent_ids
+
+
+# -- through a real worker on real Redis --------------------------------------------------------
+def _consultant_and_lead(app, qq: str):
+    """Commit a consultant and an intake lead; returns (consultant email, notification ids)."""
+    with app.app_context():
+        allocation.reset_state()
+        user = make_user("consultant", email=f"c{qq}@example.com")
+        db.session.add(SaleRank(user_id=user.id, weight=1, num=1))
+        db.session.commit()
+        result = intake.create_lead(None, {"qq": qq, "name": "赵六", "gender": 2, "source": 3}, channel="form",
+                                    today=dt.date(2026, 3, 10))
+        db.session.commit()
+        ids = result.notification_ids
+        services.dispatch(ids)
+        return user.email, ids
+
+
+@pytest.mark.committing
+def test_assignment_email_reaches_the_smtp_server_through_the_worker(app, smtp_server, celery_worker,
+                                                                      clean_database):
+    address, [notification_id] = _consultant_and_lead(app, "700001")
+    [mail] = smtp_server.wait_for(1)
+    assert mail.rcpt_tos == [address] and "赵六" in mail.message["Subject"]
+    with app.app_context():
+        notification = wait_until(lambda: db.session.get(Notification, notification_id).status == "sent"
+                                  and db.session.get(Notification, notification_id))
+        assert notification.attempts == 1
+        allocation.reset_state()
+
+
+@pytest.mark.committing
+def test_smtp_outage_keeps_the_lead_retries_then_marks_failed(app, celery_worker, clean_database, monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
+    monkeypatch.setitem(app.config, "MAIL_PORT", free_port())  # nothing listens: connection refused
+    monkeypatch.setitem(app.config, "MAIL_BACKEND", "smtp")
+    monkeypatch.setitem(app.config, "CRM_MAIL_RETRY_BASE_SECONDS", 0.05)
+    monkeypatch.setitem(app.config, "CRM_MAIL_MAX_RETRIES", 3)
+    _address, [notification_id] = _consultant_and_lead(app, "700002")
+    with app.app_context():
+        assert db.session.scalar(sa.select(Customer).where(Customer.qq == "700002")) is not None
+        notification = wait_until(lambda: db.session.get(Notification, notification_id).status == "failed"
+                                  and db.session.get(Notification, notification_id))
+        assert notification.attempts == 4  # the first try and 3 retries
+        assert "ConnectionRefusedError" in notification.last_error
+        allocation.reset_state()
