@@ -34,7 +34,7 @@ extract-messages: $(STAMP)
 
 run: install
 	mkdir -p instance
-	$(FLASK) db upgrade
+	$(FLASK) db upgrade heads
 	$(FLASK) crm sync-rbac
 	$(FLASK) crm seed-demo
 	$(PY) -m crm.devserver

@@ -12,6 +12,11 @@ from crm.devredis import answers, start_private_redis
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _stop_on_sigterm(_signum, _frame) -> None:
+    """Treat SIGTERM (a supervisor, `timeout`) like Ctrl-C, so children and Redis stop too."""
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     """Run the Procfile; start a private redis-server first when REDIS_URL does not answer."""
     env = dict(os.environ)
@@ -24,8 +29,11 @@ def main() -> int:
         url, private = start_private_redis(ROOT / "instance" / "redis", port)
         print(f"No Redis answered; started a private redis-server at {url}")
     env["REDIS_URL"] = url
+    # The Procfile names gunicorn and celery; find them next to this interpreter (the venv).
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     port = env.get("CRM_PORT", "5000")
     print(f"\nCampus CRM: http://127.0.0.1:{port}/  (demo accounts: see README, password demo1234)\n")
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     honcho = subprocess.Popen(
         [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile")], env=env, cwd=ROOT
     )
