@@ -124,6 +124,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.core.views import bp as core_bp
     from crm.org.admin import register_org_admin
     from crm.sales import bp as sales_bp
+    from crm.sales.pool_views import register_sales_pool_menu
     from crm.sales.import_views import register_import_menu
     from crm.sales.views import register_sales_menu
 
@@ -134,6 +135,7 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)  # token-authenticated JSON; no browser session involved
     register_auth_admin(app)
     register_org_admin(app)
+    register_sales_pool_menu(app)
     register_sales_menu(app)
     register_import_menu(app)
 

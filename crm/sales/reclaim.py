@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from crm.auth.models import User
 from crm.core import audit
@@ -198,7 +199,8 @@ def _queue_summaries(result: ReclaimResult) -> list[int]:
             kind="lead_reclaimed",
             recipient_id=consultant_id,
             to_address=user.email,
-            subject=f"[CRM] {sum(reasons.values())} lead(s) returned to the public pool on {result.today}",
+            subject=_l("%(n)d lead(s) returned to the public pool on %(date)s",
+                       n=sum(reasons.values()), date=result.today.isoformat()),
             template="sales_reclaim_summary",
             context={
                 "name": user.name,
@@ -266,7 +268,7 @@ def queue_expiry_reminders(today: dt.date) -> list[int]:
             kind="expiry_reminder",
             recipient_id=consultant_id,
             to_address=user.email,
-            subject=f"[CRM] {len(items)} lead(s) expire tomorrow",
+            subject=_l("%(n)d lead(s) return to the public pool tomorrow", n=len(items)),
             template="sales_expiry_reminder",
             context={
                 "name": user.name,

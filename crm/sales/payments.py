@@ -1,0 +1,381 @@
+"""Payments, conversion to student, class transfer / drop-out / refund, student records (S-4, S-18, S-19).
+
+Money is whole yuan (int). The first deposit or tuition payment of a
+not-enrolled lead converts it in the caller's one transaction: a conditional
+UPDATE flips the status (so two simultaneous first payments convert once),
+then the student account, the Student row, the enrolment and the closing of
+the open history row follow. Nothing here commits.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from crm.auth.models import User
+from crm.core import audit
+from crm.core.errors import Conflict, DomainError, Forbidden, NotFound
+from crm.extensions import db
+from crm.org.models import ClassList
+from crm.sales import choices
+from crm.sales.models import Customer, CustomerDistribution, Enrollment, PaymentRecord, Student
+
+MAX_AMOUNT = 10_000_000  # ten million yuan: far above any tuition, well inside a 32-bit column
+MAX_NOTE = 2000
+EARLIEST_DATE = dt.date(2000, 1, 1)
+INTEGER = re.compile(r"^[+-]?\d+$")
+MONEY_TYPES = (choices.PAY_DEPOSIT, choices.PAY_TUITION)
+STUDENT_TEXT_LIMITS = {"emergency_contact": 64, "company": 128, "location": 64, "position": 64,
+                       "welfare": 255, "memo": 255}
+
+
+@dataclass
+class PaymentResult:
+    """A recorded payment and, when it converted the lead, the new student and their one-time password."""
+
+    payment: PaymentRecord
+    converted: bool = False
+    student: Student | None = None
+    username: str | None = None
+    initial_password: str | None = None
+    notification_ids: list[int] = field(default_factory=list)
+
+
+# -- parsing --------------------------------------------------------------------------------
+def parse_amount(raw: Any, field_name: str, *, required: bool) -> int | None:
+    """Whole yuan from user input: refuses decimals, negatives, non-numbers and absurd sums."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if required:
+            raise DomainError(_("Enter an amount in whole yuan."), field=field_name)
+        return None
+    if isinstance(raw, bool):
+        raise DomainError(_("Enter an amount in whole yuan."), field=field_name)
+    if isinstance(raw, float):
+        raise DomainError(_("Amounts are whole yuan: no decimals."), field=field_name)
+    text = str(raw).strip().replace(",", "").replace("，", "")
+    if not INTEGER.match(text):
+        if re.match(r"^[+-]?\d*[.]\d+$", text):
+            raise DomainError(_("Amounts are whole yuan: no decimals."), field=field_name)
+        raise DomainError(_("Enter an amount in whole yuan, digits only."), field=field_name)
+    if len(text) > 12:
+        raise DomainError(_("The amount may be at most %(n)s yuan.", n=f"{MAX_AMOUNT:,}"), field=field_name)
+    value = int(text)
+    if value < 0:
+        raise DomainError(_("The amount cannot be negative."), field=field_name)
+    if value > MAX_AMOUNT:
+        raise DomainError(_("The amount may be at most %(n)s yuan.", n=f"{MAX_AMOUNT:,}"), field=field_name)
+    return value
+
+
+def parse_date(raw: Any, field_name: str, today: dt.date) -> dt.date:
+    """A payment date: ISO format, not in the future, not before 2000."""
+    if isinstance(raw, dt.datetime):
+        raw = raw.date()
+    if isinstance(raw, dt.date):
+        value = raw
+    else:
+        try:
+            value = dt.date.fromisoformat(str(raw or "").strip())
+        except ValueError:
+            raise DomainError(_("Enter a date as YYYY-MM-DD."), field=field_name) from None
+    if value > today:
+        raise DomainError(_("The date cannot be in the future."), field=field_name)
+    if value < EARLIEST_DATE:
+        raise DomainError(_("The date is too far in the past."), field=field_name)
+    return value
+
+
+def _parse_int(raw: Any, field_name: str, message: str) -> int | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        raise DomainError(message, field=field_name) from None
+
+
+# -- access ---------------------------------------------------------------------------------
+def is_director(user: User) -> bool:
+    """Directors (and CEO/admin) see and act on every lead."""
+    return user.has_permission("sales.lead.view_all")
+
+
+def ensure_may_record(user: User, customer: Customer) -> None:
+    """Only the lead's holder, or a director, may record its payments (S-11)."""
+    if not user.has_permission("sales.payment.create"):
+        raise Forbidden(_("You may not record payments."))
+    if is_director(user):
+        return
+    if customer.consultant_id != user.id:
+        raise Forbidden(_("Only the consultant holding this lead (or a director) may record its payments."))
+
+
+def ensure_may_view(user: User, customer: Customer) -> None:
+    """Payments and the student record are visible to the holder and directors."""
+    if is_director(user) or customer.consultant_id == user.id:
+        return
+    raise Forbidden(_("This lead is held by another consultant."))
+
+
+def _load(actor_id: int, customer_id: int) -> tuple[User, Customer]:
+    actor = db.session.get(User, actor_id)
+    customer = db.session.get(Customer, customer_id)
+    if actor is None:
+        raise Forbidden(_("Unknown user."))
+    if customer is None:
+        raise NotFound(_("This lead does not exist."))
+    return actor, customer
+
+
+# -- student account ------------------------------------------------------------------------
+def free_username(qq: str) -> str:
+    """The lead's QQ as user name, or QQ-2, QQ-3 … when taken (one query)."""
+    taken = set(db.session.scalars(
+        sa.select(sa.func.lower(User.username)).where(
+            sa.or_(sa.func.lower(User.username) == qq.lower(), User.username.like(f"{qq}-%"))
+        )
+    ))
+    if qq.lower() not in taken:
+        return qq
+    n = 2
+    while f"{qq}-{n}".lower() in taken:
+        n += 1
+    return f"{qq}-{n}"
+
+
+def create_student_account(actor_id: int, customer: Customer) -> tuple[User, str]:
+    """A student login (role student, change forced at first sign-in); the unique index settles name races."""
+    from crm.auth.services import create_user
+
+    for _attempt in range(5):
+        username = free_username(customer.qq)
+        try:
+            return create_user(
+                actor_id, username=username, name=customer.name, email=customer.email,
+                kind=User.KIND_STUDENT, role_names=["student"], must_change_password=True,
+            )
+        except Conflict as error:
+            if error.field != "username":
+                raise
+    raise Conflict(_("Could not find a free user name for this student; try again."))
+
+
+def enrol(student: Student, class_id: int, joined_on: dt.date) -> Enrollment:
+    """Enrol a student in a class from a date (one current enrolment per class)."""
+    enrollment = Enrollment(student_id=student.id, class_id=class_id, joined_on=joined_on)
+    try:
+        with db.session.begin_nested():
+            db.session.add(enrollment)
+            db.session.flush()
+    except sa.exc.IntegrityError:
+        raise Conflict(_("The student is already in this class."), field="class_id") from None
+    return enrollment
+
+
+def _close_as_converted(customer_id: int, on: dt.date) -> int:
+    """Close the lead's open history row as converted; returns rows closed (0 or 1)."""
+    cd = CustomerDistribution
+    result = db.session.execute(
+        sa.update(cd)
+        .where(cd.customer_id == customer_id, cd.status == choices.FOLLOWING)
+        # Never end a holding before it started, even for a back-dated payment.
+        .values(status=choices.CONVERTED,
+                ended_on=sa.case((cd.started_on > on, cd.started_on), else_=sa.literal(on))),
+        execution_options={"synchronize_session": False},
+    )
+    return result.rowcount
+
+
+def _convert(actor_id: int, customer: Customer, class_id: int, on: dt.date) -> tuple[Student, User, str] | None:
+    """Flip the lead to enrolled (conditional UPDATE) and create its student; None when already converted."""
+    flipped = db.session.execute(
+        sa.update(Customer)
+        .where(Customer.id == customer.id, Customer.status == choices.NOT_ENROLLED)
+        .values(status=choices.ENROLLED),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if not flipped:
+        return None
+    db.session.expire(customer, ["status"])
+    user, password = create_student_account(actor_id, customer)
+    student = Student(customer_id=customer.id, user_id=user.id)
+    db.session.add(student)
+    db.session.flush()
+    enrol(student, class_id, on)
+    closed = _close_as_converted(customer.id, on)
+    audit.record(actor_id, "lead.convert", "customer", customer.id, student_id=student.id,
+                 username=user.username, class_id=class_id, history_closed=closed)
+    return student, user, password
+
+
+def current_enrollments(student_id: int) -> list[Enrollment]:
+    """The student's enrolments that have not ended."""
+    return list(db.session.scalars(
+        sa.select(Enrollment).where(Enrollment.student_id == student_id, Enrollment.left_on.is_(None))
+        .order_by(Enrollment.joined_on, Enrollment.id)
+    ))
+
+
+def _end(enrollment: Enrollment, on: dt.date, reason: str) -> None:
+    if on < enrollment.joined_on:
+        raise DomainError(
+            _("The date is before the student joined %(c)s (%(d)s).", c=str(enrollment.class_list), d=enrollment.joined_on),
+            field="date",
+        )
+    enrollment.left_on = on
+    enrollment.end_reason = reason
+
+
+def student_of(customer_id: int) -> Student | None:
+    """The lead's student record, if converted."""
+    return db.session.scalar(sa.select(Student).where(Student.customer_id == customer_id))
+
+
+# -- the service ----------------------------------------------------------------------------
+def record_payment(actor_id: int, customer_id: int, data: dict, *, today: dt.date) -> PaymentResult:
+    """Validate and record a payment; converts, transfers, drops out or refunds as its type says. Flushes."""
+    actor, customer = _load(actor_id, customer_id)
+    ensure_may_record(actor, customer)
+    pay_type = _parse_int(data.get("pay_type"), "pay_type", _("Choose a payment type."))
+    if pay_type not in choices.PAY_TYPE:
+        raise DomainError(_("Choose a payment type."), field="pay_type")
+    paid = parse_amount(data.get("paid_amount"), "paid_amount", required=True)
+    deal = parse_amount(data.get("deal_amount"), "deal_amount", required=False)
+    quoted = parse_amount(data.get("quoted_amount"), "quoted_amount", required=False)
+    on = parse_date(data.get("date"), "date", today)
+    note = (data.get("note") or "").strip() or None
+    if note and len(note) > MAX_NOTE:
+        raise DomainError(_("The note may have at most %(n)d characters.", n=MAX_NOTE), field="note")
+    class_id = _parse_int(data.get("class_id"), "class_id", _("Choose a class."))
+    klass = db.session.get(ClassList, class_id) if class_id is not None else None
+    if class_id is not None and klass is None:
+        raise DomainError(_("Choose a class."), field="class_id")
+
+    student = student_of(customer.id)
+    result_extra: dict[str, Any] = {}
+    if pay_type in MONEY_TYPES:
+        if paid == 0:
+            raise DomainError(_("A deposit or tuition payment must be more than 0 yuan."), field="paid_amount")
+        if customer.status == choices.NOT_ENROLLED:
+            if klass is None:
+                raise DomainError(_("Choose the class the student joins."), field="class_id")
+            converted = _convert(actor_id, customer, klass.id, on)
+            if converted is not None:
+                student, user, password = converted
+                result_extra = {"converted": True, "student": student, "username": user.username,
+                                "initial_password": password}
+    else:
+        if customer.status != choices.ENROLLED or student is None:
+            raise DomainError(_("Transfers, drop-outs and refunds are for enrolled students only."), field="pay_type")
+        if pay_type == choices.PAY_TRANSFER:
+            if klass is None:
+                raise DomainError(_("Choose the class the student moves to."), field="class_id")
+            current = current_enrollments(student.id)
+            if any(e.class_id == klass.id for e in current):
+                raise DomainError(_("The student is already in this class."), field="class_id")
+            if not current:
+                raise DomainError(_("The student is not in any class at the moment."), field="pay_type")
+            for enrollment in current:
+                _end(enrollment, on, "transfer")
+            db.session.flush()
+            enrol(student, klass.id, on)
+        elif pay_type == choices.PAY_DROP_OUT:
+            current = current_enrollments(student.id)
+            if klass is not None:
+                current = [e for e in current if e.class_id == klass.id]
+            if not current:
+                raise DomainError(_("The student is not in that class at the moment."), field="class_id")
+            for enrollment in current:
+                _end(enrollment, on, "drop_out")
+        elif pay_type == choices.PAY_REFUND and paid == 0:
+            raise DomainError(_("Enter the amount refunded."), field="paid_amount")
+
+    payment = PaymentRecord(
+        customer_id=customer.id, class_id=klass.id if klass else None, pay_type=pay_type, paid_amount=paid,
+        deal_amount=deal, quoted_amount=quoted, note=note, date=on,
+        consultant_id=customer.consultant_id or actor_id, created_by_id=actor_id,
+    )
+    db.session.add(payment)
+    db.session.flush()
+    audit.record(actor_id, "payment.create", "payment", payment.id, customer_id=customer.id,
+                 pay_type=pay_type, paid_amount=paid, class_id=payment.class_id)
+    result = PaymentResult(payment=payment, **result_extra)
+    if result.converted and customer.email:
+        result.notification_ids = _queue_account_email(customer, result)
+    db.session.flush()
+    return result
+
+
+def _queue_account_email(customer: Customer, result: PaymentResult) -> list[int]:
+    """E-mail the new student their user name and initial password (sent after commit)."""
+    from crm.notifications.services import queue_email
+
+    note = queue_email(
+        kind="student_account", recipient_id=result.student.user_id, to_address=customer.email,
+        subject=_l("Your student account"), template="sales_student_account",
+        context={"name": customer.name, "username": result.username, "password": result.initial_password},
+        dedupe_key=f"student-account:{result.student.id}",
+    )
+    return [note.id] if note is not None else []
+
+
+def payments_of(customer_id: int) -> list[PaymentRecord]:
+    """A lead's payments, newest first (class and consultant loaded in the same query)."""
+    from sqlalchemy.orm import joinedload
+
+    return list(db.session.scalars(
+        sa.select(PaymentRecord).where(PaymentRecord.customer_id == customer_id)
+        .options(joinedload(PaymentRecord.class_list), joinedload(PaymentRecord.consultant))
+        .order_by(PaymentRecord.date.desc(), PaymentRecord.id.desc())
+    ))
+
+
+def net_paid(payments: list[PaymentRecord]) -> int:
+    """Deposits and tuition minus refunds (the dashboard's revenue rule)."""
+    total = sum(p.paid_amount for p in payments if p.pay_type in MONEY_TYPES)
+    return total - sum(p.paid_amount for p in payments if p.pay_type == choices.PAY_REFUND)
+
+
+# -- student record -------------------------------------------------------------------------
+def update_student(actor_id: int, student_id: int, data: dict) -> Student:
+    """Edit emergency contact and placement fields (holder or director). Flushes."""
+    student = db.session.get(Student, student_id)
+    if student is None:
+        raise NotFound(_("This student does not exist."))
+    actor = db.session.get(User, actor_id)
+    ensure_may_record(actor, student.customer)
+    for name, limit in STUDENT_TEXT_LIMITS.items():
+        value = (data.get(name) or "").strip() or None
+        if value is not None and len(value) > limit:
+            raise DomainError(_("This value may have at most %(n)d characters.", n=limit), field=name)
+        setattr(student, name, value)
+    student.salary = parse_amount(data.get("salary"), "salary", required=False)
+    raw_date = data.get("placement_date")
+    if raw_date in (None, "") or (isinstance(raw_date, str) and not raw_date.strip()):
+        student.placement_date = None
+    elif isinstance(raw_date, dt.date):
+        student.placement_date = raw_date
+    else:
+        try:
+            student.placement_date = dt.date.fromisoformat(str(raw_date).strip())
+        except ValueError:
+            raise DomainError(_("Enter a date as YYYY-MM-DD."), field="placement_date") from None
+    audit.record(actor_id, "student.update", "student", student.id)
+    db.session.flush()
+    return student
+
+
+def enrollments_of(student_id: int) -> list[Enrollment]:
+    """Every enrolment of a student, with its class, oldest first."""
+    from sqlalchemy.orm import joinedload
+
+    return list(db.session.scalars(
+        sa.select(Enrollment).where(Enrollment.student_id == student_id)
+        .options(joinedload(Enrollment.class_list))
+        .order_by(Enrollment.joined_on, Enrollment.id)
+    ))
