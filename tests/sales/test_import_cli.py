@@ -1,0 +1,60 @@
+"""`flask crm import-leads FILE [--as USER]` (P-8, S-9)."""
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from crm.extensions import db
+from crm.sales import allocation
+from crm.sales.models import Customer, ImportJob
+from tests.factories import make_user
+from tests.sales.import_support import lead_row, write_file
+
+
+@pytest.fixture(autouse=True)
+def setup(app, tmp_path, monkeypatch):
+    """Scratch import folder and a fresh allocation queue."""
+    monkeypatch.setitem(app.config, "CRM_IMPORT_DIR", str(tmp_path / "imports"))
+    monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", 2)
+    allocation.reset_state()
+    yield
+    allocation.reset_state()
+
+
+def invoke(app, *args):
+    """Run a `flask crm` command."""
+    return app.test_cli_runner().invoke(args=["crm", *args])
+
+
+def test_cli_imports_synchronously_as_a_user(app, tmp_path):
+    user = make_user("staff", username="importer1")
+    path = write_file(tmp_path, [lead_row(), lead_row(), lead_row(gender="?"), lead_row()], name="cli.xlsx")
+    result = invoke(app, "import-leads", str(path), "--as", "importer1")
+    assert result.exit_code == 0, result.output
+    job = db.session.scalar(sa.select(ImportJob))
+    assert f"import #{job.id} done: 3 imported, 0 duplicates, 1 invalid, 3 unassigned" in result.output
+    assert "rejected rows: " in result.output
+    assert (job.created_by_id, job.filename, job.status) == (user.id, "cli.xlsx", "done")
+    assert path.exists()  # the operator's file is copied, not moved
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Customer)) == 3
+
+
+def test_cli_refuses_a_missing_file(app, tmp_path):
+    result = invoke(app, "import-leads", str(tmp_path / "nope.xlsx"))
+    assert result.exit_code != 0 and "does not exist" in result.output
+
+
+def test_cli_refuses_an_unknown_user(app, tmp_path):
+    path = write_file(tmp_path, [lead_row()])
+    result = invoke(app, "import-leads", str(path), "--as", "ghost")
+    assert result.exit_code != 0 and "no user is called 'ghost'" in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportJob)) == 0
+
+
+def test_cli_refuses_a_bad_workbook_with_the_upload_message(app, tmp_path):
+    path = tmp_path / "bad.xlsx"
+    path.write_text("qq,name\n1,2\n")
+    result = invoke(app, "import-leads", str(path))
+    assert result.exit_code != 0 and "Error:" in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportJob)) == 0
+    assert path.exists()
