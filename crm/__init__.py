@@ -16,6 +16,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     register_logging(app)
+    register_proxy(app)
     register_extensions(app)
     register_models()
     register_blueprints(app)
@@ -31,6 +32,15 @@ def register_logging(app: Flask) -> None:
     """Log to stderr at INFO outside tests (gunicorn and Celery collect it)."""
     if not app.config["TESTING"] and not app.logger.handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register_proxy(app: Flask) -> None:
+    """Behind CRM_PROXY_HOPS reverse proxies, take the client address and scheme from them."""
+    hops = app.config.get("CRM_PROXY_HOPS") or 0
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
 
 def register_extensions(app: Flask) -> None:

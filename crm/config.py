@@ -60,6 +60,16 @@ def _dev_secret_key() -> str:
     return path.read_text().strip()
 
 
+def mail_backend(env: dict, crm_env: str) -> str:
+    """MAIL_BACKEND (smtp or file); development without MAIL_SERVER writes files."""
+    raw = env.get("MAIL_BACKEND", "").strip().lower()
+    if not raw:
+        return "file" if crm_env == "development" and not env.get("MAIL_SERVER", "").strip() else "smtp"
+    if raw not in {"smtp", "file"}:
+        raise ConfigError(f"MAIL_BACKEND must be smtp or file, got {raw!r}")
+    return raw
+
+
 def load_config(env: dict | None = None) -> dict:
     """Build the Flask config dict from environment variables."""
     env = dict(os.environ if env is None else env)
@@ -114,9 +124,15 @@ def load_config(env: dict | None = None) -> dict:
         "MAIL_USE_SSL": env_bool("MAIL_USE_SSL", False, env),
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "").strip() or "crm@localhost",
         "MAIL_TIMEOUT": env_int("MAIL_TIMEOUT", 10, env, minimum=1),
+        # "smtp" sends through MAIL_SERVER; "file" writes .eml files to instance/mail/ (the
+        # development default when MAIL_SERVER is unset, so `make run` mail is readable).
+        "MAIL_BACKEND": mail_backend(env, crm_env),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": timezone,
         "CRM_LANGUAGES": ["zh_CN", "en"],
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted
+        # (0: none). Behind nginx set 1, or login throttling sees every user as the proxy.
+        "CRM_PROXY_HOPS": env_int("CRM_PROXY_HOPS", 0, env, minimum=0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", production, env),

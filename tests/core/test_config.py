@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from flask import request
 
 from crm.config import ConfigError, env_bool, env_int, load_config, normalise_database_url
 
@@ -134,3 +135,38 @@ def test_development_keeps_a_secret_key_of_its_own():
     second = load_config({"CRM_ENV": "development"})["SECRET_KEY"]
     assert first == second
     assert len(first) >= 32
+
+
+def test_mail_backend_writes_files_only_in_development_without_a_server():
+    assert load_config({"CRM_ENV": "development"})["MAIL_BACKEND"] == "file"
+    assert load_config({"CRM_ENV": "development", "MAIL_SERVER": "smtp.x"})["MAIL_BACKEND"] == "smtp"
+    assert load_config({"CRM_ENV": "production", "SECRET_KEY": "k"})["MAIL_BACKEND"] == "smtp"
+    assert load_config({"CRM_ENV": "testing", "MAIL_BACKEND": " FILE "})["MAIL_BACKEND"] == "file"
+    with pytest.raises(ConfigError, match="MAIL_BACKEND must be smtp or file, got 'pigeon'"):
+        load_config({"CRM_ENV": "testing", "MAIL_BACKEND": "pigeon"})
+
+
+def test_grab_limit_and_proxy_hops():
+    config = load_config({"CRM_ENV": "testing"})
+    assert (config["CRM_DAILY_GRAB_LIMIT"], config["CRM_PROXY_HOPS"]) == (0, 0)
+    config = load_config({"CRM_ENV": "testing", "CRM_DAILY_GRAB_LIMIT": "20", "CRM_PROXY_HOPS": "1"})
+    assert (config["CRM_DAILY_GRAB_LIMIT"], config["CRM_PROXY_HOPS"]) == (20, 1)
+    with pytest.raises(ConfigError, match="CRM_PROXY_HOPS must be at least 0"):
+        load_config({"CRM_ENV": "testing", "CRM_PROXY_HOPS": "-1"})
+
+
+@pytest.mark.parametrize("hops, expected", [(0, ("127.0.0.1", "http")), (1, ("203.0.113.7", "https"))])
+def test_forwarded_headers_are_trusted_only_behind_a_declared_proxy(
+        database_url, redis_url, redis_prefix, hops, expected):
+    import celery._state
+
+    from crm import create_app
+    from tests.conftest import make_test_config
+
+    previous_celery = celery._state.default_app
+    probe = create_app(make_test_config(database_url, redis_url, redis_prefix, CRM_PROXY_HOPS=hops))
+    previous_celery.set_default()  # the session's tasks keep going to its own queue
+    seen = []
+    probe.before_request(lambda: seen.append((request.remote_addr, request.scheme)))
+    probe.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
+    assert seen == [expected]
