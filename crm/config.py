@@ -99,6 +99,9 @@ def load_config(env: dict | None = None) -> dict:
     except Exception:
         raise ConfigError(f"CRM_TIMEZONE {timezone!r} is not a known time zone") from None
 
+    if env_bool("MAIL_USE_TLS", False, env) and env_bool("MAIL_USE_SSL", False, env):
+        raise ConfigError("MAIL_USE_TLS (STARTTLS, port 587) and MAIL_USE_SSL (port 465) exclude each other")
+
     production = crm_env == "production"
     return {
         "CRM_ENV": crm_env,

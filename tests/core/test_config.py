@@ -108,11 +108,15 @@ def test_postgres_urls_are_normalised(url, expected):
         ("CRM_TIMEZONE", "Mars/Olympus", "CRM_TIMEZONE 'Mars/Olympus' is not a known time zone"),
         ("CRM_TIMEZONE", "../../etc/passwd", "not a known time zone"),
         ("CRM_ENV", "staging", "CRM_ENV must be production, development or testing"),
+        ("MAIL_USE_SSL", "yes", "exclude each other"),
     ],
 )
 def test_bad_values_are_refused_with_a_clear_message(name, value, message):
+    env = {"CRM_ENV": "testing", name: value}
+    if name == "MAIL_USE_SSL":
+        env["MAIL_USE_TLS"] = "yes"
     with pytest.raises(ConfigError) as caught:
-        load_config({"CRM_ENV": "testing", name: value})
+        load_config(env)
     assert message in str(caught.value)
 
 
