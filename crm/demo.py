@@ -67,4 +67,7 @@ def seed_demo(password: str = "demo1234") -> bool:
     from crm.sales.demo import seed_sales_demo
 
     seed_sales_demo(users, courses, today())
+    from crm.sales.demo_history import seed_demo_history
+
+    seed_demo_history(users, today(), password)
     return True
