@@ -5,7 +5,8 @@ so seeding stays fast. States covered: followed by a consultant (with dates
 from fresh to about to expire), expired but not yet reclaimed, unassigned in
 the public pool, lost to the pool (3 or 15 days) with a closed history row,
 and lost by one consultant then grabbed by another. Enrolled leads need
-students and payments; the payments part seeds those.
+students and payments: crm/sales/demo_history.py seeds those, and the two
+together make DEMO_TOTAL leads.
 """
 from __future__ import annotations
 
@@ -18,18 +19,19 @@ from crm.auth.models import User
 from crm.extensions import db
 from crm.org.models import Course
 from crm.sales import choices
+from crm.sales.demo_history import DEMO_STUDENTS
 from crm.sales.models import ConsultRecord, Customer, CustomerDistribution, SaleRank, customer_courses
 
 # username → (weight, num)
 DEMO_TABLE = {"sales1": (7, 2), "sales2": (5, 5), "sales3": (3, 3)}
-DEMO_LEADS = 300
+DEMO_TOTAL = 300  # with the enrolled leads of crm/sales/demo_history.py
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰", "涛", "明", "超", "霞", "平", "刚", "婷", "宇", "浩", "欣"]
 NOTES = ["电话沟通，了解课程安排", "QQ 发送了课程大纲", "约好周末到校区试听", "关心学费分期，已说明",
          "在比较其他机构，需再跟进", "已添加微信，发送就业数据", "对 Python 方向很感兴趣"]
 
-# How many leads of each kind (adds up to DEMO_LEADS).
-PLAN = [("following", 150), ("expired", 10), ("unassigned", 50), ("lost", 60), ("regrabbed", 30)]
+# How many leads of each kind; with the demo students they add up to DEMO_TOTAL.
+PLAN = [("following", 150 - DEMO_STUDENTS), ("expired", 10), ("unassigned", 50), ("lost", 60), ("regrabbed", 30)]
 
 
 def seed_sales_demo(users: dict[str, User], courses: list[Course], today: dt.date) -> int:

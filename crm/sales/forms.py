@@ -16,21 +16,27 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp
 
 from crm.sales import choices
 from crm.sales.services import NOTE_MAX_LENGTH, NUM_MAX, NUM_MIN, WEIGHT_MAX, WEIGHT_MIN
 
-NONE_CHOICE = (0, "—")
+NONE_LABEL = "—"
 
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-def _options(mapping: dict[int, str], optional: bool = False) -> list[tuple[int, str]]:
-    options = list(mapping.items())
-    return [NONE_CHOICE, *options] if optional else options
+def _options(mapping: dict[int, str], optional: bool = False) -> list[SelectChoice]:
+    options = [SelectChoice(code, label) for code, label in mapping.items()]
+    return [SelectChoice(0, NONE_LABEL), *options] if optional else options
+
+
+def options(pairs) -> list[SelectChoice]:
+    """Select options from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class LeadForm(FlaskForm):

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.auth.models import Role, User, user_roles
@@ -20,7 +21,7 @@ from crm.core import audit
 from crm.core.errors import DomainError, Forbidden, NotFound
 from crm.extensions import db
 from crm.org.models import Course
-from crm.sales import choices, expiry
+from crm.sales import choices, expiry, intake
 from crm.sales.models import ConsultRecord, Customer, CustomerDistribution, SaleRank
 
 VIEW_ALL = "sales.lead.view_all"
@@ -246,45 +247,42 @@ def find_by_qq_or_id(value: str | None) -> Customer | None:
 
 
 EDITABLE_FIELDS = (
-    "name", "gender", "education", "graduation_school", "major", "experience", "work_status",
-    "company", "salary", "source", "memo",
+    "qq", "name", "gender", "education", "graduation_school", "major", "experience", "work_status",
+    "company", "salary", "source", "phone", "email", "memo",
 )
 
-UNIQUE_FIELDS = {"qq": _("QQ"), "phone": _("phone"), "email": _("e-mail")}
+UNIQUE_FIELDS = {"qq": _l("QQ"), "phone": _l("phone number"), "email": _l("e-mail address")}
 
 
-def update_lead(actor: User, customer_id: int, data: dict[str, Any]) -> Customer:
-    """Edit a lead's profile; QQ, phone and e-mail stay unique (checked again by the database)."""
-    from crm.sales import intake
+def update_lead(actor: User, customer_id: int, data: dict[str, Any], *, today: dt.date) -> Customer:
+    """Edit a lead's profile with the intake's rules; QQ, phone and e-mail stay unique.
 
+    The uniqueness check gives a clear message; the database's unique
+    constraints settle a race with a concurrent save.
+    """
     customer = get_lead(customer_id)
     if not can_edit_lead(actor, customer):
         raise Forbidden(_("You may not edit this lead."))
-    qq = intake.normalise_qq(data.get("qq"))
-    phone = intake.normalise_phone(data.get("phone")) if data.get("phone") else None
-    email = intake.normalise_email(data.get("email")) if data.get("email") else None
-    wanted = {"qq": qq, "phone": phone, "email": email}
-    for field, value in wanted.items():
-        if value is None:
-            continue
-        column = getattr(Customer, field)
-        other = db.session.scalar(sa.select(Customer.id).where(column == value, Customer.id != customer.id))
-        if other is not None:
-            raise DomainError(_("Another lead already has this %(what)s.", what=UNIQUE_FIELDS[field]), field=field)
     referrer = find_by_qq_or_id(data.get("referred_by"))
     if referrer is not None and referrer.id == customer.id:
         raise DomainError(_("A lead cannot refer itself."), field="referred_by")
-    course_ids = set(data.get("course_ids") or [])
-    courses = list(db.session.scalars(sa.select(Course).where(Course.id.in_(course_ids)))) if course_ids else []
-    if len(courses) != len(course_ids):
-        raise DomainError(_("Choose courses from the list."), field="course_ids")
-    before = {f: getattr(customer, f) for f in (*EDITABLE_FIELDS, "qq", "phone", "email")}
+    fields = {key: value for key, value in data.items() if key in intake.FIELDS}
+    fields.update(inquiry_date=customer.inquiry_date, referred_by_id=referrer.id if referrer else None)
+    clean = intake.validate_lead(fields, channel="form", today=today)
+    for field in UNIQUE_FIELDS:
+        value = clean[field]
+        if value is None:
+            continue
+        other = db.session.scalar(
+            sa.select(Customer.id).where(getattr(Customer, field) == value, Customer.id != customer.id))
+        if other is not None:
+            raise DomainError(_("Another lead already has this %(what)s.", what=UNIQUE_FIELDS[field]), field=field)
+    before = {f: getattr(customer, f) for f in EDITABLE_FIELDS}
+    before_courses = sorted(c.id for c in customer.courses)
     for field in EDITABLE_FIELDS:
-        if field in data:
-            setattr(customer, field, data[field])
-    customer.qq, customer.phone, customer.email = qq, phone, email
-    customer.referred_by_id = referrer.id if referrer else None
-    customer.courses = courses
+        setattr(customer, field, clean[field])
+    customer.referred_by_id = clean["referred_by_id"]
+    customer.courses = clean["courses"]
     try:
         with db.session.begin_nested():
             db.session.flush()
@@ -295,8 +293,11 @@ def update_lead(actor: User, customer_id: int, data: dict[str, Any]) -> Customer
             if f"uq_customers_{field}" in text or f"customers.{field}" in text:
                 raise DomainError(_("Another lead already has this %(what)s.", what=UNIQUE_FIELDS[field]),
                                   field=field) from None
-        raise DomainError(_("The lead could not be saved; check the values.")) from None
-    changed = {f: [str(before[f]), str(getattr(customer, f))] for f in before if before[f] != getattr(customer, f)}
+        raise
+    changed = {f: [before[f], getattr(customer, f)] for f in EDITABLE_FIELDS if before[f] != getattr(customer, f)}
+    after_courses = sorted(c.id for c in customer.courses)
+    if after_courses != before_courses:
+        changed["course_ids"] = [before_courses, after_courses]
     audit.record(actor.id, "lead.edit", "customer", customer.id, changed=changed)
     return customer
 

@@ -17,7 +17,7 @@ from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
 from crm.org.models import Course
 from crm.sales import bp, choices, services
-from crm.sales.forms import AllocationTableForm, FollowUpForm, LeadForm
+from crm.sales.forms import AllocationTableForm, FollowUpForm, LeadForm, options
 from crm.sales.models import Customer
 
 bp.add_app_template_global(listing.url_with, "url_with")
@@ -36,19 +36,25 @@ def register_sales_menu(app: Flask) -> None:
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _course_choices() -> list[tuple[int, str]]:
-    return [(c.id, c.name) for c in db.session.scalars(sa.select(Course).order_by(Course.name))]
+def _course_choices():
+    return options((c.id, c.name) for c in db.session.scalars(sa.select(Course).order_by(Course.name)))
 
 
 def _show_error(form, error: DomainError) -> None:
-    """Put a service's message under its field, or flash it when the form has no such field."""
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None and hasattr(field, "errors"):
-        if not isinstance(field.errors, list):
-            field.errors = list(field.errors)
-        field.errors.append(error.message)
-    else:
-        flash(error.message, "danger")
+    """Put a service's messages under their fields, or flash them when the form has no such field."""
+    errors = getattr(error, "errors", None) or {error.field: error.message}
+    for name, message in errors.items():
+        field = getattr(form, FIELD_ALIASES.get(name, name), None) if name else None
+        if field is not None and hasattr(field, "errors") and not hasattr(field, "entries"):
+            if not isinstance(field.errors, list):
+                field.errors = list(field.errors)
+            field.errors.append(message)
+        else:
+            flash(message, "danger")
+
+
+# Service field names that the lead form shows under another field.
+FIELD_ALIASES = {"referred_by_id": "referred_by", "referred_by_qq": "referred_by", "courses": "course_ids"}
 
 
 def _visible_lead(customer_id: int) -> Customer:
@@ -85,19 +91,18 @@ def lead_new():
             referrer = services.find_by_qq_or_id(data.pop("referred_by"))
             data["referred_by_id"] = referrer.id if referrer else None
             result = intake.create_lead(current_user.id, data, channel="form", today=today)
+        except intake.DuplicateLead as duplicate:
+            db.session.rollback()
+            return _render_new(form, duplicate=duplicate.existing), 409
         except DomainError as error:
             db.session.rollback()
-            duplicate = _duplicate_of(data)
-            if duplicate is not None:
-                return _render_new(form, duplicate=duplicate), 409
             _show_error(form, error)
             return _render_new(form), 400
         try:
             db.session.commit()
         except Exception:
             db.session.rollback()
-            if result.consultant_id is not None:
-                allocation.return_slots([result.consultant_id])
+            allocation.return_slots([result.consultant_id])
             raise
         dispatch(result.notification_ids)
         customer = result.customer
@@ -111,20 +116,6 @@ def lead_new():
         return redirect(url_for("sales.lead_new"))
     status = 400 if request.method == "POST" else 200
     return _render_new(form), status
-
-
-def _duplicate_of(data: dict) -> Customer | None:
-    """The lead that already has this QQ, phone or e-mail (normalised as intake does), if any."""
-    from crm.sales import intake
-
-    values = {}
-    for key, normalise in (("qq", intake.normalise_qq), ("phone", intake.normalise_phone),
-                           ("email", intake.normalise_email)):
-        try:
-            values[key] = normalise(data.get(key)) if data.get(key) else None
-        except DomainError:
-            values[key] = None
-    return intake.find_duplicate(values["qq"], values["phone"], values["email"])
 
 
 def _render_new(form, duplicate: Customer | None = None):
@@ -176,7 +167,7 @@ def lead_edit(customer_id: int):
         form.load(customer)
     elif form.validate_on_submit():
         try:
-            services.update_lead(current_user, customer.id, form.to_data())
+            services.update_lead(current_user, customer.id, form.to_data(), today=clock.today())
         except Forbidden:
             db.session.rollback()
             abort(403)
@@ -298,7 +289,7 @@ def allocation_table():
     ranks = services.allocation_rows()
     form = AllocationTableForm()
     addable = services.addable_consultants()
-    form.new_user_id.choices = [(0, "—")] + [(u.id, u.name) for u in addable]
+    form.new_user_id.choices = options([(0, "—")] + [(u.id, u.name) for u in addable])
     if request.method == "GET":
         for rank in ranks:
             form.rows.append_entry({

@@ -16,13 +16,14 @@ def test_seed_demo_sales_data_once():
     ranks = {r.user.username: (r.weight, r.num) for r in db.session.scalars(sa.select(SaleRank))}
     assert ranks == {"sales1": (7, 2), "sales2": (5, 5), "sales3": (3, 3)}
     assert db.session.scalar(sa.select(sa.func.count(Customer.id))) == 300
+    assert db.session.scalar(sa.select(sa.func.count()).where(Customer.status == choices.ENROLLED)) > 0
     held = sa.and_(Customer.consultant_id.is_not(None), Customer.status == choices.NOT_ENROLLED)
     following = db.session.scalar(sa.select(sa.func.count()).where(held, sa.not_(expiry.stale_clause(today))))
     expired = db.session.scalar(sa.select(sa.func.count()).where(expiry.expired_clause(today)))
     unassigned = db.session.scalar(sa.select(sa.func.count()).where(Customer.consultant_id.is_(None)))
     assert following >= 100 and expired > 0 and unassigned > 0
     statuses = set(db.session.scalars(sa.select(CustomerDistribution.status).distinct()))
-    assert statuses == {choices.FOLLOWING, choices.LOST_NO_FOLLOW_UP, choices.LOST_NO_CONVERSION}
+    assert statuses == {choices.FOLLOWING, choices.CONVERTED, choices.LOST_NO_FOLLOW_UP, choices.LOST_NO_CONVERSION}
     assert set(db.session.scalars(sa.select(Customer.pool_reason).distinct())) >= {
         choices.POOL_UNASSIGNED, choices.LOST_NO_FOLLOW_UP, choices.LOST_NO_CONVERSION}
     assert db.session.scalar(sa.select(sa.func.count(ConsultRecord.id))) > 100
