@@ -84,17 +84,24 @@ def run_import(job_id: int, *, progress: Progress | None = None) -> ImportJob | 
         return None
     if job.status in ("done", "failed"):
         return job
+    stored_path = Path(job.stored_path)
+    db.session.commit()  # end the read; SQLite cannot always upgrade a read transaction to a write one
     try:
-        info = inspect_workbook(Path(job.stored_path))
+        info = inspect_workbook(stored_path)
     except DomainError as error:
         fail_job(job_id, error.message)
         return db.session.get(ImportJob, job_id)
     except OSError:
         fail_job(job_id, _("The uploaded file is no longer on the server; upload it again."))
         return db.session.get(ImportJob, job_id)
-    job.status = "running"
-    job.total_rows = info.data_rows
+    started = db.session.execute(
+        sa.update(ImportJob).where(ImportJob.id == job_id, ImportJob.status.in_(("queued", "running")))
+        .values(status="running", total_rows=info.data_rows)
+    ).rowcount
     db.session.commit()
+    if started != 1:
+        return db.session.get(ImportJob, job_id)
+    job = db.session.get(ImportJob, job_id)
     runner = ImportRunner(job, info, progress)
     try:
         finished = runner.run()
@@ -394,20 +401,20 @@ class ImportRunner:
     # -- the end ------------------------------------------------------------------------------
     def finish(self) -> list[int]:
         """Mark the job done, write the error workbook, queue one summary e-mail per consultant."""
-        counts = db.session.execute(
-            sa.select(ImportJob.invalid, ImportJob.duplicates).where(ImportJob.id == self.job_id)).one()
-        error_path = None
-        if counts.invalid or counts.duplicates:
-            target = error_workbook_path(self.job_id)
-            write_error_workbook(self.job_id, self.info.headers, target)
-            error_path = str(target)
+        # The write comes first in this transaction (SQLite: take the write lock before reading).
         done = db.session.execute(
             sa.update(ImportJob).where(ImportJob.id == self.job_id, ImportJob.status == "running").values(
-                status="done", finished_at=clock.utcnow(), total_rows=self.processed, error_path=error_path)
+                status="done", finished_at=clock.utcnow(), total_rows=self.processed)
         ).rowcount
         if done != 1:
             db.session.rollback()
             return []
+        counts = db.session.execute(
+            sa.select(ImportJob.invalid, ImportJob.duplicates).where(ImportJob.id == self.job_id)).one()
+        if counts.invalid or counts.duplicates:
+            target = error_workbook_path(self.job_id)
+            write_error_workbook(self.job_id, self.info.headers, target)
+            db.session.execute(sa.update(ImportJob).where(ImportJob.id == self.job_id).values(error_path=str(target)))
         ids = queue_summaries(self.job_id, self.memo)
         db.session.commit()
         if self.progress:
