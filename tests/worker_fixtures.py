@@ -34,6 +34,21 @@ def celery_session_queue(app, redis_prefix):
         client.delete(*keys)
 
 
+@pytest.fixture(autouse=True)
+def session_celery_is_current(app):
+    """Make the session app's Celery current again before each test.
+
+    Every `create_app()` (tests that build a second app) makes its own Celery
+    app current and default, and `@shared_task` proxies resolve through that:
+    without this, later tests would send tasks with the other app's settings
+    (wrong queue) and run them in the other app's context (other engine).
+    """
+    celery_app = app.extensions["celery"]
+    celery_app.set_current()
+    celery_app.set_default()
+    yield
+
+
 @pytest.fixture
 def celery_worker(app, celery_session_queue):
     """A real Celery worker (in a thread, solo pool) consuming this session's queue."""
