@@ -13,27 +13,31 @@ USERS = ["admin", "ceo", "director", "sales1", "tutor1", "teacher1", "staff1", "
 
 # Pairs written out by hand, so a wrong catalogue or menu cannot agree with itself.
 MUST_SEE = {
-    "admin": {"users.index_view", "auth.roles", "audit.index_view", "schools.index_view"},
-    "ceo": {"audit.index_view", "classes.index_view"},
-    "director": set(),
-    "sales1": set(),
+    "admin": {"users.index_view", "auth.roles", "audit.index_view", "schools.index_view", "api_tokens.token_list"},
+    "ceo": {"audit.index_view", "classes.index_view", "sales.lead_list", "sales.dashboard"},
+    "director": {"sales.allocation_table", "sales.lead_list", "sales.pool", "sales.my_customers"},
+    "sales1": {"sales.my_customers", "sales.pool", "sales.lead_new", "sales.dashboard"},
     "tutor1": {"classes.index_view"},
     "teacher1": {"classes.index_view"},
-    "staff1": set(),
+    "staff1": {"sales.lead_new", "sales.import_new"},
     "student1": set(),
 }
 MUST_NOT_SEE = {
     "admin": set(),
-    "ceo": {"users.index_view", "auth.roles"},
-    "director": {"users.index_view", "auth.roles", "audit.index_view"},
-    "sales1": {"users.index_view", "auth.roles", "audit.index_view", "schools.index_view", "classes.index_view"},
-    "tutor1": {"users.index_view", "audit.index_view"},
-    "teacher1": {"users.index_view", "auth.roles", "audit.index_view"},
-    "staff1": {"users.index_view", "schools.index_view", "classes.index_view"},
-    "student1": {"users.index_view", "auth.roles", "audit.index_view", "schools.index_view", "classes.index_view"},
+    "ceo": {"users.index_view", "auth.roles", "sales.lead_new", "sales.allocation_table", "sales.my_customers"},
+    "director": {"users.index_view", "auth.roles", "audit.index_view", "api_tokens.token_list"},
+    "sales1": {"users.index_view", "auth.roles", "audit.index_view", "schools.index_view", "classes.index_view",
+               "sales.allocation_table", "sales.lead_list", "sales.import_new"},
+    "tutor1": {"users.index_view", "audit.index_view", "sales.pool", "sales.lead_new"},
+    "teacher1": {"users.index_view", "auth.roles", "audit.index_view", "sales.my_customers"},
+    "staff1": {"users.index_view", "schools.index_view", "classes.index_view", "sales.my_customers", "sales.pool",
+               "sales.lead_list"},
+    "student1": {"users.index_view", "auth.roles", "audit.index_view", "schools.index_view", "classes.index_view",
+                 "sales.lead_new", "sales.pool"},
 }
 # Areas (data-area) a role must not see at all.
-MUST_NOT_SEE_AREA = {"student1": {"org", "auth", "sales"}, "sales1": {"org", "auth"}, "staff1": {"org", "auth"}}
+MUST_NOT_SEE_AREA = {"student1": {"org", "auth", "sales"}, "sales1": {"org", "auth"}, "staff1": {"org", "auth"},
+                     "tutor1": {"sales", "auth"}, "teacher1": {"sales", "auth"}}
 
 
 def expected_entries(app, role: str) -> list[str]:
@@ -81,7 +85,8 @@ def test_every_sidebar_entry_opens_and_hidden_pages_are_refused(page, live_serve
     with live_server.app.test_request_context():
         from flask import url_for
 
-        hidden = {e: url_for(e) for e in ("users.index_view", "audit.index_view", "schools.index_view")}
+        hidden = {e: url_for(e) for e in ("users.index_view", "audit.index_view", "schools.index_view",
+                                          "sales.allocation_table", "sales.my_customers", "sales.lead_list")}
     for endpoint, href in hidden.items():
         if endpoint not in shown:
             response = page.request.get(live_server.url + href, max_redirects=0)
