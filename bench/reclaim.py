@@ -51,7 +51,7 @@ def make_app(url: str):
 
     app = create_app({
         "SQLALCHEMY_DATABASE_URI": url.replace("postgresql://", "postgresql+psycopg://", 1),
-        "CRM_REDIS_PREFIX": f"crm-bench-{uuid.uuid4().hex[:6]}", "TESTING": True,
+        "CRM_REDIS_PREFIX": f"crm-bench-{uuid.uuid4().hex[:6]}", "TESTING": True, "WTF_CSRF_ENABLED": False,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     })
     with app.app_context():
@@ -80,13 +80,13 @@ def fill(url: str, leads: int, today: dt.date = TODAY) -> dict:
                                       last_follow_up_on, last_lost_by_id, pool_reason, pool_since, channel, created_at)
                SELECT (100000000 + g)::text, '客户' || g, 1 + g %% 2, 1 + g %% 16,
                       CASE WHEN g %% 20 BETWEEN 3 AND 8 THEN 2 ELSE 1 END,
-                      CASE WHEN g %% 20 <= 2 OR g %% 20 BETWEEN 3 AND 8 THEN %(u0)s + g %% %(n)s END,
+                      CASE WHEN g %% 20 <= 8 THEN %(u0)s + (g / 20) %% %(n)s END,
                       %(today)s::date - (g %% 700),
                       CASE WHEN g %% 20 <= 1 THEN %(today)s::date - 20 + (g %% 3)
                            WHEN g %% 20 <= 8 THEN %(today)s::date - (g %% 5) END,
                       CASE WHEN g %% 20 <= 1 THEN %(today)s::date - 10 + (g %% 3)
                            WHEN g %% 20 <= 8 THEN %(today)s::date - (g %% 3) END,
-                      CASE WHEN g %% 20 > 8 THEN %(u0)s + (g + 1) %% %(n)s END,
+                      CASE WHEN g %% 20 > 8 THEN %(u0)s + (g / 20 + 1) %% %(n)s END,
                       CASE WHEN g %% 20 > 8 THEN 3 + g %% 2 END,
                       CASE WHEN g %% 20 > 8 THEN %(today)s::date - (g %% 60) END,
                       'import', now()
