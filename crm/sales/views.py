@@ -15,8 +15,9 @@ from crm.core.errors import DomainError, Forbidden, NotFound
 from crm.core.menu import MenuItem, register_menu
 from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
+from crm.notifications.services import dispatch
 from crm.org.models import Course
-from crm.sales import bp, choices, services
+from crm.sales import allocation, bp, choices, intake, services
 from crm.sales.forms import AllocationTableForm, FollowUpForm, LeadForm, options
 from crm.sales.models import Customer
 
@@ -79,9 +80,6 @@ def _next_url(default: str) -> str:
 @permission_required("sales.lead.create")
 def lead_new():
     """Enter one lead; it is deduplicated, allocated and the consultant e-mailed."""
-    from crm.notifications.services import dispatch
-    from crm.sales import allocation, intake
-
     form = LeadForm()
     form.course_ids.choices = _course_choices()
     if form.validate_on_submit():
@@ -256,9 +254,7 @@ def lead_list():
     query, stmt = _lead_list_query()
     page = listing.paginate(stmt, query)
     names = services.consultant_names({c.consultant_id for c in page.items if c.consultant_id})
-    consultants = db.session.scalars(sa.select(User).where(User.id.in_(
-        sa.select(Customer.consultant_id).where(Customer.consultant_id.is_not(None)).distinct()
-    )).order_by(User.name)).all()
+    consultants = services.consultants()  # a small table query; never a scan of the leads
     return render_template(
         "sales/lead_list.html", page=page, query=query, names=names, consultants=consultants,
         courses=db.session.scalars(sa.select(Course).order_by(Course.name)).all(), choices=choices,
@@ -284,8 +280,6 @@ def lead_export():
 @permission_required("sales.allocation.manage")
 def allocation_table():
     """Edit every consultant's leads per cycle, weight, active flag and leave at once."""
-    from crm.sales import allocation
-
     ranks = services.allocation_rows()
     form = AllocationTableForm()
     addable = services.addable_consultants()
