@@ -128,7 +128,7 @@ def test_permission_matrix_is_grouped_by_area_and_saved_with_audit(admin_client)
     db.session.expire_all()
     assert [p.code for p in db.session.get(Role, role.id).permissions] == ["org.view", "sales.pool.grab"]
     entry = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "role.permissions",
-                                                        AuditLog.object_id == str(role.id),
+                                                        AuditLog.object_type == "role", AuditLog.object_id == str(role.id),
                                                         AuditLog.actor_id == admin_client.admin.id))
     assert entry.detail_dict["added"] == ["sales.pool.grab"]
     assert entry.detail_dict["removed"] == ["rooms.book"]
@@ -176,7 +176,7 @@ def test_create_custom_role(admin_client):
     assert response.headers["Location"] == f"/auth/roles/{role.id}"
     assert role.title == "助教" and role.permissions == []
     assert db.session.scalar(sa.select(AuditLog.id).where(AuditLog.action == "role.create",
-                                                          AuditLog.object_id == str(role.id)))
+                                                          AuditLog.object_type == "role", AuditLog.object_id == str(role.id)))
 
 
 @pytest.mark.parametrize("data, message", [
