@@ -60,10 +60,10 @@ def make_app(redis_url, redis_prefix):
     built = []
 
     def build(database_url: str):
-        previous = celery._state.default_app
+        previous = celery._state.get_current_app()
         app = create_app(make_test_config(database_url, redis_url, redis_prefix))
-        if previous is not None:
-            previous.set_default()  # keep the session's Celery app the default
+        previous.set_current()  # a new Celery app makes itself current and default;
+        previous.set_default()  # keep the session's app for the other tests
         built.append(app)
         return app
 

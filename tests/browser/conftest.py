@@ -94,7 +94,7 @@ def live_server(tmp_root, redis_url, redis_prefix):
     database = tmp_root / "live.sqlite3"
     prefix = f"{redis_prefix}:live"
     queue = f"{redis_prefix}-live-celery"
-    previous_celery = celery._state.default_app
+    previous_celery = celery._state.get_current_app()
     app = create_app(
         make_test_config(
             f"sqlite:///{database}", redis_url, prefix,
@@ -102,8 +102,9 @@ def live_server(tmp_root, redis_url, redis_prefix):
             CELERY_OVERRIDES={"task_default_queue": queue},
         )
     )
-    if previous_celery is not None:
-        previous_celery.set_default()  # other tests keep queueing through the main app
+    # A new Celery app makes itself current and default; other tests keep the main app's.
+    previous_celery.set_current()
+    previous_celery.set_default()
     with app.app_context():
         upgrade(revision="heads")
         seed_demo(password=DEMO_PASSWORD)
