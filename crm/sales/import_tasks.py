@@ -19,7 +19,6 @@ from pathlib import Path
 import sqlalchemy as sa
 from celery import shared_task
 from flask_babel import gettext as _
-from openpyxl import load_workbook
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.core import clock
@@ -28,7 +27,7 @@ from crm.extensions import db
 from crm.sales import choices
 from crm.sales.imports import (
     RowInvalid, RowParser, SheetInfo, error_workbook_path, inspect_workbook, is_blank, json_values,
-    setting, write_error_workbook,
+    open_first_sheet, setting, write_error_workbook,
 )
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, customer_courses
 
@@ -142,18 +141,18 @@ class ImportRunner:
     def rows(self) -> Iterator[tuple[int, tuple, frozenset]]:
         """(row number, cell values, columns holding a formula without a cached value)."""
         options = dict(min_row=2, max_row=self.info.last_row, max_col=self.width)
-        values_book = load_workbook(self.path, read_only=True, data_only=True)
+        values_book, values_sheet = open_first_sheet(self.path, data_only=True)
         try:
-            values = values_book.worksheets[0].iter_rows(values_only=True, **options)
+            values = values_sheet.iter_rows(values_only=True, **options)
             if not self.info.has_formulas:
                 for number, row in enumerate(values, start=2):
                     yield number, row, frozenset()
                 return
             # Only files that contain formulas pay for a second pass: data_only=True reads a formula
             # without a cached value as None, so the formula view tells those apart from blanks.
-            formula_book = load_workbook(self.path, read_only=True, data_only=False)
+            formula_book, formula_sheet = open_first_sheet(self.path, data_only=False)
             try:
-                cells = formula_book.worksheets[0].iter_rows(**options)
+                cells = formula_sheet.iter_rows(**options)
                 for number, (row, formula_row) in enumerate(zip(values, cells), start=2):
                     missing = frozenset(
                         index for index, cell in enumerate(formula_row)
@@ -356,9 +355,12 @@ class ImportRunner:
         now = clock.utcnow()
         table = Customer.__table__
         values = [self._customer_values(record, consultant_id, now) for record, consultant_id in pairs]
-        ids = db.session.execute(
-            sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), values
-        ).scalars().all()
+        # A plain executemany (no RETURNING) lets psycopg prepare the statement once and pipeline the
+        # rows; the ids are then read back by QQ, which is unique.
+        db.session.execute(sa.insert(table), values)
+        id_by_qq = dict(db.session.execute(
+            sa.select(table.c.qq, table.c.id).where(table.c.qq.in_([row["qq"] for row in values]))).all())
+        ids = [id_by_qq[row["qq"]] for row in values]
         links = [{"customer_id": cid, "course_id": course} for cid, (record, _c) in zip(ids, pairs)
                  for course in record["course_ids"]]
         if links:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import re
 import shutil
 import unicodedata
@@ -18,7 +19,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.styles.stylesheet import apply_stylesheet
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
@@ -335,22 +339,50 @@ def scan_sheet(archive_path: Path, sheet_path: str) -> tuple[int, bool]:
     return last_row, has_formulas
 
 
+class SizedReadOnlyWorksheet(ReadOnlyWorksheet):
+    """A read-only sheet that skips openpyxl's size probe.
+
+    openpyxl looks for a <dimension> element when it opens a sheet; when a writer omits it
+    (openpyxl's own write-only mode does) it parses the whole sheet just to find out. We
+    count rows with scan_sheet instead and always pass max_row/max_col to iter_rows.
+    """
+
+    def _get_size(self):
+        return None
+
+
+def open_first_sheet(path: Path, *, data_only: bool = True):
+    """(workbook, first worksheet or None) in read-only mode, without parsing the sheet up front."""
+    reader = ExcelReader(str(path), read_only=True, data_only=data_only)
+    reader.read_manifest()
+    reader.read_strings()
+    reader.read_workbook()
+    apply_stylesheet(reader.archive, reader.wb)  # number formats: which numbers are dates
+    for sheet, rel in reader.parser.find_sheets():
+        if rel.target in reader.valid_files and "chartsheet" not in rel.Type:
+            return reader.wb, SizedReadOnlyWorksheet(reader.wb, sheet.name, rel.target, reader.shared_strings)
+    return reader.wb, None
+
+
 def inspect_workbook(path: Path) -> SheetInfo:
-    """All upload checks on a stored file: archive, readability, headers, row limit."""
+    """All upload checks on a stored file: archive, row limit, readability, headers."""
     check_archive(path)
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        workbook, sheet = open_first_sheet(path)
     except Exception:  # openpyxl raises many kinds for malformed parts; all mean "unreadable"
         raise refuse(_("The workbook could not be read; it may be damaged. Open it in Excel, save it "
                        "again and retry.")) from None
     try:
-        if not workbook.worksheets:
+        if sheet is None:
             raise refuse(_("The workbook has no worksheet."))
-        sheet = workbook.worksheets[0]
+        sheet_path = sheet._worksheet_path
+        try:
+            last_row, has_formulas = scan_sheet(path, sheet_path)
+        except (zipfile.BadZipFile, OSError, EOFError, KeyError):
+            raise refuse(_("The file is damaged or incomplete; it cannot be read as an .xlsx workbook.")) from None
         max_rows = setting("CRM_IMPORT_MAX_ROWS")
-        declared = sheet.max_row  # the <dimension> element; may be missing or wrong, so we also count
-        if declared and declared - 1 > max_rows:
-            raise _too_many(declared - 1, max_rows)
+        if last_row - 1 > max_rows:
+            raise _too_many(last_row - 1, max_rows)
         try:
             header_row = next(sheet.iter_rows(min_row=1, max_row=1, values_only=True), None)
         except Exception:
@@ -359,15 +391,8 @@ def inspect_workbook(path: Path) -> SheetInfo:
             raise refuse(_("The first row of the first sheet must hold the column headers; it is empty."))
         header_row = _trim_trailing_blanks(header_row)
         keys = match_headers(header_row)
-        sheet_path = sheet._worksheet_path
     finally:
         workbook.close()
-    try:
-        last_row, has_formulas = scan_sheet(path, sheet_path)
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError):
-        raise refuse(_("The file is damaged or incomplete; it cannot be read as an .xlsx workbook.")) from None
-    if last_row - 1 > max_rows:
-        raise _too_many(last_row - 1, max_rows)
     headers = ["" if value is None else str(value) for value in header_row]
     return SheetInfo(headers, keys, max(last_row, 1), has_formulas, sheet_path)
 
@@ -446,7 +471,7 @@ def create_job(source: Path, filename: str, actor_id: int | None, *, keep_source
 
 def import_dir() -> Path:
     """Where uploaded workbooks live: outside the web root, under instance/."""
-    configured = current_app.config.get("CRM_IMPORT_DIR")
+    configured = current_app.config.get("CRM_IMPORT_DIR") or os.environ.get("CRM_IMPORT_DIR")
     path = Path(configured) if configured else Path(current_app.instance_path) / "imports"
     path.mkdir(parents=True, exist_ok=True)
     return path
