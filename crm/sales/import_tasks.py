@@ -21,7 +21,7 @@ from celery import shared_task
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from crm.core import clock
+from crm.core import audit, clock
 from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.sales import choices
@@ -417,7 +417,14 @@ class ImportRunner:
             target = error_workbook_path(self.job_id)
             write_error_workbook(self.job_id, self.info.headers, target)
             db.session.execute(sa.update(ImportJob).where(ImportJob.id == self.job_id).values(error_path=str(target)))
-        ids = queue_summaries(self.job_id, self.memo)
+        per_consultant = allocated_counts(self.memo)
+        totals = db.session.execute(sa.select(ImportJob.imported, ImportJob.unassigned, ImportJob.duplicates,
+                                              ImportJob.invalid).where(ImportJob.id == self.job_id)).one()
+        # One audit row per import (P-6): who imported, and how many leads each consultant was allocated.
+        audit.record(self.actor_id, "lead.import", "import_job", self.job_id, imported=totals.imported,
+                     unassigned=totals.unassigned, duplicates=totals.duplicates, invalid=totals.invalid,
+                     allocated={str(user_id): count for user_id, count in sorted(per_consultant.items())})
+        ids = queue_summaries(self.job_id, self.memo, per_consultant)
         db.session.commit()
         if self.progress:
             self.progress(self.processed, self.processed)
@@ -429,16 +436,22 @@ def field_label(field: str) -> str:
     return {"qq": "QQ", "phone": _("phone"), "email": _("e-mail")}[field]
 
 
-def queue_summaries(job_id: int, memo: str) -> list[int]:
+def allocated_counts(memo: str) -> dict[int, int]:
+    """Leads per consultant from the import whose history rows carry `memo`."""
+    dist = CustomerDistribution
+    return dict(db.session.execute(
+        sa.select(dist.consultant_id, sa.func.count()).where(dist.origin == choices.ORIGIN_IMPORT, dist.memo == memo)
+        .group_by(dist.consultant_id)
+    ).all())
+
+
+def queue_summaries(job_id: int, memo: str, counts: dict[int, int] | None = None) -> list[int]:
     """Queue one import-summary e-mail per consultant who received leads (flush only)."""
     from crm.auth.models import User
     from crm.notifications.services import queue_email
 
     dist = CustomerDistribution
-    counts = dict(db.session.execute(
-        sa.select(dist.consultant_id, sa.func.count()).where(dist.origin == choices.ORIGIN_IMPORT, dist.memo == memo)
-        .group_by(dist.consultant_id)
-    ).all())
+    counts = allocated_counts(memo) if counts is None else counts
     if not counts:
         return []
     rank = sa.func.row_number().over(partition_by=dist.consultant_id, order_by=dist.customer_id).label("rank")

@@ -66,7 +66,7 @@ def import_new():
     if not form.validate_on_submit():
         return _render_upload(form, 400 if request.method == "POST" else 200)
     upload = form.file.data
-    from crm.sales.import_tasks import enqueue_import
+    from crm.sales.import_tasks import enqueue_import, fail_job
 
     try:
         if request.content_length and request.content_length > _upload_limit() + 64 * 1024:
@@ -83,7 +83,11 @@ def import_new():
         db.session.rollback()
         Path(job.stored_path).unlink(missing_ok=True)
         raise
-    enqueue_import(job.id)
+    try:
+        enqueue_import(job.id)
+    except Exception:  # broker unreachable: say so instead of leaving a job queued forever
+        current_app.logger.exception("could not queue import job %s", job.id)
+        fail_job(job.id, _("The background worker could not be reached; nothing was imported. Try again later."))
     return redirect(url_for("sales.import_job", job_id=job.id))
 
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask_babel import force_locale, refresh
 from openpyxl import Workbook, load_workbook
 
+from crm.core.audit import AuditLog
 from crm.extensions import db
 from crm.notifications.models import Notification
 from crm.sales import allocation, choices
@@ -423,6 +424,9 @@ def test_one_summary_email_per_consultant(tmp_path):
     assert [f"- 客户{i}" in mails[1].body_text for i in range(9)] == [0, 1, 0, 0, 1, 0, 0, 1, 0]
     assert "6" in mails[0].subject and "3" in mails[1].subject
     assert import_tasks.queue_summaries(job.id, import_memo(job.id)) == []  # dedupe key holds
+    entry = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "lead.import"))
+    assert (entry.object_type, entry.object_id) == ("import_job", str(job.id))
+    assert json.loads(entry.detail)["allocated"] == {str(a): 6, str(b): 3}
 
 
 def test_summary_email_escapes_html_names(tmp_path):

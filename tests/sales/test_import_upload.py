@@ -235,3 +235,18 @@ def test_filename_with_html_is_shown_escaped(client, importer):
     assert "&lt;img src=x onerror=alert(1)&gt;.xlsx" in job_page
     history = client.get("/sales/imports/").get_data(as_text=True)
     assert "&lt;img src=x onerror=alert(1)&gt;.xlsx" in history and "<img src=x" not in history
+
+
+def test_unreachable_broker_fails_the_job_with_a_message(client, importer, monkeypatch):
+    from crm.sales import import_tasks
+
+    def broker_down(job_id):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(import_tasks, "enqueue_import", broker_down)
+    response = post_file(client, workbook_bytes([lead_row()]))
+    assert response.status_code == 302
+    job = db.session.scalar(sa.select(ImportJob))
+    assert job.status == "failed" and "The background worker could not be reached" in job.message
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The background worker could not be reached" in page
