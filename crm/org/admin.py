@@ -56,6 +56,15 @@ class OrgView(SecuredModelView):
     permission_edit = "org.edit"
     permission_export = "org.export"
 
+    @property
+    def column_display_actions(self) -> bool:  # type: ignore[override]
+        # Without edit rights the row-button column would only be an empty stripe.
+        return self.can_edit
+
+    @column_display_actions.setter
+    def column_display_actions(self, value) -> None:
+        pass
+
 
 class SchoolView(OrgView):
     """Schools (campuses)."""

@@ -61,6 +61,15 @@ def staff_label(user: User) -> str:
     return f"{user.name} ({user.department.title})" if user.department else user.name
 
 
+class InRange(NumberRange):
+    """NumberRange that stays quiet when the value was not a number at all (one message, not two)."""
+
+    def __call__(self, form, field) -> None:
+        if field.process_errors:
+            return
+        super().__call__(form, field)
+
+
 class ChoiceField(QuerySelectField):
     """Flask-Admin's select of rows, refusing ids that are not among the choices.
 
@@ -118,7 +127,7 @@ class DepartmentForm(CrmAdminForm):
         _l("Code"),
         validators=[
             InputRequired(_l("Enter the department code (a number).")),
-            NumberRange(min=1, max=MAX_DEPARTMENT_CODE,
+            InRange(min=1, max=MAX_DEPARTMENT_CODE,
                         message=_l("The code must be a whole number from %(min)s to %(max)s.")),
             UniqueValue(Department.code, _l("A department with this code already exists.")),
         ],
@@ -148,14 +157,16 @@ class ClassForm(CrmAdminForm):
         _l("Semester"),
         validators=[
             InputRequired(_l("Enter the semester number.")),
-            NumberRange(min=1, max=MAX_SEMESTER, message=_l("The semester must be a whole number from %(min)s to %(max)s.")),
+            InRange(min=1, max=MAX_SEMESTER,
+                        message=_l("The semester must be a whole number from %(min)s to %(max)s.")),
         ],
     )
     price = IntegerField(
         _l("Price (yuan)"),
         validators=[
             InputRequired(_l("Enter the price in whole yuan.")),
-            NumberRange(min=0, max=MAX_PRICE, message=_l("The price must be a whole number of yuan from %(min)s to %(max)s.")),
+            InRange(min=0, max=MAX_PRICE,
+                        message=_l("The price must be a whole number of yuan from %(min)s to %(max)s.")),
         ],
     )
     start_date = DateField(

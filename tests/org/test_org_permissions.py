@@ -21,6 +21,7 @@ def test_read_only_user_lists_without_buttons(viewer_client, url):
     assert "/delete/" not in page, "no Delete forms"
     assert "/action/" not in page and 'name="rowid"' not in page, "no bulk actions"
     assert "/export/" not in page, "no Export without org.export"
+    assert "list-buttons-column" not in page, "no empty row-button column"
 
 
 def test_ceo_sees_export_but_no_edit_buttons(ceo_client):

@@ -95,7 +95,9 @@ def test_bad_class_input_is_refused(admin_client, changes, message):
     before = count(ClassList)
     response = admin_client.post("/org/classes/new/", data=class_data(school, course, **changes))
     assert response.status_code == 200
-    assert message in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert message in page
+    assert page.count('class="form-text text-danger') == 1, "one field with a message"
     assert count(ClassList) == before
 
 
