@@ -237,6 +237,11 @@ class ImportRunner:
             db.session.rollback()
             log.info("import job %s: another runner is ahead of row %s; stopping", self.job_id, end)
             return False
+        if db.session.get_bind().dialect.name == "postgresql":
+            # Every statement of a batch is a keyed lookup or insert. A bulk load makes the
+            # table's statistics stale (autovacuum analyzes late, or never when it is off), and
+            # the planner then scans the whole table for each IN list; keep it on the indexes.
+            db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))
 
         accepted = []
         existing = self._existing_identities(candidates)
