@@ -19,6 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from celery import shared_task
 from flask_babel import gettext as _
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.core import audit, clock
@@ -38,6 +39,43 @@ IDENTITY_FIELDS = ("qq", "phone", "email")
 BATCH_ATTEMPTS = 3  # deadlocks / "database is locked" are retried a few times, then the task retries
 SUMMARY_NAMES = 5
 Progress = Callable[[int, int], None]
+
+
+def _postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def key_in(column, values) -> sa.ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `= ANY(array)`: one parameter instead of hundreds."""
+    values = list(values)
+    if _postgresql():
+        return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
+def bulk_insert(table: sa.Table, rows: list[dict], *returning) -> list:
+    """Insert many rows in one statement; returns the `returning` columns' rows (in no set order).
+
+    On PostgreSQL the rows travel as one array per column (INSERT ... SELECT unnest(...)), which
+    is one short statement whatever the batch size; elsewhere a plain executemany.
+    """
+    if not rows:
+        return []
+    if not _postgresql():
+        db.session.execute(sa.insert(table), rows)
+        if not returning:
+            return []
+        raise ValueError("RETURNING is only used on PostgreSQL; read the rows back by key elsewhere")
+    names = list(rows[0])
+    columns = [
+        sa.func.unnest(sa.bindparam(None, [row[name] for row in rows], type_=postgresql.ARRAY(table.c[name].type)))
+        for name in names
+    ]
+    statement = sa.insert(table).from_select(names, sa.select(*columns))
+    if returning:
+        return db.session.execute(statement.returning(*returning)).all()
+    db.session.execute(statement)
+    return []
 
 
 def import_memo(job_id: int) -> str:
@@ -269,12 +307,11 @@ class ImportRunner:
                 number, values, record = accepted[index]
                 field = next(f for f in IDENTITY_FIELDS if record[f])
                 errors.append((number, values, "duplicate", self._exists_reason(field, record[field])))
-            if errors:
-                db.session.execute(sa.insert(ImportRowError), [
-                    {"job_id": self.job_id, "row_number": number, "kind": kind,
-                     "values": json_values(values, self.width), "reason": reason}
-                    for number, values, kind, reason in errors
-                ])
+            bulk_insert(ImportRowError.__table__, [
+                {"job_id": self.job_id, "row_number": number, "kind": kind,
+                 "values": json_values(values, self.width), "reason": reason}
+                for number, values, kind, reason in errors
+            ])
             saved = [slots[i] for i in range(len(accepted)) if i not in lost]
             db.session.execute(
                 sa.update(ImportJob).where(ImportJob.id == self.job_id).values(
@@ -325,14 +362,14 @@ class ImportRunner:
             values = {record[field] for _n, _v, record in candidates if record[field]}
             if values:
                 column = getattr(Customer, field)
-                found.update((field, value) for value in db.session.scalars(sa.select(column).where(column.in_(values))))
+                found.update((field, value) for value in db.session.scalars(sa.select(column).where(key_in(column, values))))
         return found
 
     @staticmethod
     def _existing_qqs(qqs: set[str]) -> set[str]:
         if not qqs:
             return set()
-        return set(db.session.scalars(sa.select(Customer.qq).where(Customer.qq.in_(qqs))))
+        return set(db.session.scalars(sa.select(Customer.qq).where(key_in(Customer.qq, qqs))))
 
     # -- writing ------------------------------------------------------------------------------
     def _insert(self, accepted, slots) -> set[int]:
@@ -360,26 +397,25 @@ class ImportRunner:
         now = clock.utcnow()
         table = Customer.__table__
         values = [self._customer_values(record, consultant_id, now) for record, consultant_id in pairs]
-        # A plain executemany (no RETURNING) lets psycopg prepare the statement once and pipeline the
-        # rows; the ids are then read back by QQ, which is unique.
-        db.session.execute(sa.insert(table), values)
-        id_by_qq = dict(db.session.execute(
-            sa.select(table.c.qq, table.c.id).where(table.c.qq.in_([row["qq"] for row in values]))).all())
+        if _postgresql():
+            id_by_qq = dict(bulk_insert(table, values, table.c.qq, table.c.id))
+        else:  # executemany, then the ids by QQ (unique)
+            bulk_insert(table, values)
+            id_by_qq = dict(db.session.execute(
+                sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, [row["qq"] for row in values]))).all())
         ids = [id_by_qq[row["qq"]] for row in values]
         links = [{"customer_id": cid, "course_id": course} for cid, (record, _c) in zip(ids, pairs)
                  for course in record["course_ids"]]
-        if links:
-            db.session.execute(sa.insert(customer_courses), links)
+        bulk_insert(customer_courses, links)
         history = [
             {"customer_id": cid, "consultant_id": consultant_id, "started_on": self.today, "ended_on": None,
              "status": choices.FOLLOWING, "origin": choices.ORIGIN_IMPORT, "memo": self.memo}
             for cid, (_r, consultant_id) in zip(ids, pairs) if consultant_id is not None
         ]
-        if history:
-            db.session.execute(sa.insert(CustomerDistribution.__table__), history)
+        bulk_insert(CustomerDistribution.__table__, history)
         referrers = {record["referrer_qq"] for record, _c in pairs if record["referrer_qq"]}
         if referrers:
-            id_of = dict(db.session.execute(sa.select(table.c.qq, table.c.id).where(table.c.qq.in_(referrers))).all())
+            id_of = dict(db.session.execute(sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, referrers))).all())
             updates = [{"cid": cid, "rid": id_of[record["referrer_qq"]]} for cid, (record, _c) in zip(ids, pairs)
                        if record["referrer_qq"] in id_of]
             if updates:

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import unicodedata
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ MAX_ARCHIVE_MEMBERS = 10_000
 COURSE_SEPARATORS = re.compile(r"[;；\n]")
 SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$")
 WHOLE_FLOAT_TEXT = re.compile(r"^\d+\.0+$")
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # category Cc except tab/CR/LF
 REASON_HEADER = "原因/reason"
 ROW_HEADER = "行号/row"
 
@@ -532,6 +532,20 @@ def digits_text(key: str, value: object) -> str:
     return text
 
 
+def _choice_lookup() -> dict[str, dict[str, int]]:
+    lookup = {}
+    for column in COLUMNS:
+        if column.kind == "choice":
+            names = {}
+            for code, label in column.choices.items():
+                names[str(code)] = names[label.casefold()] = names[column.choices_en[code].casefold()] = code
+            lookup[column.key] = names
+    return lookup
+
+
+CHOICE_LOOKUP = _choice_lookup()
+
+
 def parse_choice(key: str, value: object) -> int:
     """A choice cell by Chinese label, English label or numeric code."""
     column = COLUMNS_BY_KEY[key]
@@ -540,12 +554,9 @@ def parse_choice(key: str, value: object) -> int:
     if isinstance(value, (int, float)) and float(value).is_integer() and int(value) in column.choices:
         return int(value)
     text = plain_text(value)
-    if text.isdigit() and int(text) in column.choices:
-        return int(text)
-    folded = text.casefold()
-    for code, label in column.choices.items():
-        if label.casefold() == folded or column.choices_en[code].casefold() == folded:
-            return code
+    code = CHOICE_LOOKUP[key].get(text.casefold())
+    if code is not None:
+        return code
     raise RowInvalid(_("%(column)s: \"%(value)s\" is not one of the allowed values (%(allowed)s).",
                        column=_label(key), value=text, allowed="、".join(column.choices.values())))
 
@@ -629,7 +640,7 @@ class RowParser:
             if len(text) > column.max_length:
                 raise RowInvalid(_("%(column)s is longer than %(max)s characters.",
                                    column=_label(column.key), max=column.max_length))
-            if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in text):
+            if CONTROL_CHARACTERS.search(text):
                 raise RowInvalid(_("%(column)s contains control characters.", column=_label(column.key)))
             return text
         if kind == "choice":
