@@ -130,14 +130,20 @@ def countdown(customer: Customer, today: dt.date) -> Countdown:
 
 
 def current_leads(consultant_id: int, today: dt.date) -> list[tuple[Customer, Countdown]]:
-    """The consultant's not-enrolled leads with their countdown, most urgent first (S-12).
+    """The consultant's not-enrolled, not-yet-expired leads with their countdown, most urgent first (S-12).
 
-    The set is bounded by the 15-day rule, so it is loaded whole and sorted in
-    Python (date arithmetic differs between SQLite and PostgreSQL).
+    Leads that expired already are in the public pool (S-16) even before the
+    nightly job moves them, so they are left out; what remains is bounded by
+    the 15-day rule, so it is loaded whole and sorted in Python (date
+    arithmetic differs between SQLite and PostgreSQL).
     """
     leads = db.session.scalars(
         sa.select(Customer)
-        .where(Customer.consultant_id == consultant_id, Customer.status == choices.NOT_ENROLLED)
+        .where(
+            Customer.consultant_id == consultant_id,
+            Customer.status == choices.NOT_ENROLLED,
+            sa.not_(sa.func.coalesce(expiry.stale_clause(today), False)),
+        )
         .options(selectinload(Customer.courses))
     ).all()
     rows = [(lead, countdown(lead, today)) for lead in leads]

@@ -142,10 +142,13 @@ def test_my_customers_sorted_by_urgency_with_clear_labels(client):
                          last_follow_up_on=today)
     make_lead(make_user("consultant"), name="someone-elses")
     make_lead(holder, name="enrolled-one", status=choices.ENROLLED)
+    make_lead(holder, name="expired-one", received_on=today - dt.timedelta(days=6),
+              last_follow_up_on=today - dt.timedelta(days=4))
     login(client, holder)
     use_english(client)
     html = client.get("/sales/mine").get_data(as_text=True)
     assert "someone-elses" not in html and "enrolled-one" not in html
+    assert "expired-one" not in html  # already in the public pool (S-16)
     order = [html.index(f'data-customer-id="{c.id}"') for c in (last_day, two_days, relaxed)]
     assert order == sorted(order)
     assert 'data-days-left="1"' in html and 'data-days-left="2"' in html and 'data-days-left="4"' in html
