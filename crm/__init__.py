@@ -145,9 +145,9 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(api_bp)  # token-authenticated JSON; no browser session involved
     register_auth_admin(app)
     register_org_admin(app)
-    register_sales_pool_menu(app)
     register_sales_menu(app)
     register_import_menu(app)
+    register_sales_pool_menu(app)
 
 
 def register_access(app: Flask) -> None:
