@@ -27,7 +27,7 @@ catalogs: $(CATALOGS)
 # Collect msgids from the code and templates into messages.pot and merge them into each
 # language's messages.po (then translate the empty msgstr entries and run `make catalogs`).
 extract-messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l --project "Campus CRM" --version 0.1 \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ --project "Campus CRM" --version 0.1 \
 	  --copyright-holder "Campus CRM" -o crm/translations/messages.pot .
 	$(BIN)/pybabel update -i crm/translations/messages.pot -d crm/translations \
 	  --no-fuzzy-matching --ignore-obsolete

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+
+def N_(message: str) -> str:
+    """Mark a string for the catalogue; it is translated where it is shown."""
+    return message
+
+
 AREAS = {
     "auth": _l("Accounts and access"),
     "org": _l("Organisation"),
@@ -22,50 +28,50 @@ AREAS = {
 
 # code -> label; the area is the code's first part.
 PERMISSIONS: dict[str, str] = {
-    "auth.user.view": "View user accounts",
-    "auth.user.edit": "Create and edit users, reset passwords, deactivate",
-    "auth.role.view": "View roles and their permissions",
-    "auth.role.edit": "Change roles, their permissions and users' roles",
-    "auth.audit.view": "View the audit log",
-    "org.view": "View schools, courses, classes and departments",
-    "org.edit": "Create, edit and delete schools, courses, classes and departments",
-    "org.export": "Export organisation lists to Excel",
-    "sales.lead.create": "Enter leads one by one",
-    "sales.lead.import": "Import leads from Excel",
-    "sales.lead.view_all": "See every lead, whoever holds it",
-    "sales.lead.edit": "Edit leads one holds (or all, with view_all)",
-    "sales.lead.export": "Export lead lists to Excel",
-    "sales.mine": "My customers: leads one holds and one's history",
-    "sales.followup": "Record follow-ups on leads one holds",
-    "sales.pool.view": "View the public pool",
-    "sales.pool.grab": "Grab leads from the public pool",
-    "sales.pool.assign": "Assign pool leads to a consultant",
-    "sales.allocation.manage": "Edit the allocation table",
-    "sales.payment.create": "Record payments",
-    "sales.dashboard.view": "View the sales dashboard (own figures)",
-    "sales.dashboard.all": "View every consultant's figures",
-    "teaching.session.view": "View course sessions and study records",
-    "teaching.session.edit": "Create and edit course sessions",
-    "teaching.attendance": "Initialise study records and set attendance",
-    "teaching.score": "Enter scores and homework notes",
-    "teaching.student.view": "View students of one's classes",
-    "teaching.portal": "Student portal: own classes, grades, homework",
-    "rooms.book": "Book meeting rooms",
-    "rooms.manage": "Manage meeting rooms",
-    "surveys.manage": "Create and edit surveys",
-    "surveys.results": "View survey results",
-    "surveys.answer": "Answer surveys of one's class",
-    "api.token.manage": "Manage API tokens",
+    "auth.user.view": N_("View user accounts"),
+    "auth.user.edit": N_("Create and edit users, reset passwords, deactivate"),
+    "auth.role.view": N_("View roles and their permissions"),
+    "auth.role.edit": N_("Change roles, their permissions and users' roles"),
+    "auth.audit.view": N_("View the audit log"),
+    "org.view": N_("View schools, courses, classes and departments"),
+    "org.edit": N_("Create, edit and delete schools, courses, classes and departments"),
+    "org.export": N_("Export organisation lists to Excel"),
+    "sales.lead.create": N_("Enter leads one by one"),
+    "sales.lead.import": N_("Import leads from Excel"),
+    "sales.lead.view_all": N_("See every lead, whoever holds it"),
+    "sales.lead.edit": N_("Edit leads one holds (or all, with view_all)"),
+    "sales.lead.export": N_("Export lead lists to Excel"),
+    "sales.mine": N_("My customers: leads one holds and one's history"),
+    "sales.followup": N_("Record follow-ups on leads one holds"),
+    "sales.pool.view": N_("View the public pool"),
+    "sales.pool.grab": N_("Grab leads from the public pool"),
+    "sales.pool.assign": N_("Assign pool leads to a consultant"),
+    "sales.allocation.manage": N_("Edit the allocation table"),
+    "sales.payment.create": N_("Record payments"),
+    "sales.dashboard.view": N_("View the sales dashboard (own figures)"),
+    "sales.dashboard.all": N_("View every consultant's figures"),
+    "teaching.session.view": N_("View course sessions and study records"),
+    "teaching.session.edit": N_("Create and edit course sessions"),
+    "teaching.attendance": N_("Initialise study records and set attendance"),
+    "teaching.score": N_("Enter scores and homework notes"),
+    "teaching.student.view": N_("View students of one's classes"),
+    "teaching.portal": N_("Student portal: own classes, grades, homework"),
+    "rooms.book": N_("Book meeting rooms"),
+    "rooms.manage": N_("Manage meeting rooms"),
+    "surveys.manage": N_("Create and edit surveys"),
+    "surveys.results": N_("View survey results"),
+    "surveys.answer": N_("Answer surveys of one's class"),
+    "api.token.manage": N_("Manage API tokens"),
 }
 
 ALL = "*"
 
 # role name -> (title, description, codes or ALL)
 DEFAULT_ROLES: dict[str, tuple[str, str, object]] = {
-    "admin": ("Administrator", "Everything, including users and roles", ALL),
+    "admin": (N_("Administrator"), N_("Everything, including users and roles"), ALL),
     "ceo": (
-        "CEO",
-        "Read-only reports across the school",
+        N_("CEO"),
+        N_("Read-only reports across the school"),
         {
             "org.view", "org.export", "sales.lead.view_all", "sales.lead.export",
             "sales.dashboard.view", "sales.dashboard.all", "sales.pool.view",
@@ -74,8 +80,8 @@ DEFAULT_ROLES: dict[str, tuple[str, str, object]] = {
         },
     ),
     "sales_director": (
-        "Sales director",
-        "Runs the sales team: allocation, all leads, assignments",
+        N_("Sales director"),
+        N_("Runs the sales team: allocation, all leads, assignments"),
         {
             "org.view", "sales.lead.create", "sales.lead.import", "sales.lead.view_all",
             "sales.lead.edit", "sales.lead.export", "sales.mine", "sales.followup",
@@ -85,8 +91,8 @@ DEFAULT_ROLES: dict[str, tuple[str, str, object]] = {
         },
     ),
     "consultant": (
-        "Consultant",
-        "Course consultant following up their own leads",
+        N_("Consultant"),
+        N_("Course consultant following up their own leads"),
         {
             "sales.lead.create", "sales.lead.edit", "sales.mine", "sales.followup",
             "sales.pool.view", "sales.pool.grab", "sales.payment.create",
@@ -94,29 +100,29 @@ DEFAULT_ROLES: dict[str, tuple[str, str, object]] = {
         },
     ),
     "tutor": (
-        "Tutor",
-        "班主任: looks after classes, attendance and surveys",
+        N_("Tutor"),
+        N_("班主任: looks after classes, attendance and surveys"),
         {
             "org.view", "teaching.session.view", "teaching.attendance",
             "teaching.student.view", "surveys.manage", "surveys.results", "rooms.book",
         },
     ),
     "teacher": (
-        "Teacher",
-        "Teaches classes: sessions, attendance, scores",
+        N_("Teacher"),
+        N_("Teaches classes: sessions, attendance, scores"),
         {
             "org.view", "teaching.session.view", "teaching.session.edit",
             "teaching.attendance", "teaching.score", "teaching.student.view", "rooms.book",
         },
     ),
     "staff": (
-        "Staff",
-        "Front office: enters and imports leads, books rooms",
+        N_("Staff"),
+        N_("Front office: enters and imports leads, books rooms"),
         {"sales.lead.create", "sales.lead.import", "rooms.book"},
     ),
     "student": (
-        "Student",
-        "Sees own classes, grades and homework; answers surveys",
+        N_("Student"),
+        N_("Sees own classes, grades and homework; answers surveys"),
         {"teaching.portal", "surveys.answer"},
     ),
 }
