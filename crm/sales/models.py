@@ -44,7 +44,7 @@ class Customer(db.Model):
     memo: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[int] = mapped_column(sa.SmallInteger, default=choices.NOT_ENROLLED)
     consultant_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
-    inquiry_date: Mapped[dt.date] = mapped_column(index=True)
+    inquiry_date: Mapped[dt.date]
     received_on: Mapped[dt.date | None]
     last_follow_up_on: Mapped[dt.date | None]
     # Who most recently lost this lead to the pool; they cannot grab it back (S-17).
@@ -69,6 +69,8 @@ class Customer(db.Model):
         sa.Index("ix_customers_consultant_status", "consultant_id", "status"),
         sa.Index("ix_customers_status_follow_up", "status", "last_follow_up_on"),
         sa.Index("ix_customers_status_received", "status", "received_on"),
+        # Lists sort by inquiry date, newest first, ties by id (pool, all leads).
+        sa.Index("ix_customers_inquiry_date_id", "inquiry_date", "id"),
     )
 
     def __str__(self) -> str:
