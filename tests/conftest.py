@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 
 from crm.devredis import answers, start_private_redis
 
@@ -23,6 +24,30 @@ os.environ.setdefault("CRM_ENV", "testing")
 pytest_plugins = ["tests.worker_fixtures", "tests.smtp_fixtures"]
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+class FreshRequestClient(FlaskClient):
+    """A test client whose every request starts like a real one.
+
+    Test requests reuse the test's app context (the rollback fixture holds
+    one open), so `g` would carry Flask-Login's cached user, Flask-Babel's
+    cached locale and the per-request permission cache from one request into
+    the next. They are dropped before each request.
+    """
+
+    def open(self, *args, **kwargs):
+        from flask import g, has_app_context
+
+        if has_app_context():
+            from flask_babel import refresh
+
+            from crm.extensions import db
+
+            g.pop("_login_user", None)
+            for obj in list(db.session.identity_map.values()):
+                obj.__dict__.pop("_permission_codes", None)
+            refresh()
+        return super().open(*args, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +114,7 @@ def app(database_url, redis_url, redis_prefix):
     from crm.extensions import db
 
     app = create_app(make_test_config(database_url, redis_url, redis_prefix))
+    app.test_client_class = FreshRequestClient
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
             with db.engine.begin() as conn:
