@@ -52,10 +52,10 @@ test-pg: install
 e2e: install
 	CRM_ENV=testing $(BIN)/pytest -m browser $(PYTEST_ARGS)
 
+# Every benchmark; each prints one JSON line last (see DEVELOPERS.md). PostgreSQL and Redis must run.
 bench: install
-	@for f in bench/*.py; do [ "$$(basename $$f)" = "__init__.py" ] && continue; \
-	  [ "$$(basename $$f)" = "common.py" ] && continue; \
-	  echo "== $$f"; CRM_ENV=testing $(PY) $$f || exit 1; done
+	@for f in bench/*.py; do name=$$(basename $$f .py); [ "$$name" = "common" ] && continue; \
+	  echo "== bench/$$name"; CRM_ENV=testing $(PY) -m bench.$$name || exit 1; done
 
 clean:
 	rm -rf $(VENV) instance/crm.sqlite3 .pytest_cache

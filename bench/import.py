@@ -33,6 +33,8 @@ from pathlib import Path
 import psutil
 import psycopg
 
+from bench.common import scratch_postgres
+
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1/postgres")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -49,14 +51,8 @@ def bench_database():
     if url:
         yield url
         return
-    name = f"crm_bench_import_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres(ADMIN_URL, "import") as scratch_url:
+        yield scratch_url
 
 
 def app_config(url: str, prefix: str, import_dir: Path, batch: int) -> dict:

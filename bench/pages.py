@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=60)
     args = parser.parse_args(argv)
-    with scratch_database("crm_bench_pages") as url:
+    with scratch_database("pages") as url:
         app = make_app(url)
         info = fill(url, args.leads)
         print(f"data: {args.leads} leads generated in {info['seconds']:.1f}s", flush=True)
@@ -107,9 +107,12 @@ def main(argv: list[str] | None = None) -> int:
                             "p95_ms": round(percentile(values, 95), 2), "queries": queries[key]}
             print(f"{key:<14} {path:<60} median {summary[key]['median_ms']:7.2f} ms  "
                   f"p95 {summary[key]['p95_ms']:7.2f} ms  queries {queries[key]}")
+        # ours: the slowest page's p95; baseline: /healthz's p95 in the same run.
         worst = max(summary[k]["p95_ms"] for k in summary if k != "healthz")
-        print(json.dumps({"bench": "pages", "unit": "ms", "n": args.leads, "pages": summary,
-                          "worst_p95": worst, "healthz_p95": summary["healthz"]["p95_ms"]}))
+        baseline = summary["healthz"]["p95_ms"]
+        print(json.dumps({"bench": "pages", "unit": "ms (p95)", "ours": worst, "baseline": baseline,
+                          "ratio": round(worst / baseline, 2) if baseline else None, "n": args.leads,
+                          "pages": summary}))
     return 0
 
 

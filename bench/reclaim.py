@@ -18,26 +18,19 @@ import os
 import sys
 import time
 import uuid
-from contextlib import contextmanager
 
 import psycopg
+
+from bench.common import scratch_postgres
 
 ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1/postgres")
 TODAY = dt.date(2026, 6, 15)
 CONSULTANTS = 100
 
 
-@contextmanager
-def scratch_database(prefix: str):
-    """Create a database for the run and drop it afterwards; yields its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def scratch_database(label: str):
+    """A scratch database on PG_ADMIN_URL's server for this run, dropped at the end."""
+    return scratch_postgres(ADMIN_URL, label)
 
 
 def make_app(url: str):
@@ -167,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--leads", type=int, default=1_000_000)
     args = parser.parse_args(argv)
-    with scratch_database("crm_bench_reclaim") as url:
+    with scratch_database("reclaim") as url:
         app = make_app(url)
         info = fill(url, args.leads)
         print(f"data: {args.leads} leads, {info['expired']} expired, generated in {info['seconds']:.1f}s", flush=True)
