@@ -102,6 +102,8 @@ class User(UserMixin, db.Model):
 
     __table_args__ = (
         sa.CheckConstraint("kind in ('staff', 'student')", name="kind"),
+        # User names are unique whatever their case ("Wang" and "wang" are one account).
+        sa.Index("uq_users_username_lower", sa.func.lower(sa.literal_column("username")), unique=True),
     )
 
     def __str__(self) -> str:

@@ -188,7 +188,9 @@ def authenticate(username: str, password: str, ip: str) -> User:
             "Sign-in is locked; try again in %(m)d minutes.",
             m=minutes,
         ))
-    user = db.session.scalar(sa.select(User).where(User.username == username)) if username else None
+    # Names are unique whatever their case (index on lower(username)), so "Admin" signs in as "admin".
+    user = (db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.lower()))
+            if username else None)
     if user is None or not user.check_password(password or ""):
         raise DomainError(_("Wrong user name or password."))
     _release_attempt(username, ip)

@@ -235,3 +235,10 @@ def test_reactivation_does_not_resume_an_ended_session(app, new_client):
     assert victim_client.get("/").status_code == 302
     with victim_client.session_transaction() as session:
         assert "_user_id" not in session
+
+
+def test_user_name_is_matched_whatever_its_case(client):
+    user = make_user("admin", username="Mixed" + "Case")
+    response = login(client, user.username.upper())
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200

@@ -349,3 +349,17 @@ def test_read_only_user_sees_no_change_buttons_and_cannot_change(new_client):
     assert db.session.get(User, target.id).active and db.session.get(User, target.id).name != "hacked"
     # Flask-Admin's own create/edit/delete stay shut for everyone.
     assert client.get("/admin/users/new/").status_code in (302, 403)
+
+
+def test_database_refuses_usernames_that_differ_only_in_case():
+    """The rule lives in the database (a unique index on lower(username)), so racing creates cannot both win."""
+    from crm.extensions import db as database
+
+    name = "Case" + uuid.uuid4().hex[:6]
+    make_user(username=name)
+    clash = User(username=name.lower(), name="clash", kind=User.KIND_STAFF, active=True)
+    clash.set_password("secret-pass-1")
+    with pytest.raises(sa.exc.IntegrityError):
+        with database.session.begin_nested():
+            database.session.add(clash)
+            database.session.flush()
