@@ -16,6 +16,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     register_logging(app)
+    register_url_converters(app)
     register_proxy(app)
     register_extensions(app)
     register_models()
@@ -26,6 +27,13 @@ def create_app(config: dict | None = None) -> Flask:
     register_cli(app)
     register_celery(app)
     return app
+
+
+def register_url_converters(app: Flask) -> None:
+    """`<int:...>` in every route refuses numbers no row can have (404, not a database error)."""
+    from crm.core.ids import BoundedIntConverter
+
+    app.url_map.converters["int"] = BoundedIntConverter
 
 
 def register_logging(app: Flask) -> None:

@@ -30,13 +30,14 @@ from werkzeug.utils import secure_filename
 
 from crm.core import clock
 from crm.core.access import AUTHENTICATED, can, declare_blueprint
+from crm.core.ids import MAX_ID
 from crm.extensions import db
 
 log = logging.getLogger(__name__)
 
 # Largest value of a 32-bit INTEGER key; bigger ids cannot exist and would
 # make PostgreSQL raise instead of finding nothing.
-MAX_INT_ID = 2**31 - 1
+MAX_INT_ID = MAX_ID
 
 # Views that change data: they need permission_edit, not just permission_view.
 EDIT_VIEW_NAMES = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update"})

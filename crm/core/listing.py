@@ -34,6 +34,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
+from crm.core.ids import MAX_ID
 from crm.extensions import db
 
 DEFAULT_PER_PAGE = 50
@@ -47,9 +48,11 @@ EXPORT_ROW_CAP = 100_000
 def to_int(value: str) -> int | None:
     """A whole number from a query value, or None."""
     try:
-        return int(value.strip())
+        number = int(value.strip())
     except (AttributeError, ValueError):
         return None
+    # Ids and page numbers beyond what the database holds mean nothing: treat them as absent.
+    return number if abs(number) <= MAX_ID else None
 
 
 def to_date(value: str) -> dt.date | None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from crm.auth.models import Role, User, user_roles
 from crm.core import audit
 from crm.core.errors import DomainError, Forbidden, NotFound
+from crm.core.ids import is_id
 from crm.extensions import db
 from crm.org.models import Course
 from crm.sales import choices, expiry, intake
@@ -27,7 +28,6 @@ from crm.sales.models import ConsultRecord, Customer, CustomerDistribution, Sale
 VIEW_ALL = "sales.lead.view_all"
 POOL_VIEW = "sales.pool.view"
 NOTE_MAX_LENGTH = 2000
-MAX_ID = 2**31 - 1
 
 
 # -- privacy (S-11) --------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def history_statement(consultant_id: int) -> sa.Select:
 # -- one lead ------------------------------------------------------------------------------
 def get_lead(customer_id: int) -> Customer:
     """The lead with its courses, or NotFound."""
-    if not 0 < customer_id <= MAX_ID:  # URLs can carry any number; the database column cannot
+    if not is_id(customer_id):  # URLs can carry any number; the database column cannot
         raise NotFound(_("There is no such lead."))
     customer = db.session.scalar(
         sa.select(Customer).where(Customer.id == customer_id).options(
@@ -245,7 +245,7 @@ def find_by_qq_or_id(value: str | None) -> Customer | None:
     if not value.isdigit() or len(value) > 18:
         raise DomainError(_("Enter the referrer's QQ number or lead id (digits only)."), field="referred_by")
     found = db.session.scalar(sa.select(Customer).where(Customer.qq == value))
-    if found is None:
+    if found is None and is_id(int(value)):
         found = db.session.get(Customer, int(value))
     if found is None:
         raise DomainError(_("No lead has QQ or id %(value)s.", value=value), field="referred_by")
