@@ -110,7 +110,9 @@ def payment_create(customer_id: int):
             dispatch(result.notification_ids)
         if result.converted:
             # The password exists only in this response: rendered, never stored or redirected.
-            return render_template("sales/payment_converted.html", customer=customer, result=result)
+            # The initial password is on this page: browsers and proxies must not keep a copy.
+            return (render_template("sales/payment_converted.html", customer=customer, result=result),
+                    200, {"Cache-Control": "no-store"})
         flash(_("Payment recorded."), "success")
         return redirect(_lead_or_student_url(customer))
     status = 400 if request.method == "POST" else 200

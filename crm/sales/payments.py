@@ -20,9 +20,11 @@ from flask_babel import lazy_gettext as _l
 from crm.auth.models import User
 from crm.core import audit
 from crm.core.errors import Conflict, DomainError, Forbidden, NotFound
+from crm.core.ids import MAX_ID
 from crm.extensions import db
 from crm.org.models import ClassList
 from crm.sales import choices
+from crm.sales.expiry import expiry_of
 from crm.sales.models import Customer, CustomerDistribution, Enrollment, PaymentRecord, Student
 
 MAX_AMOUNT = 10_000_000  # ten million yuan: far above any tuition, well inside a 32-bit column
@@ -94,9 +96,12 @@ def _parse_int(raw: Any, field_name: str, message: str) -> int | None:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     try:
-        return int(str(raw).strip())
+        number = int(str(raw).strip())
     except ValueError:
         raise DomainError(message, field=field_name) from None
+    if abs(number) > MAX_ID:  # beyond any id or amount the database can hold
+        raise DomainError(message, field=field_name)
+    return number
 
 
 # -- access ---------------------------------------------------------------------------------
@@ -193,14 +198,24 @@ def _close_as_converted(customer_id: int, on: dt.date) -> int:
 
 def _convert(actor_id: int, customer: Customer, class_id: int, on: dt.date) -> tuple[Student, User, str] | None:
     """Flip the lead to enrolled (conditional UPDATE) and create its student; None when already converted."""
+    holder = customer.consultant_id
     flipped = db.session.execute(
         sa.update(Customer)
-        .where(Customer.id == customer.id, Customer.status == choices.NOT_ENROLLED)
+        .where(
+            Customer.id == customer.id,
+            Customer.status == choices.NOT_ENROLLED,
+            # Still held by whoever held it when the form was read: a grab in between must not
+            # let this payment close the new holder's history row (S-2).
+            Customer.consultant_id.is_(None) if holder is None else Customer.consultant_id == holder,
+        )
         .values(status=choices.ENROLLED),
         execution_options={"synchronize_session": False},
     ).rowcount
     if not flipped:
-        return None
+        db.session.refresh(customer, ["status", "consultant_id"])
+        if customer.status == choices.ENROLLED:
+            return None
+        raise Conflict(_("This lead changed hands while the payment was being entered; nothing was saved."))
     db.session.expire(customer, ["status"])
     user, password = create_student_account(actor_id, customer)
     student = Student(customer_id=customer.id, user_id=user.id)
@@ -262,6 +277,11 @@ def record_payment(actor_id: int, customer_id: int, data: dict, *, today: dt.dat
         if paid == 0:
             raise DomainError(_("A deposit or tuition payment must be more than 0 yuan."), field="paid_amount")
         if customer.status == choices.NOT_ENROLLED:
+            # The holder may record a payment made while they held the lead; once it expired
+            # (S-14) it belongs to the pool and must be grabbed first.
+            if not is_director(actor) and expiry_of(customer, on).expired:
+                raise DomainError(_("This lead had expired by the payment date and is back in the public pool; "
+                                    "grab it before recording a payment."))
             if klass is None:
                 raise DomainError(_("Choose the class the student joins."), field="class_id")
             converted = _convert(actor_id, customer, klass.id, on)

@@ -11,11 +11,11 @@ from flask_babel import gettext
 from crm.auth.models import User
 from crm.core import clock
 from crm.core.audit import AuditLog
-from crm.core.errors import DomainError, Forbidden
+from crm.core.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.notifications.models import Notification
 from crm.sales import choices, payments
-from crm.sales.models import Customer, Enrollment, PaymentRecord, Student
+from crm.sales.models import Customer, CustomerDistribution, Enrollment, PaymentRecord, Student
 from tests.factories import PASSWORD, login, logout, make_class, make_user
 from tests.sales.lead_factories import make_lead
 from tests.sales.pool_helpers import history
@@ -28,6 +28,13 @@ def fixed_today(monkeypatch):
     monkeypatch.setattr(clock, "today", lambda: TODAY)
 
 
+def held_lead(consultant, **fields):
+    """A lead the consultant holds and has followed up recently, so it has not expired (S-14)."""
+    fields.setdefault("received_on", dt.date(2026, 3, 10))
+    fields.setdefault("last_follow_up_on", dt.date(2026, 3, 17))
+    return make_lead(consultant, **fields)
+
+
 def pay(actor, lead, **data):
     base = {"pay_type": choices.PAY_TUITION, "paid_amount": "5000", "date": "2026-03-18"}
     base.update(data)
@@ -37,7 +44,7 @@ def pay(actor, lead, **data):
 def test_first_tuition_converts_in_one_go():
     alice = make_user("consultant")
     klass = make_class()
-    lead = make_lead(alice, received_on=dt.date(2026, 3, 10), email="stu@example.com")
+    lead = held_lead(alice, email="stu@example.com")
     result = pay(alice, lead, class_id=str(klass.id), deal_amount="19800", quoted_amount="21,000")
     db.session.commit()
     assert result.converted and result.initial_password
@@ -69,7 +76,7 @@ def test_first_tuition_converts_in_one_go():
 
 def test_username_gets_a_suffix_when_the_qq_is_taken():
     alice = make_user("consultant")
-    lead = make_lead(alice)
+    lead = held_lead(alice)
     make_user(username=lead.qq)
     make_user(username=f"{lead.qq}-2")
     result = pay(alice, lead, class_id=str(make_class().id))
@@ -78,7 +85,7 @@ def test_username_gets_a_suffix_when_the_qq_is_taken():
 
 def test_failure_after_the_student_insert_writes_nothing(monkeypatch):
     alice = make_user("consultant")
-    lead = make_lead(alice)
+    lead = held_lead(alice)
     klass = make_class()
     users_before = db.session.scalar(sa.select(sa.func.count()).select_from(User))
 
@@ -100,7 +107,7 @@ def test_failure_after_the_student_insert_writes_nothing(monkeypatch):
 
 def test_failure_inside_the_view_rolls_back_and_answers_500(client, monkeypatch, app):
     alice = make_user("consultant")
-    lead = make_lead(alice)
+    lead = held_lead(alice)
     klass = make_class()
     monkeypatch.setattr(payments, "enrol", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
@@ -126,7 +133,7 @@ def test_failure_inside_the_view_rolls_back_and_answers_500(client, monkeypatch,
 ])
 def test_bad_amounts_are_refused_with_a_clear_message(raw, message):
     alice = make_user("consultant")
-    lead = make_lead(alice)
+    lead = held_lead(alice)
     with pytest.raises(DomainError) as caught:
         pay(alice, lead, class_id=str(make_class().id), paid_amount=raw)
     assert caught.value.message == gettext(message, n=f"{payments.MAX_AMOUNT:,}")
@@ -144,7 +151,7 @@ def test_bad_amounts_are_refused_with_a_clear_message(raw, message):
 ])
 def test_bad_fields_are_refused(data, field):
     alice = make_user("consultant")
-    lead = make_lead(alice)
+    lead = held_lead(alice)
     with pytest.raises(DomainError) as caught:
         pay(alice, lead, **data)
     assert caught.value.field == field
@@ -152,7 +159,7 @@ def test_bad_fields_are_refused(data, field):
 
 def test_only_the_holder_or_a_director_records_payments():
     alice, bob, director = make_user("consultant"), make_user("consultant"), make_user("sales_director")
-    lead = make_lead(alice)
+    lead = held_lead(alice)
     klass = make_class()
     with pytest.raises(Forbidden):
         pay(bob, lead, class_id=str(klass.id))
@@ -197,7 +204,7 @@ def test_converted_leads_never_expire_and_are_not_in_the_pool():
 
 def test_view_shows_the_password_once_and_the_student_must_change_it(client):
     alice = make_user("consultant")
-    lead = make_lead(alice)
+    lead = held_lead(alice)
     klass = make_class()
     login(client, alice)
     form = client.get(f"/sales/leads/{lead.id}/payments/new")
@@ -208,7 +215,7 @@ def test_view_shows_the_password_once_and_the_student_must_change_it(client):
     assert gettext("Amounts are whole yuan: no decimals.") in bad.get_data(as_text=True)
     done = client.post(f"/sales/leads/{lead.id}/payments/new", data={
         "pay_type": "2", "class_id": str(klass.id), "paid_amount": "5000", "date": "2026-03-18"})
-    assert done.status_code == 200
+    assert done.status_code == 200 and done.headers["Cache-Control"] == "no-store"
     password = re.search(r'data-testid="one-time-password">([^<]+)<', done.get_data(as_text=True)).group(1)
     student = payments.student_of(lead.id)
     page = client.get(f"/sales/students/{student.id}")
@@ -221,7 +228,7 @@ def test_view_shows_the_password_once_and_the_student_must_change_it(client):
 
 def test_student_record_edit_and_privacy(client):
     alice, bob = make_user("consultant"), make_user("consultant")
-    lead = make_lead(alice)
+    lead = held_lead(alice)
     pay(alice, lead, class_id=str(make_class().id))
     db.session.commit()
     student = payments.student_of(lead.id)
@@ -241,3 +248,38 @@ def test_student_record_edit_and_privacy(client):
     assert (student.salary, student.placement_date, student.location) == (8000, dt.date(2026, 7, 1), "北京")
     listing = client.get("/sales/students").get_data(as_text=True)
     assert lead.name in listing
+
+
+def test_a_lead_expired_by_the_payment_date_must_be_grabbed_first():
+    alice = make_user("consultant")
+    lead = make_lead(alice, received_on=dt.date(2026, 3, 10), last_follow_up_on=dt.date(2026, 3, 10))
+    with pytest.raises(DomainError) as refused:
+        pay(alice, lead, class_id=str(make_class().id), date="2026-03-18")  # expired on 14 March (S-14)
+    assert refused.value.message == gettext(
+        "This lead had expired by the payment date and is back in the public pool; grab it before recording a payment.")
+    db.session.rollback()
+    db.session.refresh(lead)
+    assert lead.status == choices.NOT_ENROLLED and payments.payments_of(lead.id) == []
+    # A payment made while she still held it is hers to record.
+    result = pay(alice, lead, class_id=str(make_class().id), date="2026-03-12")
+    assert result.converted
+
+
+def test_a_grab_between_reading_and_saving_the_payment_leaves_the_new_holder_alone():
+    alice, bob = make_user("consultant"), make_user("consultant")
+    lead = held_lead(alice)
+    klass = make_class()
+    # Bob takes the lead (committed elsewhere) while Alice's copy still says she holds it.
+    db.session.execute(sa.update(CustomerDistribution).where(CustomerDistribution.customer_id == lead.id)
+                       .values(status=choices.LOST_NO_FOLLOW_UP, ended_on=TODAY),
+                       execution_options={"synchronize_session": False})
+    db.session.execute(sa.update(Customer).where(Customer.id == lead.id).values(consultant_id=bob.id),
+                       execution_options={"synchronize_session": False})
+    db.session.add(CustomerDistribution(customer_id=lead.id, consultant_id=bob.id, started_on=TODAY,
+                                        status=choices.FOLLOWING, origin=choices.ORIGIN_GRAB))
+    db.session.flush()
+    assert lead.consultant_id == alice.id  # the stale copy
+    with pytest.raises(Conflict):
+        payments._convert(alice.id, lead, klass.id, TODAY)
+    open_rows = [r for r in history(lead.id) if r.status == choices.FOLLOWING]
+    assert [r.consultant_id for r in open_rows] == [bob.id]
