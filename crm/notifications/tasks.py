@@ -37,6 +37,19 @@ class PermanentMailError(Exception):
     """The mail server refused the message for good; retrying cannot help."""
 
 
+# Kinds whose body carries a secret (the student's initial password, S-18): the body is kept only
+# until the message is sent or given up, so the password is never stored for good (P-1).
+SECRET_KINDS = frozenset({"student_account"})
+REDACTED_BODY = "[removed after delivery: this message contained a password]"
+
+
+def forget_secret_body(notification: Notification) -> None:
+    """Blank the body of a message that carried a password once it no longer needs sending."""
+    if notification.kind in SECRET_KINDS:
+        notification.body_text = REDACTED_BODY
+        notification.body_html = None
+
+
 def build_message(notification: Notification) -> EmailMessage:
     """A multipart/alternative message (text first, then HTML) for a notification row."""
     message = EmailMessage()
@@ -128,6 +141,7 @@ def send_notification(self, notification_id: int) -> str:
                 deliver_smtp(message)
         except PermanentMailError as error:
             notification.status, notification.last_error = "failed", str(error)[:2000]
+            forget_secret_body(notification)
             db.session.commit()
             log.error("notification %s refused permanently: %s", notification_id, error)
             return "failed"
@@ -135,6 +149,7 @@ def send_notification(self, notification_id: int) -> str:
             notification.last_error = f"{type(error).__name__}: {error}"[:2000]
             if self.request.retries >= max_retries:
                 notification.status = "failed"
+                forget_secret_body(notification)
                 db.session.commit()
                 log.error("notification %s failed after %s attempts: %s", notification_id,
                           notification.attempts, error)
@@ -144,6 +159,7 @@ def send_notification(self, notification_id: int) -> str:
             raise self.retry(countdown=retry_countdown(self.request.retries), max_retries=max_retries,
                              exc=error)
         notification.status, notification.sent_at, notification.last_error = "sent", utcnow(), None
+        forget_secret_body(notification)
         db.session.commit()
         return "sent"
     finally:

@@ -196,3 +196,20 @@ def test_smtp_outage_keeps_the_lead_retries_then_marks_failed(app, celery_worker
         assert notification.attempts == 4  # the first try and 3 retries
         assert "ConnectionRefusedError" in notification.last_error
         allocation.reset_state()
+
+
+def test_a_password_mail_keeps_its_body_only_until_it_is_sent(app, smtp_server):
+    """P-1: the student's initial password reaches the mailbox but is not kept in the notifications table."""
+    secret = "Init1alPassw0rd"
+    notification = services.queue_email(
+        kind="student_account", recipient_id=None, to_address="new.student@example.com", subject="账号",
+        template="sales_student_account", context={"name": "王五", "username": "123456", "password": secret},
+    )
+    db.session.commit()
+    assert secret in notification.body_text  # queued: still needed for the delivery
+    assert tasks.send_notification(notification.id) == "sent"
+    [mail] = smtp_server.wait_for(1)
+    assert secret in mail.message.get_body(("plain",)).get_content()
+    db.session.refresh(notification)
+    assert secret not in (notification.body_text or "") and secret not in (notification.body_html or "")
+    assert notification.body_text == tasks.REDACTED_BODY
