@@ -281,6 +281,19 @@ def allocate(n: int = 1, *, today: dt.date | None = None) -> list[int | None]:
     return list(ids) if ids else [None] * n
 
 
+def allocate_or_pool(n: int = 1, *, today: dt.date | None = None) -> list[int | None]:
+    """allocate(n), or n empty slots when Redis cannot be reached.
+
+    A lead is never lost (S-6): while the queue is unreachable, new leads are
+    saved unassigned, in the public pool, and the outage is logged.
+    """
+    try:
+        return allocate(n, today=today)
+    except redis_lib.RedisError:
+        log.exception("allocation queue unreachable; %d lead(s) go to the public pool unassigned", n)
+        return [None] * n
+
+
 def return_slots(user_ids: list[int | None]) -> None:
     """Push slots back to the head of the queue in their original order (the save failed)."""
     ids = [str(user_id) for user_id in user_ids if user_id is not None]

@@ -298,9 +298,9 @@ class ImportRunner:
                 continue
             accepted.append((number, values, record))
 
-        from crm.sales.allocation import allocate, return_slots
+        from crm.sales.allocation import allocate_or_pool, return_slots
 
-        slots = allocate(len(accepted)) if accepted else []
+        slots = allocate_or_pool(len(accepted)) if accepted else []
         try:
             lost = self._insert(accepted, slots)
             for index in lost:

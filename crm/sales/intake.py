@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from crm.auth.models import User
 from crm.core import audit
 from crm.core.errors import Conflict, DomainError
+from crm.core.ids import is_id
 from crm.extensions import db
 from crm.org.models import Course
 from crm.sales import allocation, choices
@@ -244,7 +245,7 @@ def _id(name: str, value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
         raise DomainError(_("Enter a record number."), field=name)
     number = int(str(value).strip())
-    if not 0 < number < 2 ** 63:
+    if not is_id(number):
         raise DomainError(_("Enter a record number."), field=name)
     return number
 
@@ -362,7 +363,7 @@ def create_lead(actor_id: int | None, data: dict[str, Any], *, channel: str, tod
     if existing is not None:
         raise DuplicateLead(existing, _duplicate_field(existing, clean["qq"], clean["phone"], clean["email"]))
 
-    [consultant_id] = allocation.allocate(1, today=today)
+    [consultant_id] = allocation.allocate_or_pool(1, today=today)
     try:
         customer = Customer(
             qq=clean["qq"], name=clean["name"], gender=clean["gender"], education=clean["education"],

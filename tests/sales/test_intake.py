@@ -107,6 +107,23 @@ def test_no_eligible_consultant_saves_the_lead_unassigned_in_the_pool(app):
         CustomerDistribution.customer_id == customer.id)) == 0
 
 
+def test_redis_outage_saves_the_lead_unassigned_instead_of_losing_it(app, monkeypatch):
+    """S-6 / faults: with the queue unreachable (a real client on a port nobody listens on) the lead is kept."""
+    import redis as redis_lib
+
+    from tests.smtp_fixtures import free_port
+
+    consultant()
+    dead = redis_lib.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    monkeypatch.setitem(app.extensions, "crm_redis", dead)
+    monkeypatch.delitem(app.extensions, "crm_alloc_scripts", raising=False)
+    result = create(lead(qq="7654321"))
+    db.session.commit()
+    customer = db.session.get(Customer, result.customer.id)
+    assert customer.qq == "7654321" and customer.consultant_id is None
+    assert customer.pool_reason == choices.POOL_UNASSIGNED
+
+
 def test_leads_follow_the_cycle(app):
     b = consultant(weight=5, num=2)
     a = consultant(weight=7, num=1)
