@@ -377,9 +377,11 @@ def _after_commit(session) -> None:
         return
     try:
         mark_table_changed()
-    except (redis_lib.RedisError, RuntimeError):
-        # The periodic recheck (CRM_ALLOCATION_RECHECK_SECONDS) still picks the change up.
-        log.warning("could not mark the allocation table changed", exc_info=True)
+    except (redis_lib.RedisError, RuntimeError) as error:
+        # The periodic recheck (CRM_ALLOCATION_RECHECK_SECONDS) still picks the change up; no
+        # traceback, since this is expected when Redis is not up yet (e.g. `make run` seeding).
+        log.warning("could not mark the allocation table changed (%s); the queue is re-read within %s s",
+                    error, _recheck_seconds())
 
 
 def _after_rollback(session) -> None:
