@@ -31,7 +31,7 @@ import re
 import time
 
 import sqlalchemy as sa
-from flask import Response, current_app, jsonify, request
+from flask import Response, jsonify, request
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 

@@ -22,6 +22,7 @@ from crm.auth.forms import (
 from crm.auth.models import Department, Permission, Role, User
 from crm.core.access import can, permission_required
 from crm.core.errors import DomainError
+from crm.core.forms import show_domain_error
 from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
 
@@ -45,14 +46,7 @@ def _role_choices() -> list[tuple[int, str]]:
 
 def _show_error(form, error: DomainError) -> None:
     """Put a service's message under its field, or flash it when it names none."""
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None and hasattr(field, "errors"):
-        if not isinstance(field.errors, list):
-            field.errors = list(field.errors)
-        field.errors.append(error.message)
-        flash(_("Please correct the marked fields; nothing was saved."), "danger")
-    else:
-        flash(error.message, "danger")
+    show_domain_error(form, error, summary=_("Please correct the marked fields; nothing was saved."))
 
 
 def _password_once(user, password: str, heading: str):

@@ -10,6 +10,7 @@ from crm.auth import bp, services
 from crm.auth.forms import ChangePasswordForm, LoginForm
 from crm.core.access import authenticated, public
 from crm.core.errors import DomainError
+from crm.core.forms import show_domain_error
 from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
 
@@ -81,11 +82,7 @@ def change_password():
             services.change_own_password(current_user, form.current_password.data, form.password.data)
         except DomainError as error:
             db.session.rollback()
-            field = getattr(form, error.field, None) if error.field else None
-            if field is not None:
-                field.errors.append(error.message)
-            else:
-                flash(error.message, "danger")
+            show_domain_error(form, error)
         else:
             db.session.commit()
             flash(_("Your password has been changed."), "success")

@@ -13,6 +13,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from crm.core import clock
 from crm.core.access import permission_required
 from crm.core.errors import DomainError
+from crm.core.forms import show_domain_error
 from crm.core.listing import paginate, parse_list_query, url_with
 from crm.extensions import db
 from crm.org.models import ClassList
@@ -95,11 +96,7 @@ def payment_create(customer_id: int):
             db.session.commit()
         except DomainError as error:
             db.session.rollback()
-            target = getattr(form, error.field, None) if error.field else None
-            if target is not None:
-                target.errors = list(target.errors) + [error.message]
-            else:
-                flash(error.message, "danger")
+            show_domain_error(form, error)
             return render_template("sales/payment_form.html", form=form, customer=customer), 400
         except Exception:
             db.session.rollback()  # all or nothing: no lead flip, student or payment survives a failure
@@ -177,11 +174,7 @@ def student_detail(student_id: int):
                 db.session.commit()
             except DomainError as error:
                 db.session.rollback()
-                target = getattr(form, error.field, None) if error.field else None
-                if target is not None:
-                    target.errors = list(target.errors) + [error.message]
-                else:
-                    flash(error.message, "danger")
+                show_domain_error(form, error)
                 status = 400
             else:
                 flash(_("Student record saved."), "success")

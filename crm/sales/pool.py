@@ -24,7 +24,7 @@ from crm.core import audit
 from crm.core.errors import Conflict, DomainError, NotFound
 from crm.extensions import db
 from crm.sales import choices
-from crm.sales.expiry import in_pool_clause, reason_case, stale_clause
+from crm.sales.expiry import in_pool_clause, reason_case
 from crm.sales.models import Customer, CustomerDistribution, customer_courses
 
 REASON_FILTERS = (choices.POOL_UNASSIGNED, choices.LOST_NO_FOLLOW_UP, choices.LOST_NO_CONVERSION)

@@ -21,7 +21,6 @@ from crm.core import audit
 from crm.core.errors import DomainError, Forbidden, NotFound
 from crm.core.ids import is_id
 from crm.extensions import db
-from crm.org.models import Course
 from crm.sales import choices, expiry, intake
 from crm.sales.models import ConsultRecord, Customer, CustomerDistribution, SaleRank
 

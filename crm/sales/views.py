@@ -12,6 +12,7 @@ from crm.auth.models import User
 from crm.core import clock, listing
 from crm.core.access import permission_required
 from crm.core.errors import DomainError, Forbidden, NotFound
+from crm.core.forms import show_domain_error
 from crm.core.menu import MenuItem, register_menu
 from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
@@ -42,16 +43,8 @@ def _course_choices():
 
 
 def _show_error(form, error: DomainError) -> None:
-    """Put a service's messages under their fields, or flash them when the form has no such field."""
-    errors = getattr(error, "errors", None) or {error.field: error.message}
-    for name, message in errors.items():
-        field = getattr(form, FIELD_ALIASES.get(name, name), None) if name else None
-        if field is not None and hasattr(field, "errors") and not hasattr(field, "entries"):
-            if not isinstance(field.errors, list):
-                field.errors = list(field.errors)
-            field.errors.append(message)
-        else:
-            flash(message, "danger")
+    """Put a service's messages under the lead form's fields (see show_domain_error)."""
+    show_domain_error(form, error, aliases=FIELD_ALIASES)
 
 
 # Service field names that the lead form shows under another field.
