@@ -8,6 +8,18 @@ from flask import Flask, session
 
 from crm.config import INSTANCE_DIR, load_config
 
+# The areas, in the order they plug in (crm.core.areas). Adding an area = a package with
+# init_app(app) + one line here.
+AREAS = (
+    "crm.core",
+    "crm.auth",
+    "crm.org",
+    "crm.students",
+    "crm.sales",
+    "crm.api",
+    "crm.notifications",
+)
+
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the Flask application; `config` overrides values read from the environment."""
@@ -19,8 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_url_converters(app)
     register_proxy(app)
     register_extensions(app)
-    register_models()
-    register_blueprints(app)
+    register_areas(app)
     register_access(app)
     register_templates(app)
     register_security_headers(app)
@@ -123,39 +134,11 @@ def register_sqlite_tuning(app: Flask) -> None:
         connection.exec_driver_sql("BEGIN")
 
 
-def register_models() -> None:
-    """Import every area's models so metadata (and Alembic) sees all tables."""
-    import crm.auth.models  # noqa: F401
-    import crm.core.audit  # noqa: F401
-    import crm.org.models  # noqa: F401
-    import crm.sales.models  # noqa: F401
-    import crm.notifications.models  # noqa: F401
-    import crm.api.models  # noqa: F401
+def register_areas(app: Flask) -> None:
+    """Plug in every area of AREAS: tables, blueprints, menus, admin, tasks, CLI, demo data."""
+    from crm.core.areas import init_areas
 
-
-def register_blueprints(app: Flask) -> None:
-    """Mount one blueprint per area and their sidebar entries."""
-    from crm.extensions import csrf
-    from crm.api import bp as api_bp
-    from crm.auth import bp as auth_bp
-    from crm.auth.admin import register_auth_admin
-    from crm.core.views import bp as core_bp
-    from crm.org.admin import register_org_admin
-    from crm.sales import bp as sales_bp
-    from crm.sales.pool_views import register_sales_pool_menu
-    from crm.sales.import_views import register_import_menu
-    from crm.sales.views import register_sales_menu
-
-    app.register_blueprint(core_bp)
-    app.register_blueprint(auth_bp, url_prefix="/auth")
-    app.register_blueprint(sales_bp, url_prefix="/sales")
-    app.register_blueprint(api_bp, url_prefix="/api/v1")
-    csrf.exempt(api_bp)  # token-authenticated JSON; no browser session involved
-    register_auth_admin(app)
-    register_org_admin(app)
-    register_sales_menu(app)
-    register_import_menu(app)
-    register_sales_pool_menu(app)
+    init_areas(app, AREAS)
 
 
 def register_access(app: Flask) -> None:
@@ -210,9 +193,9 @@ def register_security_headers(app: Flask) -> None:
 
 def register_cli(app: Flask) -> None:
     """`flask crm ...` commands."""
-    from crm.cli import crm_cli
+    from crm.cli import build_cli
 
-    app.cli.add_command(crm_cli)
+    app.cli.add_command(build_cli(app))
 
 
 def register_celery(app: Flask) -> None:

@@ -15,6 +15,11 @@ def celery_init_app(app: Flask) -> Celery:
 
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object("celeryconfig")
+    from crm.core.areas import beat_schedule, task_modules
+
+    # The areas' task modules and periodic jobs (crm.core.areas), on top of the static settings.
+    celery_app.conf.imports = tuple(task_modules(app))
+    celery_app.conf.beat_schedule = {**(celery_app.conf.beat_schedule or {}), **beat_schedule(app)}
     celery_app.conf.broker_url = app.config["CELERY_BROKER_URL"]
     celery_app.conf.timezone = app.config["CRM_TIMEZONE"]
     overrides = app.config.get("CELERY_OVERRIDES") or {}

@@ -1,12 +1,18 @@
-"""Realistic demo data for `flask crm seed-demo` (P-8)."""
+"""Realistic demo data for `flask crm seed-demo` (P-8).
+
+This module seeds the accounts and the org data every area needs, then runs
+each area's registered step (crm.core.areas.register_seeder) in order.
+"""
 from __future__ import annotations
 
 import datetime as dt
 
 import sqlalchemy as sa
+from flask import current_app
 
 from crm.auth.models import Department, User
 from crm.auth.services import create_user, seed_departments, sync_rbac
+from crm.core.areas import DemoContext, seeders
 from crm.core.clock import today
 from crm.extensions import db
 from crm.org.models import ClassList, Course, School
@@ -53,6 +59,7 @@ def seed_demo(password: str = "demo1234") -> bool:
     db.session.flush()
     start = today() - dt.timedelta(days=60)
     plan = [(0, 0, 1), (0, 0, 2), (0, 1, 1), (1, 2, 1), (1, 3, 1), (1, 0, 3)]
+    classes: list[ClassList] = []
     for i, (s, c, semester) in enumerate(plan):
         klass = ClassList(
             school_id=schools[s].id, course_id=courses[c].id, semester=semester,
@@ -63,11 +70,11 @@ def seed_demo(password: str = "demo1234") -> bool:
         )
         klass.teachers = [users["teacher1" if c != 1 else "teacher2"]]
         db.session.add(klass)
+        classes.append(klass)
     db.session.flush()
-    from crm.sales.demo import seed_sales_demo
-
-    seed_sales_demo(users, courses, today())
-    from crm.sales.demo_history import seed_demo_history
-
-    seed_demo_history(users, today(), password)
+    context = DemoContext(today=today(), password=password, users=users, schools=schools, courses=courses,
+                          classes=classes)
+    for seeder in seeders(current_app):  # each area's part, in order (crm.core.areas.register_seeder)
+        seeder.run(context)
+        db.session.flush()
     return True

@@ -76,3 +76,26 @@ def login(client, user: User | str, password: str = PASSWORD):
 def logout(client):
     """Sign out."""
     return client.post("/auth/logout")
+
+
+def make_student(klass: ClassList | None = None, *, joined_on: dt.date = dt.date(2026, 9, 1),
+                 left_on: dt.date | None = None, name: str | None = None, email: str | None = None):
+    """A student (lead + student account + Student row), enrolled in `klass` from `joined_on` when given."""
+    from crm.sales import choices
+    from crm.sales.models import Customer
+    from crm.students.models import Enrollment, Student
+
+    number = next(_seq)
+    name = name or f"学生{number}"
+    user = make_user("student", username=f"stu{number}", name=name, kind=User.KIND_STUDENT, email=email)
+    lead = Customer(qq=str(800000000 + number), name=name, gender=1, source=1, status=choices.ENROLLED,
+                    inquiry_date=joined_on)
+    db.session.add(lead)
+    db.session.flush()
+    student = Student(customer_id=lead.id, user_id=user.id)
+    db.session.add(student)
+    db.session.flush()
+    if klass is not None:
+        db.session.add(Enrollment(student_id=student.id, class_id=klass.id, joined_on=joined_on, left_on=left_on))
+    db.session.commit()
+    return student

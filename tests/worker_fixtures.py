@@ -55,7 +55,7 @@ def celery_worker(app, celery_session_queue):
     from celery.contrib.testing.worker import start_worker
 
     celery_app = app.extensions["celery"]
-    celery_app.loader.import_default_modules()  # the task modules listed in celeryconfig.imports
+    celery_app.loader.import_default_modules()  # the task modules the areas registered
     with start_worker(
         celery_app,
         pool="solo",

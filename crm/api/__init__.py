@@ -1,14 +1,17 @@
 """Web-to-lead JSON API (S-10) and the admin pages that manage its tokens."""
-from flask import Blueprint
+from flask import Blueprint, Flask
 
 bp = Blueprint("api", __name__)
 
 from crm.api import views  # noqa: E402,F401
 
 
-@bp.record_once
-def register_token_admin(state) -> None:
-    """Mount the token admin pages (a separate blueprint: they are forms and keep CSRF) and their menu."""
+def init_app(app: Flask) -> None:
+    """The API under /api/v1 (token-authenticated, no CSRF) and the token admin pages."""
+    import crm.api.models  # noqa: F401
     from crm.api.admin_views import register_api_admin
+    from crm.extensions import csrf
 
-    register_api_admin(state.app)
+    app.register_blueprint(bp, url_prefix="/api/v1")
+    csrf.exempt(bp)  # token-authenticated JSON; no browser session involved
+    register_api_admin(app)

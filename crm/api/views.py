@@ -39,7 +39,7 @@ from crm.api import bp
 from crm.api.models import ApiToken, IdempotencyRecord
 from crm.api.services import find_active_token, find_idempotency, hit_rate_limit, request_fingerprint
 from crm.auth.models import User
-from crm.core import clock
+from crm.core import clock, uow
 from crm.core.access import public
 from crm.extensions import db
 
@@ -120,7 +120,7 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
 
 def _process(token_id: int, body: dict, key: str | None, fingerprint: str) -> tuple[int, dict, list[int], int | None]:
     """One attempt in one transaction: (status, body, notification ids, consultant id); commits."""
-    from crm.sales import allocation, intake
+    from crm.sales import intake
 
     record = None
     if key is not None:
@@ -157,13 +157,7 @@ def _process(token_id: int, body: dict, key: str | None, fingerprint: str) -> tu
             notification_ids = result.notification_ids
     if record is not None:
         record.status_code, record.response_body = status, json.dumps(answer, ensure_ascii=False)
-    try:
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        if consultant_id is not None:
-            allocation.return_slots([consultant_id])
-        raise
+    uow.commit()  # a failed commit hands the allocation slot back (registered by intake)
     return status, answer, notification_ids, consultant_id
 
 
@@ -192,8 +186,6 @@ def _is_lock_error(error: Exception) -> bool:
 @public  # token-authenticated inside: see the module docstring
 def create_lead():
     """Create a lead from the school's website: validated, deduplicated, allocated (S-10)."""
-    from crm.notifications.services import dispatch
-
     try:
         if (request.content_length or 0) > MAX_BODY_BYTES:
             raise ApiError(413, {"error": f"body larger than {MAX_BODY_BYTES} bytes"})
@@ -234,7 +226,6 @@ def create_lead():
                 raise
             time.sleep(0.05 * (2 ** attempt))
             continue
-        dispatch(notification_ids)
         _touch_token(token_id)
         return _json(status, answer)
     log.error("lead API request gave up after %s attempts", LOCK_RETRIES)

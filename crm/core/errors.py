@@ -33,6 +33,12 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class Invalid(DomainError):
+    """The input breaks a rule (a field message when `field` is set)."""
+
+    status_code = 422
+
+
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or (
         request.accept_mimetypes.best == "application/json"
@@ -48,6 +54,22 @@ def register_error_pages(app: Flask) -> None:
         return render_template("errors/error.html", status=status, title=title, message=message), status
 
     from flask_babel import gettext as _
+
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError):
+        """A service refused: undo the request's writes, answer with the error's status and message."""
+        from crm.extensions import db
+
+        db.session.rollback()
+        titles = {404: _("Not found"), 403: _("Access denied"), 409: _("Conflict"), 422: _("Invalid input")}
+        status = error.status_code
+        if _wants_json():
+            body = {"error": titles.get(status, _("Bad request")), "message": error.message}
+            if error.field:
+                body["field"] = error.field
+            return jsonify(body), status
+        return render_template("errors/error.html", status=status, title=titles.get(status, _("Bad request")),
+                               message=error.message), status
 
     @app.errorhandler(400)
     def bad_request(error):
@@ -76,4 +98,8 @@ def register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(error):
+        from crm.extensions import db
+
+        # Undo the failed request's writes first: the page itself may need the database.
+        db.session.rollback()
         return render(500, _("Server error"), _("Something went wrong on our side; nothing was saved."))

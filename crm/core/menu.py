@@ -14,6 +14,7 @@ class MenuItem:
     label: object  # a lazy gettext string
     endpoint: str
     permission: str | None = None  # None: every signed-in user
+    order: int = 0  # within the area; equal orders keep their registration order
 
 
 @dataclass
@@ -30,9 +31,12 @@ def register_menu(app: Flask, key: str, label: object, order: int, items: list[M
     """Add (or extend) an area of the sidebar."""
     areas: dict[str, MenuArea] = app.extensions.setdefault("crm_menu", {})
     if key in areas:
-        areas[key].items.extend(items)
+        area = areas[key]
+        area.order = min(area.order, order)  # several parts of one area: the earliest place wins
+        area.items.extend(items)
     else:
-        areas[key] = MenuArea(key=key, label=label, order=order, items=list(items))
+        area = areas[key] = MenuArea(key=key, label=label, order=order, items=list(items))
+    area.items.sort(key=lambda item: item.order)  # stable: equal orders keep registration order
 
 
 def visible_menu() -> list[tuple[MenuArea, list[MenuItem]]]:

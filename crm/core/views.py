@@ -16,8 +16,13 @@ bp = Blueprint("core", __name__, template_folder="templates")
 @bp.route("/")
 @authenticated
 def home():
-    """Start page: the areas this user may open."""
-    return render_template("core/home.html", areas=visible_menu())
+    """Start page: an area's own start page for this user (the student portal), else the areas they may open."""
+    from crm.core.areas import home_panels, home_redirect
+
+    target = home_redirect(current_app, current_user)
+    if target:
+        return redirect(target)
+    return render_template("core/home.html", areas=visible_menu(), panels=home_panels(current_app, current_user))
 
 
 @bp.route("/healthz")

@@ -1,7 +1,6 @@
 """Queue e-mail as Notification rows and hand them to Celery after commit (S-21)."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +9,10 @@ from flask_babel import force_locale
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from sqlalchemy.dialects import postgresql, sqlite
 
+from crm.core import uow
 from crm.core.clock import utcnow
 from crm.extensions import db
 from crm.notifications.models import Notification
-
-log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -54,6 +52,7 @@ def queue_email(*, kind: str, recipient_id: int | None, to_address: str | None, 
         notification = Notification(**values)
         db.session.add(notification)
         db.session.flush()
+        _send_after_commit(notification.id)
         return notification
     # One row per dedupe_key, settled by the unique constraint (a conditional insert, no pre-check).
     insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -67,18 +66,12 @@ def queue_email(*, kind: str, recipient_id: int | None, to_address: str | None, 
     new_id = db.session.scalar(statement)
     if new_id is None:
         return None
+    _send_after_commit(new_id)
     return db.session.get(Notification, new_id)
 
 
-def dispatch(notification_ids: list[int]) -> None:
-    """After commit: enqueue the send task for each id; a broker outage is logged, never raised."""
-    from crm.notifications.tasks import send_notification
+def _send_after_commit(notification_id: int) -> None:
+    """Hand the row to Celery once it is committed; if the transaction fails there is nothing to send."""
+    from crm.notifications.tasks import dispatch
 
-    for notification_id in notification_ids:
-        try:
-            send_notification.apply_async(
-                args=[int(notification_id)],
-                retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
-            )
-        except Exception:  # noqa: BLE001 - kombu raises many kinds; the row stays queued for the sweeper
-            log.warning("could not enqueue notification %s; it stays queued", notification_id, exc_info=True)
+    uow.after_commit(lambda: dispatch([notification_id]))

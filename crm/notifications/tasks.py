@@ -173,7 +173,6 @@ REQUEUE_BATCH = 500
 @shared_task(name="crm.notifications.requeue_unsent", ignore_result=True)
 def requeue_unsent() -> int:
     """Re-enqueue e-mail rows never attempted 10+ minutes after they were queued (broker was down)."""
-    from crm.notifications.services import dispatch
 
     cutoff = utcnow() - UNSENT_GRACE
     ids = list(db.session.scalars(
@@ -185,3 +184,18 @@ def requeue_unsent() -> int:
     db.session.rollback()
     dispatch(ids)
     return len(ids)
+
+
+def dispatch(notification_ids: list[int]) -> None:
+    """Enqueue the send task for committed rows; a broker outage is logged, never raised.
+
+    queue_email registers this to run after the commit; the sweeper calls it for rows left behind.
+    """
+    for notification_id in notification_ids:
+        try:
+            send_notification.apply_async(
+                args=[int(notification_id)],
+                retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
+            )
+        except Exception:  # noqa: BLE001 - kombu raises many kinds; the row stays queued for the sweeper
+            log.warning("could not enqueue notification %s; it stays queued", notification_id, exc_info=True)

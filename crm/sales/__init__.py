@@ -1,5 +1,6 @@
-"""Sales: leads, allocation, follow-up, pool, payments, students."""
-from flask import Blueprint
+"""Sales: leads, allocation, follow-up, pool, payments."""
+from celery.schedules import crontab
+from flask import Blueprint, Flask
 
 bp = Blueprint("sales", __name__, template_folder="templates")
 
@@ -7,9 +8,22 @@ bp = Blueprint("sales", __name__, template_folder="templates")
 from crm.sales import views, import_views, pool_views, payment_views, dashboard_views  # noqa: E402,F401
 
 
-@bp.record_once
-def init_allocation(state) -> None:
-    """Keep the allocation queue in step with allocation-table and account changes."""
-    from crm.sales.allocation import init_app
+def init_app(app: Flask) -> None:
+    """Sales pages under /sales, their menu, the allocation queue hook, tasks, schedule, CLI and demo data."""
+    import crm.sales.models  # noqa: F401
+    from crm.core.areas import register_beat, register_commands, register_seeder, register_tasks
+    from crm.sales import allocation
+    from crm.sales.cli import COMMANDS
+    from crm.sales.demo import seed_sales_area
 
-    init_app(state.app)
+    app.register_blueprint(bp, url_prefix="/sales")
+    views.register_sales_menu(app)
+    import_views.register_import_menu(app)
+    pool_views.register_sales_pool_menu(app)
+    allocation.init_app(app)
+    register_tasks(app, "crm.sales.reclaim_tasks", "crm.sales.import_tasks")
+    # S-15: local time (the Celery app's timezone is CRM_TIMEZONE).
+    register_beat(app, "reclaim-expired-leads", "crm.sales.reclaim_expired_leads", crontab(hour=0, minute=5))
+    register_beat(app, "remind-expiring-leads", "crm.sales.remind_expiring_leads", crontab(hour=9, minute=0))
+    register_commands(app, *COMMANDS)
+    register_seeder(app, "sales", 30, seed_sales_area)

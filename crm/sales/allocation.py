@@ -81,7 +81,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from crm.auth.models import User
-from crm.core import clock
+from crm.core import clock, uow
 from crm.extensions import db, redis
 from crm.sales.models import SaleRank
 
@@ -349,7 +349,7 @@ def reset_state() -> None:
 
 
 # -- keep the queue in step with ORM changes ---------------------------------------------------
-_CHANGED = "crm_allocation_table_changed"
+_REGISTERED = "crm_allocation_change_registered"
 
 
 def _touches_allocation(session) -> bool:
@@ -367,14 +367,7 @@ def _touches_allocation(session) -> bool:
     return False
 
 
-def _after_flush(session, _flush_context) -> None:
-    if _touches_allocation(session):
-        session.info[_CHANGED] = True
-
-
-def _after_commit(session) -> None:
-    if not session.info.pop(_CHANGED, False):
-        return
+def _mark_changed_quietly() -> None:
     try:
         mark_table_changed()
     except (redis_lib.RedisError, RuntimeError) as error:
@@ -384,15 +377,20 @@ def _after_commit(session) -> None:
                     error, _recheck_seconds())
 
 
-def _after_rollback(session) -> None:
-    session.info.pop(_CHANGED, None)
+def _before_flush(session, _flush_context, _instances) -> None:
+    """A flush that changes the table or an account's activity bumps the generation after commit."""
+    if not _touches_allocation(session):
+        return
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    if transaction is not None and session.info.get(_REGISTERED) is transaction:
+        return  # already registered for this transaction
+    session.info[_REGISTERED] = transaction
+    uow.after_commit(_mark_changed_quietly, session=session)
 
 
 def init_app(app: Flask) -> None:
     """Bump the allocation generation after any commit that changed SaleRank rows or account activity."""
     from sqlalchemy.orm import Session
 
-    for name, handler in (("after_flush", _after_flush), ("after_commit", _after_commit),
-                          ("after_rollback", _after_rollback)):
-        if not sa.event.contains(Session, name, handler):
-            sa.event.listen(Session, name, handler)
+    if not sa.event.contains(Session, "before_flush", _before_flush):
+        sa.event.listen(Session, "before_flush", _before_flush)

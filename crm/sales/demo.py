@@ -117,3 +117,11 @@ def seed_sales_demo(users: dict[str, User], courses: list[Course], today: dt.dat
         db.session.execute(sa.insert(ConsultRecord), records)
     db.session.flush()
     return len(leads)
+
+
+def seed_sales_area(context) -> None:
+    """The sales step of `flask crm seed-demo`: the allocation table, leads, students and payments."""
+    from crm.sales.demo_history import seed_demo_history
+
+    seed_sales_demo(context.users, context.courses, context.today)
+    seed_demo_history(context.users, context.today, context.password)

@@ -16,7 +16,8 @@ from crm.auth.models import Role, User
 from crm.extensions import db
 from crm.org.models import ClassList
 from crm.sales import choices
-from crm.sales.models import Customer, CustomerDistribution, Enrollment, PaymentRecord, Student
+from crm.sales.models import Customer, CustomerDistribution, PaymentRecord
+from crm.students.models import Enrollment, Student
 
 DEMO_STUDENTS = 24
 SURNAMES = "王李张刘陈杨黄赵吴周"

@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from crm.core import audit, clock
+from crm.core import audit, clock, uow
 from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.sales import choices
@@ -112,9 +112,7 @@ def fail_job(job_id: int, message: str) -> None:
 
 
 def run_import(job_id: int, *, progress: Progress | None = None) -> ImportJob | None:
-    """Process a job from its resume point to the end; commits per batch; dispatches the e-mails."""
-    from crm.notifications.services import dispatch
-
+    """Process a job from its resume point to the end; commits per batch (e-mails leave after the last)."""
     job = db.session.get(ImportJob, job_id)
     if job is None:
         log.warning("import job %s does not exist; nothing to do", job_id)
@@ -142,7 +140,8 @@ def run_import(job_id: int, *, progress: Progress | None = None) -> ImportJob | 
     runner = ImportRunner(job, info, progress)
     try:
         finished = runner.run()
-        notification_ids = runner.finish() if finished else []
+        if finished:
+            runner.finish()
     except OperationalError:
         db.session.rollback()
         raise
@@ -151,7 +150,6 @@ def run_import(job_id: int, *, progress: Progress | None = None) -> ImportJob | 
         fail_job(job_id, _("The import stopped unexpectedly after %(rows)s rows; rows up to there were "
                            "saved.", rows=runner.processed))
         return db.session.get(ImportJob, job_id)
-    dispatch(notification_ids)
     return db.session.get(ImportJob, job_id)
 
 
@@ -301,31 +299,28 @@ class ImportRunner:
         from crm.sales.allocation import allocate_or_pool, return_slots
 
         slots = allocate_or_pool(len(accepted)) if accepted else []
-        try:
-            lost = self._insert(accepted, slots)
-            for index in lost:
-                number, values, record = accepted[index]
-                field = next(f for f in IDENTITY_FIELDS if record[f])
-                errors.append((number, values, "duplicate", self._exists_reason(field, record[field])))
-            bulk_insert(ImportRowError.__table__, [
-                {"job_id": self.job_id, "row_number": number, "kind": kind,
-                 "values": json_values(values, self.width), "reason": reason}
-                for number, values, kind, reason in errors
-            ])
-            saved = [slots[i] for i in range(len(accepted)) if i not in lost]
-            db.session.execute(
-                sa.update(ImportJob).where(ImportJob.id == self.job_id).values(
-                    imported=ImportJob.imported + len(saved),
-                    unassigned=ImportJob.unassigned + sum(1 for slot in saved if slot is None),
-                    duplicates=ImportJob.duplicates + sum(1 for e in errors if e[2] == "duplicate"),
-                    invalid=ImportJob.invalid + sum(1 for e in errors if e[2] == "invalid"),
-                )
+        # Nothing of this batch saved: nobody loses a turn (S-6).
+        uow.after_rollback(lambda: return_slots(slots))
+        lost = self._insert(accepted, slots)
+        for index in lost:
+            number, values, record = accepted[index]
+            field = next(f for f in IDENTITY_FIELDS if record[f])
+            errors.append((number, values, "duplicate", self._exists_reason(field, record[field])))
+        bulk_insert(ImportRowError.__table__, [
+            {"job_id": self.job_id, "row_number": number, "kind": kind,
+             "values": json_values(values, self.width), "reason": reason}
+            for number, values, kind, reason in errors
+        ])
+        saved = [slots[i] for i in range(len(accepted)) if i not in lost]
+        db.session.execute(
+            sa.update(ImportJob).where(ImportJob.id == self.job_id).values(
+                imported=ImportJob.imported + len(saved),
+                unassigned=ImportJob.unassigned + sum(1 for slot in saved if slot is None),
+                duplicates=ImportJob.duplicates + sum(1 for e in errors if e[2] == "duplicate"),
+                invalid=ImportJob.invalid + sum(1 for e in errors if e[2] == "invalid"),
             )
-            db.session.commit()
-        except BaseException:
-            db.session.rollback()
-            return_slots(slots)  # nothing of this batch was saved: nobody loses a turn (S-6)
-            raise
+        )
+        uow.commit()
         if lost:
             return_slots([slots[i] for i in sorted(lost)])
         self.processed = end
@@ -466,7 +461,7 @@ class ImportRunner:
                      unassigned=totals.unassigned, duplicates=totals.duplicates, invalid=totals.invalid,
                      allocated={str(user_id): count for user_id, count in sorted(per_consultant.items())})
         ids = queue_summaries(self.job_id, self.memo, per_consultant)
-        db.session.commit()
+        uow.commit()
         if self.progress:
             self.progress(self.processed, self.processed)
         return ids

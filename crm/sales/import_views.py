@@ -15,6 +15,7 @@ from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from crm.core.access import permission_required
+from crm.core import uow
 from crm.core.errors import DomainError
 from crm.core.menu import MenuItem, register_menu
 from crm.extensions import db
@@ -77,12 +78,7 @@ def import_new():
         db.session.rollback()
         form.file.errors = [error.message]
         return _render_upload(form, 400)
-    try:
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        Path(job.stored_path).unlink(missing_ok=True)
-        raise
+    uow.commit()
     try:
         enqueue_import(job.id)
     except Exception:  # broker unreachable: say so instead of leaving a job queued forever

@@ -28,6 +28,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from crm.config import env_int
+from crm.core import uow
 from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.org.models import Course
@@ -441,7 +442,8 @@ def human_size(size: int) -> str:
 def create_job(source: Path, filename: str, actor_id: int | None, *, keep_source: bool = False):
     """Check a workbook and create its queued ImportJob (flush); the file moves to instance/imports/<id>.xlsx.
 
-    The caller commits, then enqueues the task. On refusal nothing is written.
+    The caller commits, then enqueues the task. On refusal, or if the transaction rolls back,
+    nothing is left behind.
     """
     from crm.sales.models import ImportJob
 
@@ -466,6 +468,7 @@ def create_job(source: Path, filename: str, actor_id: int | None, *, keep_source
         source.replace(target)
     job.stored_path = str(target)
     db.session.flush()
+    uow.after_rollback(lambda: target.unlink(missing_ok=True))  # no job row, no stored file
     return job
 
 

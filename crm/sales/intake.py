@@ -2,7 +2,8 @@
 
 `create_lead` is shared by the entry form, the web-to-lead API and anything
 else that takes one lead at a time. It flushes and never commits; the caller
-commits and then calls `crm.notifications.services.dispatch(result.notification_ids)`.
+commits once (crm.core.uow): the e-mail is sent after that commit, and the
+allocation slot goes back to the head of the queue if the transaction fails.
 
 Duplicates are refused on QQ, phone or e-mail (normalised). The pre-check
 gives the common case a friendly answer; the database's unique constraints
@@ -25,7 +26,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from crm.auth.models import User
-from crm.core import audit
+from crm.core import audit, uow
 from crm.core.errors import Conflict, DomainError
 from crm.core.ids import is_id
 from crm.extensions import db
@@ -364,51 +365,50 @@ def create_lead(actor_id: int | None, data: dict[str, Any], *, channel: str, tod
         raise DuplicateLead(existing, _duplicate_field(existing, clean["qq"], clean["phone"], clean["email"]))
 
     [consultant_id] = allocation.allocate_or_pool(1, today=today)
+    if consultant_id is not None:
+        # If this lead is not saved after all, the consultant keeps their turn (S-6).
+        uow.after_rollback(lambda: allocation.return_slots([consultant_id]))
+    customer = Customer(
+        qq=clean["qq"], name=clean["name"], gender=clean["gender"], education=clean["education"],
+        graduation_school=clean["graduation_school"], major=clean["major"], experience=clean["experience"],
+        work_status=clean["work_status"], company=clean["company"], salary=clean["salary"],
+        source=clean["source"], referred_by_id=clean["referred_by_id"], phone=clean["phone"],
+        email=clean["email"], memo=clean["memo"], status=choices.NOT_ENROLLED, consultant_id=consultant_id,
+        inquiry_date=clean["inquiry_date"], channel=channel, created_by_id=actor_id,
+    )
+    customer.courses = clean["courses"]
+    if consultant_id is None:
+        customer.pool_reason, customer.pool_since = choices.POOL_UNASSIGNED, today
+    else:
+        customer.received_on = customer.last_follow_up_on = today
+    savepoint = db.session.begin_nested()
     try:
-        customer = Customer(
-            qq=clean["qq"], name=clean["name"], gender=clean["gender"], education=clean["education"],
-            graduation_school=clean["graduation_school"], major=clean["major"], experience=clean["experience"],
-            work_status=clean["work_status"], company=clean["company"], salary=clean["salary"],
-            source=clean["source"], referred_by_id=clean["referred_by_id"], phone=clean["phone"],
-            email=clean["email"], memo=clean["memo"], status=choices.NOT_ENROLLED, consultant_id=consultant_id,
-            inquiry_date=clean["inquiry_date"], channel=channel, created_by_id=actor_id,
-        )
-        customer.courses = clean["courses"]
-        if consultant_id is None:
-            customer.pool_reason, customer.pool_since = choices.POOL_UNASSIGNED, today
-        else:
-            customer.received_on = customer.last_follow_up_on = today
-        savepoint = db.session.begin_nested()
-        try:
-            db.session.add(customer)
-            db.session.flush()
-            if consultant_id is not None:
-                db.session.add(CustomerDistribution(
-                    customer_id=customer.id, consultant_id=consultant_id, started_on=today,
-                    status=choices.FOLLOWING, origin=ORIGIN_BY_CHANNEL[channel],
-                ))
-                db.session.flush()
-            savepoint.commit()
-        except IntegrityError:
-            savepoint.rollback()
-            # Someone saved the same QQ/phone/e-mail between our check and our insert.
-            existing = find_duplicate(clean["qq"], clean["phone"], clean["email"])
-            if existing is None:
-                raise
-            raise DuplicateLead(
-                existing, _duplicate_field(existing, clean["qq"], clean["phone"], clean["email"])
-            ) from None
-
-        audit.record(actor_id, "lead.allocate", "customer", customer.id, consultant_id=consultant_id,
-                     channel=channel, pool=consultant_id is None)
-        notification_ids: list[int] = []
-        if consultant_id is not None:
-            consultant = db.session.get(User, consultant_id)
-            notification_id = _queue_assignment_email(customer, consultant, today) if consultant else None
-            if notification_id is not None:
-                notification_ids.append(notification_id)
+        db.session.add(customer)
         db.session.flush()
-        return IntakeResult(customer=customer, consultant_id=consultant_id, notification_ids=notification_ids)
-    except BaseException:
-        allocation.return_slots([consultant_id])
-        raise
+        if consultant_id is not None:
+            db.session.add(CustomerDistribution(
+                customer_id=customer.id, consultant_id=consultant_id, started_on=today,
+                status=choices.FOLLOWING, origin=ORIGIN_BY_CHANNEL[channel],
+            ))
+            db.session.flush()
+        savepoint.commit()
+    except IntegrityError:
+        savepoint.rollback()
+        # Someone saved the same QQ/phone/e-mail between our check and our insert.
+        existing = find_duplicate(clean["qq"], clean["phone"], clean["email"])
+        if existing is None:
+            raise
+        raise DuplicateLead(
+            existing, _duplicate_field(existing, clean["qq"], clean["phone"], clean["email"])
+        ) from None
+
+    audit.record(actor_id, "lead.allocate", "customer", customer.id, consultant_id=consultant_id,
+                 channel=channel, pool=consultant_id is None)
+    notification_ids: list[int] = []
+    if consultant_id is not None:
+        consultant = db.session.get(User, consultant_id)
+        notification_id = _queue_assignment_email(customer, consultant, today) if consultant else None
+        if notification_id is not None:
+            notification_ids.append(notification_id)
+    db.session.flush()
+    return IntakeResult(customer=customer, consultant_id=consultant_id, notification_ids=notification_ids)

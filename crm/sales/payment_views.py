@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload
 from wtforms import SelectField, StringField, TextAreaField
 
-from crm.core import clock
+from crm.core import clock, uow
 from crm.core.access import permission_required
 from crm.core.errors import DomainError
 from crm.core.forms import show_domain_error
@@ -18,7 +18,9 @@ from crm.core.listing import paginate, parse_list_query, url_with
 from crm.extensions import db
 from crm.org.models import ClassList
 from crm.sales import bp, choices, payments
-from crm.sales.models import Customer, Enrollment, Student
+from crm.sales.models import Customer
+from crm.students import services as student_services
+from crm.students.models import Enrollment, Student
 
 
 class PaymentForm(FlaskForm):
@@ -71,7 +73,7 @@ def lead_payments(customer_id: int) -> dict:
         may_record = True
     except DomainError:
         may_record = False
-    return {"payments": rows, "student": payments.student_of(customer_id), "may_record": may_record,
+    return {"payments": rows, "student": student_services.student_of(customer_id), "may_record": may_record,
             "visible": True, "net": payments.net_paid(rows)}
 
 
@@ -93,18 +95,11 @@ def payment_create(customer_id: int):
     if form.validate_on_submit():
         try:
             result = payments.record_payment(current_user.id, customer.id, dict(form.data), today=clock.today())
-            db.session.commit()
         except DomainError as error:
             db.session.rollback()
             show_domain_error(form, error)
             return render_template("sales/payment_form.html", form=form, customer=customer), 400
-        except Exception:
-            db.session.rollback()  # all or nothing: no lead flip, student or payment survives a failure
-            raise
-        if result.notification_ids:
-            from crm.notifications.services import dispatch
-
-            dispatch(result.notification_ids)
+        uow.commit()  # all or nothing: no lead flip, student or payment survives a failure
         if result.converted:
             # The password exists only in this response: rendered, never stored or redirected.
             # The initial password is on this page: browsers and proxies must not keep a copy.
@@ -119,7 +114,7 @@ def payment_create(customer_id: int):
 def _lead_or_student_url(customer: Customer) -> str:
     from crm.sales.pool_views import lead_url
 
-    student = payments.student_of(customer.id)
+    student = student_services.student_of(customer.id)
     if student is not None:
         return url_for("sales.student_detail", student_id=student.id)
     return lead_url(customer.id) or url_for("sales.students")
@@ -171,7 +166,7 @@ def student_detail(student_id: int):
         if form.validate_on_submit():
             try:
                 payments.update_student(current_user.id, student.id, dict(form.data))
-                db.session.commit()
+                uow.commit()
             except DomainError as error:
                 db.session.rollback()
                 show_domain_error(form, error)
@@ -185,6 +180,6 @@ def student_detail(student_id: int):
 
     return render_template(
         "sales/student_detail.html", student=student, form=form, lead_href=lead_url(student.customer_id),
-        enrollments=payments.enrollments_of(student.id), payment_rows=payments.payments_of(student.customer_id),
+        enrollments=student_services.enrollments_of(student.id), payment_rows=payments.payments_of(student.customer_id),
         pay_types=choices.PAY_TYPE,
     ), status

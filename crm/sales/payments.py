@@ -25,7 +25,9 @@ from crm.extensions import db
 from crm.org.models import ClassList
 from crm.sales import choices
 from crm.sales.expiry import expiry_of
-from crm.sales.models import Customer, CustomerDistribution, Enrollment, PaymentRecord, Student
+from crm.sales.models import Customer, CustomerDistribution, PaymentRecord
+from crm.students import services as students
+from crm.students.models import Student
 
 MAX_AMOUNT = 10_000_000  # ten million yuan: far above any tuition, well inside a 32-bit column
 MAX_NOTE = 2000
@@ -170,18 +172,6 @@ def create_student_account(actor_id: int, customer: Customer) -> tuple[User, str
     raise Conflict(_("Could not find a free user name for this student; try again."))
 
 
-def enrol(student: Student, class_id: int, joined_on: dt.date) -> Enrollment:
-    """Enrol a student in a class from a date (one current enrolment per class)."""
-    enrollment = Enrollment(student_id=student.id, class_id=class_id, joined_on=joined_on)
-    try:
-        with db.session.begin_nested():
-            db.session.add(enrollment)
-            db.session.flush()
-    except sa.exc.IntegrityError:
-        raise Conflict(_("The student is already in this class."), field="class_id") from None
-    return enrollment
-
-
 def _close_as_converted(customer_id: int, on: dt.date) -> int:
     """Close the lead's open history row as converted; returns rows closed (0 or 1)."""
     cd = CustomerDistribution
@@ -221,34 +211,11 @@ def _convert(actor_id: int, customer: Customer, class_id: int, on: dt.date) -> t
     student = Student(customer_id=customer.id, user_id=user.id)
     db.session.add(student)
     db.session.flush()
-    enrol(student, class_id, on)
+    students.enrol(student, class_id, on)
     closed = _close_as_converted(customer.id, on)
     audit.record(actor_id, "lead.convert", "customer", customer.id, student_id=student.id,
                  username=user.username, class_id=class_id, history_closed=closed)
     return student, user, password
-
-
-def current_enrollments(student_id: int) -> list[Enrollment]:
-    """The student's enrolments that have not ended."""
-    return list(db.session.scalars(
-        sa.select(Enrollment).where(Enrollment.student_id == student_id, Enrollment.left_on.is_(None))
-        .order_by(Enrollment.joined_on, Enrollment.id)
-    ))
-
-
-def _end(enrollment: Enrollment, on: dt.date, reason: str) -> None:
-    if on < enrollment.joined_on:
-        raise DomainError(
-            _("The date is before the student joined %(c)s (%(d)s).", c=str(enrollment.class_list), d=enrollment.joined_on),
-            field="date",
-        )
-    enrollment.left_on = on
-    enrollment.end_reason = reason
-
-
-def student_of(customer_id: int) -> Student | None:
-    """The lead's student record, if converted."""
-    return db.session.scalar(sa.select(Student).where(Student.customer_id == customer_id))
 
 
 # -- the service ----------------------------------------------------------------------------
@@ -271,7 +238,7 @@ def record_payment(actor_id: int, customer_id: int, data: dict, *, today: dt.dat
     if class_id is not None and klass is None:
         raise DomainError(_("Choose a class."), field="class_id")
 
-    student = student_of(customer.id)
+    student = students.student_of(customer.id)
     result_extra: dict[str, Any] = {}
     if pay_type in MONEY_TYPES:
         if paid == 0:
@@ -295,23 +262,23 @@ def record_payment(actor_id: int, customer_id: int, data: dict, *, today: dt.dat
         if pay_type == choices.PAY_TRANSFER:
             if klass is None:
                 raise DomainError(_("Choose the class the student moves to."), field="class_id")
-            current = current_enrollments(student.id)
+            current = students.current_enrollments(student.id)
             if any(e.class_id == klass.id for e in current):
                 raise DomainError(_("The student is already in this class."), field="class_id")
             if not current:
                 raise DomainError(_("The student is not in any class at the moment."), field="pay_type")
             for enrollment in current:
-                _end(enrollment, on, "transfer")
+                students.leave(enrollment, on, students.END_TRANSFER)
             db.session.flush()
-            enrol(student, klass.id, on)
+            students.enrol(student, klass.id, on)
         elif pay_type == choices.PAY_DROP_OUT:
-            current = current_enrollments(student.id)
+            current = students.current_enrollments(student.id)
             if klass is not None:
                 current = [e for e in current if e.class_id == klass.id]
             if not current:
                 raise DomainError(_("The student is not in that class at the moment."), field="class_id")
             for enrollment in current:
-                _end(enrollment, on, "drop_out")
+                students.leave(enrollment, on, students.END_DROP_OUT)
         elif pay_type == choices.PAY_REFUND and paid == 0:
             raise DomainError(_("Enter the amount refunded."), field="paid_amount")
 
@@ -388,14 +355,3 @@ def update_student(actor_id: int, student_id: int, data: dict) -> Student:
     audit.record(actor_id, "student.update", "student", student.id)
     db.session.flush()
     return student
-
-
-def enrollments_of(student_id: int) -> list[Enrollment]:
-    """Every enrolment of a student, with its class, oldest first."""
-    from sqlalchemy.orm import joinedload
-
-    return list(db.session.scalars(
-        sa.select(Enrollment).where(Enrollment.student_id == student_id)
-        .options(joinedload(Enrollment.class_list))
-        .order_by(Enrollment.joined_on, Enrollment.id)
-    ))

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from crm.core import clock
+from crm.core import clock, uow
 from crm.core.access import permission_required
 from crm.core.errors import DomainError
 from crm.core.listing import (
@@ -74,7 +74,7 @@ def pool_grab(customer_id: int):
     back = _back(url_for("sales.pool"))
     try:
         pool.grab(current_user.id, customer_id, clock.today())
-        db.session.commit()
+        uow.commit()
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "warning")
@@ -94,7 +94,7 @@ def pool_assign(customer_id: int):
         return redirect(back)
     try:
         pool.assign(current_user.id, customer_id, consultant_id, clock.today())
-        db.session.commit()
+        uow.commit()
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "warning")

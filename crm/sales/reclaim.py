@@ -7,8 +7,8 @@ SQLite three statements run inside one write transaction. Both forms are
 conditional on the lead still being expired, so a second or concurrent run
 changes nothing; a Redis lock additionally keeps two runs from overlapping.
 
-Services flush and never commit: `run_reclaim` (task and CLI) commits, then
-dispatches the queued e-mails.
+Services flush and never commit: `run_reclaim` (task and CLI) commits; the
+queued e-mails go out after that commit (crm.core.uow).
 """
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import redis as redis_lib
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from crm.auth.models import User
-from crm.core import audit
+from crm.core import audit, uow
 from crm.extensions import db, redis
 from crm.sales import choices
 from crm.sales.expiry import expired_clause, reason_case
@@ -151,29 +152,18 @@ def reclaim_expired(today: dt.date, actor_id: int | None = None, *, use_lock: bo
         db.session.flush()
         return result
     finally:
-        # The lock is released when the caller's transaction is about to commit; a
+        # The lock is released when the caller's transaction ends (commit or rollback); a
         # second run waiting on it then finds the conditional updates match nothing.
         if lock is not None:
-            _release_after_commit(lock)
+            uow.after_end(lambda: _release_quietly(lock))
 
 
-def _release_after_commit(lock) -> None:
-    """Release the lock once the session commits or rolls back, not before."""
-    session = db.session()
-    state = {"done": False}
-
-    def release(*_args):
-        if state["done"]:
-            return
-        state["done"] = True
-        try:
-            lock.release()
-        except Exception:  # expired or already released: nothing to give back
-            pass
-
-    # once=True: each listener fires at most once; the flag covers "commit or rollback".
-    sa.event.listen(session, "after_commit", release, once=True)
-    sa.event.listen(session, "after_rollback", release, once=True)
+def _release_quietly(lock) -> None:
+    """Release the lock; an expired or already released lock has nothing to give back."""
+    try:
+        lock.release()
+    except redis_lib.RedisError:
+        pass
 
 
 def _users_by_id(ids) -> dict[int, User]:
@@ -217,17 +207,9 @@ def _queue_summaries(result: ReclaimResult) -> list[int]:
 
 
 def run_reclaim(today: dt.date, actor_id: int | None = None) -> ReclaimResult:
-    """Reclaim, commit, then dispatch the e-mails (the task and the CLI call this)."""
-    try:
-        result = reclaim_expired(today, actor_id)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    if result.notification_ids:
-        from crm.notifications.services import dispatch
-
-        dispatch(result.notification_ids)
+    """Reclaim and commit (the task and the CLI call this); the e-mails leave after the commit."""
+    result = reclaim_expired(today, actor_id)
+    uow.commit()
     current_app.logger.info("reclaim %s: %d lead(s) moved to the pool", today, result.total)
     return result
 
@@ -286,15 +268,7 @@ def queue_expiry_reminders(today: dt.date) -> list[int]:
 
 
 def run_expiry_reminders(today: dt.date) -> list[int]:
-    """Queue the reminders, commit, dispatch (the beat task calls this)."""
-    try:
-        ids = queue_expiry_reminders(today)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    if ids:
-        from crm.notifications.services import dispatch
-
-        dispatch(ids)
+    """Queue the reminders and commit (the beat task calls this); the e-mails leave after the commit."""
+    ids = queue_expiry_reminders(today)
+    uow.commit()
     return ids

@@ -9,14 +9,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from crm.auth.models import User
-from crm.core import clock, listing
+from crm.core import clock, listing, uow
 from crm.core.access import permission_required
-from crm.core.errors import DomainError, Forbidden, NotFound
+from crm.core.errors import DomainError, Forbidden
 from crm.core.forms import show_domain_error
 from crm.core.menu import MenuItem, register_menu
 from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
-from crm.notifications.services import dispatch
 from crm.org.models import Course
 from crm.sales import allocation, bp, choices, intake, services
 from crm.sales.forms import AllocationTableForm, FollowUpForm, LeadForm, options
@@ -53,13 +52,8 @@ FIELD_ALIASES = {"referred_by_id": "referred_by", "referred_by_qq": "referred_by
 
 def _visible_lead(customer_id: int) -> Customer:
     """The lead if the current user may see it; 404 when missing, 403 when held by another (S-11)."""
-    try:
-        customer = services.get_lead(customer_id)
-        services.require_view(current_user, customer, today=clock.today())
-    except NotFound:
-        abort(404)
-    except Forbidden:
-        abort(403)
+    customer = services.get_lead(customer_id)
+    services.require_view(current_user, customer, today=clock.today())
     return customer
 
 
@@ -89,13 +83,7 @@ def lead_new():
             db.session.rollback()
             _show_error(form, error)
             return _render_new(form), 400
-        try:
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            allocation.return_slots([result.consultant_id])
-            raise
-        dispatch(result.notification_ids)
+        uow.commit()
         customer = result.customer
         if result.consultant_id is None:
             flash(_("Lead %(name)s saved. Nobody can take leads now, so it went to the public pool.",
@@ -160,13 +148,12 @@ def lead_edit(customer_id: int):
         try:
             services.update_lead(current_user, customer.id, form.to_data(), today=clock.today())
         except Forbidden:
-            db.session.rollback()
-            abort(403)
+            raise  # the error handler answers 403
         except DomainError as error:
             db.session.rollback()
             _show_error(form, error)
         else:
-            db.session.commit()
+            uow.commit()
             flash(_("Lead saved."), "success")
             return redirect(_next_url(url_for("sales.lead_detail", customer_id=customer.id)))
     status = 400 if request.method == "POST" else 200
@@ -189,13 +176,12 @@ def follow_up_add(customer_id: int):
     try:
         services.add_follow_up(current_user, customer.id, form.note.data, today=clock.today())
     except Forbidden:
-        db.session.rollback()
-        abort(403)
+        raise  # the error handler answers 403
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "danger")
         return redirect(detail_url)
-    db.session.commit()
+    uow.commit()
     flash(_("Follow-up saved."), "success")
     return redirect(detail_url)
 
@@ -296,9 +282,7 @@ def allocation_table():
             db.session.rollback()
             _show_error(form, error)
         else:
-            db.session.commit()
-            if changed:
-                allocation.mark_table_changed()
+            uow.commit()  # the allocation generation moves after this commit (allocation._before_flush)
             flash(_("Allocation table saved; the next lead starts a new cycle.") if changed
                   else _("Nothing changed."), "success")
             return redirect(url_for("sales.allocation_table"))

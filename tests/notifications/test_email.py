@@ -136,18 +136,20 @@ def test_dispatch_survives_a_broker_outage(app, monkeypatch):
         raise ConnectionError("broker down")
 
     monkeypatch.setattr(tasks.send_notification, "apply_async", down)
-    services.dispatch([1, 2])  # logged, not raised: the lead is already committed
+    tasks.dispatch([1, 2])  # logged, not raised: the lead is already committed
 
 
 def test_requeue_unsent_picks_only_old_never_tried_rows(app, monkeypatch):
     sent_ids = []
-    monkeypatch.setattr(services, "dispatch", lambda ids: sent_ids.extend(ids))
+    monkeypatch.setattr(tasks, "dispatch", lambda ids: sent_ids.extend(ids))
     old = queue()
     old.created_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
     tried = queue()
     tried.created_at, tried.attempts = old.created_at, 2
     fresh = queue()
     db.session.commit()
+    assert sorted(sent_ids) == sorted([old.id, tried.id, fresh.id])  # the commit hands each row over once
+    sent_ids.clear()
     assert tasks.requeue_unsent() >= 1
     assert old.id in sent_ids and tried.id not in sent_ids and fresh.id not in sent_ids
 
@@ -162,10 +164,8 @@ def _consultant_and_lead(app, qq: str):
         db.session.commit()
         result = intake.create_lead(None, {"qq": qq, "name": "赵六", "gender": 2, "source": 3}, channel="form",
                                     today=dt.date(2026, 3, 10))
-        db.session.commit()
-        ids = result.notification_ids
-        services.dispatch(ids)
-        return user.email, ids
+        db.session.commit()  # the send task is queued by this commit (crm.core.uow)
+        return user.email, result.notification_ids
 
 
 @pytest.mark.committing

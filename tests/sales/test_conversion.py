@@ -15,7 +15,9 @@ from crm.core.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.notifications.models import Notification
 from crm.sales import choices, payments
-from crm.sales.models import Customer, CustomerDistribution, Enrollment, PaymentRecord, Student
+from crm.sales.models import Customer, CustomerDistribution, PaymentRecord
+from crm.students import services as student_services
+from crm.students.models import Enrollment, Student
 from tests.factories import PASSWORD, login, logout, make_class, make_user
 from tests.sales.lead_factories import make_lead
 from tests.sales.pool_helpers import history
@@ -92,7 +94,7 @@ def test_failure_after_the_student_insert_writes_nothing(monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(payments, "enrol", boom)
+    monkeypatch.setattr(student_services, "enrol", boom)
     with pytest.raises(RuntimeError):
         pay(alice, lead, class_id=str(klass.id))
     db.session.rollback()
@@ -109,7 +111,7 @@ def test_failure_inside_the_view_rolls_back_and_answers_500(client, monkeypatch,
     alice = make_user("consultant")
     lead = held_lead(alice)
     klass = make_class()
-    monkeypatch.setattr(payments, "enrol", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(student_services, "enrol", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
     login(client, alice)
     answer = client.post(f"/sales/leads/{lead.id}/payments/new", data={
@@ -172,9 +174,9 @@ def test_transfer_drop_out_and_refund():
     lead = make_lead(alice, received_on=dt.date(2026, 3, 1))
     first, second = make_class(), make_class()
     pay(alice, lead, class_id=str(first.id), date="2026-03-02")
-    student = payments.student_of(lead.id)
+    student = student_services.student_of(lead.id)
     pay(alice, lead, pay_type="3", class_id=str(second.id), paid_amount="0", date="2026-03-10")
-    rows = payments.enrollments_of(student.id)
+    rows = student_services.enrollments_of(student.id)
     assert [(e.class_id, e.joined_on, e.left_on, e.end_reason) for e in rows] == [
         (first.id, dt.date(2026, 3, 2), dt.date(2026, 3, 10), "transfer"),
         (second.id, dt.date(2026, 3, 10), None, None)]
@@ -182,7 +184,7 @@ def test_transfer_drop_out_and_refund():
         pay(alice, lead, pay_type="3", class_id=str(second.id), paid_amount="0")
     pay(alice, lead, pay_type="5", paid_amount="1200", date="2026-03-15")
     pay(alice, lead, pay_type="4", paid_amount="0", date="2026-03-16")
-    rows = payments.enrollments_of(student.id)
+    rows = student_services.enrollments_of(student.id)
     assert rows[-1].left_on == dt.date(2026, 3, 16) and rows[-1].end_reason == "drop_out"
     with pytest.raises(DomainError):  # nothing left to drop
         pay(alice, lead, pay_type="4", paid_amount="0")
@@ -217,7 +219,7 @@ def test_view_shows_the_password_once_and_the_student_must_change_it(client):
         "pay_type": "2", "class_id": str(klass.id), "paid_amount": "5000", "date": "2026-03-18"})
     assert done.status_code == 200 and done.headers["Cache-Control"] == "no-store"
     password = re.search(r'data-testid="one-time-password">([^<]+)<', done.get_data(as_text=True)).group(1)
-    student = payments.student_of(lead.id)
+    student = student_services.student_of(lead.id)
     page = client.get(f"/sales/students/{student.id}")
     assert page.status_code == 200 and password not in page.get_data(as_text=True)
     logout(client)
@@ -231,7 +233,7 @@ def test_student_record_edit_and_privacy(client):
     lead = held_lead(alice)
     pay(alice, lead, class_id=str(make_class().id))
     db.session.commit()
-    student = payments.student_of(lead.id)
+    student = student_services.student_of(lead.id)
     login(client, bob)
     assert client.get(f"/sales/students/{student.id}").status_code == 403
     logout(client)

@@ -148,11 +148,9 @@ def test_expiring_tomorrow_lists_only_leads_that_expire_tomorrow():
 
 
 def test_beat_schedule_and_imports_name_the_tasks(app):
-    import celeryconfig
-
     celery_app = app.extensions["celery"]
-    assert "crm.sales.reclaim_tasks" in celeryconfig.imports
-    entries = {v["task"]: v["schedule"] for v in celeryconfig.beat_schedule.values()}
+    assert "crm.sales.reclaim_tasks" in celery_app.conf.imports
+    entries = {v["task"]: v["schedule"] for v in celery_app.conf.beat_schedule.values()}
     reclaim, remind = entries["crm.sales.reclaim_expired_leads"], entries["crm.sales.remind_expiring_leads"]
     assert (reclaim.hour, reclaim.minute) == ({0}, {5})
     assert (remind.hour, remind.minute) == ({9}, {0})
