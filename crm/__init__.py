@@ -21,7 +21,7 @@ AREAS = (
 )
 
 
-def create_app(config: dict | None = None) -> Flask:
+def create_app(config: dict | None = None, *, areas: tuple[str, ...] = AREAS) -> Flask:
     """Build the Flask application; `config` overrides values read from the environment."""
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
     app.config.update(load_config())
@@ -31,7 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_url_converters(app)
     register_proxy(app)
     register_extensions(app)
-    register_areas(app)
+    register_areas(app, areas)
     register_access(app)
     register_templates(app)
     register_security_headers(app)
@@ -134,11 +134,11 @@ def register_sqlite_tuning(app: Flask) -> None:
         connection.exec_driver_sql("BEGIN")
 
 
-def register_areas(app: Flask) -> None:
-    """Plug in every area of AREAS: tables, blueprints, menus, admin, tasks, CLI, demo data."""
+def register_areas(app: Flask, areas: tuple[str, ...]) -> None:
+    """Plug in every area: tables, blueprints, menus, admin, tasks, CLI, demo data."""
     from crm.core.areas import init_areas
 
-    init_areas(app, AREAS)
+    init_areas(app, areas)
 
 
 def register_access(app: Flask) -> None:

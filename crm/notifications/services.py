@@ -1,12 +1,10 @@
 """Queue e-mail as Notification rows and hand them to Celery after commit (S-21)."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.core import uow
@@ -14,23 +12,14 @@ from crm.core.clock import utcnow
 from crm.extensions import db
 from crm.notifications.models import Notification
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-
-
-def mail_templates() -> Environment:
-    """The app's Jinja environment (globals, gettext, autoescape by extension) plus our templates."""
-    env = current_app.extensions.get("crm_mail_jinja")
-    if env is None:
-        env = current_app.jinja_env.overlay(
-            loader=ChoiceLoader([FileSystemLoader(str(TEMPLATE_DIR)), current_app.jinja_loader]),
-        )
-        current_app.extensions["crm_mail_jinja"] = env
-    return env
-
 
 def render_email(template: str, context: dict[str, Any]) -> tuple[str, str]:
-    """Render notifications/email/<template>.txt and .html; HTML is autoescaped."""
-    env = mail_templates()
+    """Render notifications/email/<template>.txt and .html; HTML is autoescaped.
+
+    Each area keeps its messages beside its pages: `crm/<area>/templates/notifications/email/`
+    named `<area>_<what>.txt/.html` (the blueprint's template folder is on the app's loader).
+    """
+    env = current_app.jinja_env
     context = {**context, "config": current_app.config}
     text = env.get_template(f"notifications/email/{template}.txt").render(context)
     html = env.get_template(f"notifications/email/{template}.html").render(context)

@@ -342,7 +342,7 @@ def _queue_assignment_email(customer: Customer, consultant: User, today: dt.date
         recipient_id=consultant.id,
         to_address=consultant.email,
         subject=_l("New lead assigned: %(name)s", name=customer.name),
-        template="lead_assigned",
+        template="sales_lead_assigned",
         context={
             "consultant_name": consultant.name, "lead_name": customer.name, "lead_qq": customer.qq,
             "lead_phone": customer.phone, "lead_email": customer.email,

@@ -22,7 +22,7 @@ CONTEXT = {"consultant_name": "李老师", "lead_name": "<b>王五</b>", "lead_q
 
 def queue(**overrides) -> Notification | None:
     values = dict(kind="lead_assigned", recipient_id=None, to_address="li@example.com", subject="新客户",
-                  template="lead_assigned", context=CONTEXT)
+                  template="sales_lead_assigned", context=CONTEXT)
     values.update(overrides)
     return services.queue_email(**values)
 
