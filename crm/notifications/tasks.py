@@ -29,8 +29,6 @@ from crm.notifications.models import Notification
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_RETRIES = 5
-DEFAULT_RETRY_BASE_SECONDS = 30.0
-DEFAULT_RETRY_MAX_SECONDS = 3600.0
 
 
 class PermanentMailError(Exception):
@@ -107,8 +105,8 @@ def deliver_file(message: EmailMessage, notification_id: int) -> Path:
 def retry_countdown(retries: int) -> float:
     """Seconds before retry number `retries` + 1: base * 2**retries, capped."""
     config = current_app.config
-    base = float(config.get("CRM_MAIL_RETRY_BASE_SECONDS", DEFAULT_RETRY_BASE_SECONDS))
-    cap = float(config.get("CRM_MAIL_RETRY_MAX_SECONDS", DEFAULT_RETRY_MAX_SECONDS))
+    base = float(config["CRM_MAIL_RETRY_BASE_SECONDS"])
+    cap = float(config["CRM_MAIL_RETRY_MAX_SECONDS"])
     return min(base * (2 ** retries), cap)
 
 
@@ -132,7 +130,7 @@ def send_notification(self, notification_id: int) -> str:
         notification.attempts += 1
         db.session.commit()  # the attempt counts even if this worker dies mid-conversation
 
-        max_retries = int(current_app.config.get("CRM_MAIL_MAX_RETRIES", DEFAULT_MAX_RETRIES))
+        max_retries = int(current_app.config["CRM_MAIL_MAX_RETRIES"])
         try:
             message = build_message(notification)
             if current_app.config.get("MAIL_BACKEND") == "file":

@@ -5,7 +5,7 @@ from flask import Blueprint, Flask
 bp = Blueprint("sales", __name__, template_folder="templates")
 
 # View modules, one per part of the area (each registers routes on `bp`).
-from crm.sales import views, import_views, pool_views, payment_views, dashboard_views  # noqa: E402,F401
+from crm.sales import dashboard_views, import_views, payment_views, pool_views, views  # noqa: E402,F401
 
 
 def init_app(app: Flask) -> None:

@@ -76,9 +76,9 @@ import time
 from collections.abc import Iterable, Sequence
 
 import redis as redis_lib
-from redis.exceptions import NoScriptError
 import sqlalchemy as sa
 from flask import Flask, current_app
+from redis.exceptions import NoScriptError
 
 from crm.auth.models import User
 from crm.core import clock, uow
@@ -87,7 +87,6 @@ from crm.sales.models import SaleRank
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RECHECK_SECONDS = 60
 _REBUILD_ATTEMPTS = 20
 _CHUNK = 1000  # values per RPUSH inside the scripts (Lua's unpack has a stack limit)
 
@@ -224,7 +223,7 @@ def _scripts():
 
 
 def _recheck_seconds() -> int:
-    return int(current_app.config.get("CRM_ALLOCATION_RECHECK_SECONDS", DEFAULT_RECHECK_SECONDS))
+    return int(current_app.config["CRM_ALLOCATION_RECHECK_SECONDS"])
 
 
 def _install(expected_gen: str, today: dt.date, *, new_cycle: bool) -> tuple[bool, int]:

@@ -66,7 +66,8 @@ ORIGIN_IMPORT = "import"
 ORIGIN_API = "api"
 ORIGIN_GRAB = "grab"
 ORIGIN_ASSIGN = "assign"
-ORIGIN = {ORIGIN_AUTO: "自动分配", ORIGIN_IMPORT: "批量导入", ORIGIN_API: "网站接口", ORIGIN_GRAB: "抢单", ORIGIN_ASSIGN: "主管分配"}
+ORIGIN = {ORIGIN_AUTO: "自动分配", ORIGIN_IMPORT: "批量导入", ORIGIN_API: "网站接口", ORIGIN_GRAB: "抢单",
+          ORIGIN_ASSIGN: "主管分配"}
 
 # Customer.pool_reason: why a lead sits in the public pool
 POOL_UNASSIGNED = 1  # no eligible consultant at intake, or released by a director
@@ -78,7 +79,8 @@ PAY_TUITION = 2
 PAY_TRANSFER = 3
 PAY_DROP_OUT = 4
 PAY_REFUND = 5
-PAY_TYPE = {PAY_DEPOSIT: "订金/报名费", PAY_TUITION: "学费", PAY_TRANSFER: "转班", PAY_DROP_OUT: "退学", PAY_REFUND: "退款"}
+PAY_TYPE = {PAY_DEPOSIT: "订金/报名费", PAY_TUITION: "学费", PAY_TRANSFER: "转班", PAY_DROP_OUT: "退学",
+            PAY_REFUND: "退款"}
 
 # Expiry rule (S-14)
 FOLLOW_UP_DAYS = 3

@@ -26,7 +26,8 @@ from crm.sales.models import ConsultRecord, Customer, CustomerDistribution, Sale
 DEMO_TABLE = {"sales1": (7, 2), "sales2": (5, 5), "sales3": (3, 3)}
 DEMO_TOTAL = 300  # with the enrolled leads of crm/sales/demo_history.py
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰", "涛", "明", "超", "霞", "平", "刚", "婷", "宇", "浩", "欣"]
+GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰",
+         "涛", "明", "超", "霞", "平", "刚", "婷", "宇", "浩", "欣"]
 NOTES = ["电话沟通，了解课程安排", "QQ 发送了课程大纲", "约好周末到校区试听", "关心学费分期，已说明",
          "在比较其他机构，需再跟进", "已添加微信，发送就业数据", "对 Python 方向很感兴趣"]
 

@@ -27,8 +27,16 @@ from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.sales import choices
 from crm.sales.imports import (
-    RowInvalid, RowParser, SheetInfo, error_workbook_path, inspect_workbook, is_blank, json_values,
-    open_first_sheet, setting, write_error_workbook,
+    RowInvalid,
+    RowParser,
+    SheetInfo,
+    error_workbook_path,
+    inspect_workbook,
+    is_blank,
+    json_values,
+    open_first_sheet,
+    setting,
+    write_error_workbook,
 )
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, customer_courses
 
@@ -357,7 +365,8 @@ class ImportRunner:
             values = {record[field] for _n, _v, record in candidates if record[field]}
             if values:
                 column = getattr(Customer, field)
-                found.update((field, value) for value in db.session.scalars(sa.select(column).where(key_in(column, values))))
+                matches = db.session.scalars(sa.select(column).where(key_in(column, values)))
+                found.update((field, value) for value in matches)
         return found
 
     @staticmethod
@@ -410,7 +419,8 @@ class ImportRunner:
         bulk_insert(CustomerDistribution.__table__, history)
         referrers = {record["referrer_qq"] for record, _c in pairs if record["referrer_qq"]}
         if referrers:
-            id_of = dict(db.session.execute(sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, referrers))).all())
+            id_of = dict(db.session.execute(
+                sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, referrers))).all())
             updates = [{"cid": cid, "rid": id_of[record["referrer_qq"]]} for cid, (record, _c) in zip(ids, pairs)
                        if record["referrer_qq"] in id_of]
             if updates:

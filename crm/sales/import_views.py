@@ -14,15 +14,23 @@ from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from crm.core.access import permission_required
 from crm.core import uow
+from crm.core.access import permission_required
 from crm.core.errors import DomainError
 from crm.core.menu import MenuItem, register_menu
 from crm.extensions import db
 from crm.sales import bp
 from crm.sales.imports import (
-    COLUMNS, build_template, create_job, error_workbook_path, human_size, inspect_workbook, save_upload, setting,
-    too_large, write_error_workbook,
+    COLUMNS,
+    build_template,
+    create_job,
+    error_workbook_path,
+    human_size,
+    inspect_workbook,
+    save_upload,
+    setting,
+    too_large,
+    write_error_workbook,
 )
 from crm.sales.models import ImportJob
 
@@ -37,7 +45,8 @@ class ImportUploadForm(FlaskForm):
 
 def register_import_menu(app: Flask) -> None:
     """Sidebar entry of the import pages."""
-    register_menu(app, "sales", _l("Sales"), 10, [MenuItem(_l("Import leads"), "sales.import_new", "sales.lead.import")])
+    register_menu(app, "sales", _l("Sales"), 10,
+                  [MenuItem(_l("Import leads"), "sales.import_new", "sales.lead.import")])
 
 
 def _upload_limit() -> int:

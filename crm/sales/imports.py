@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import re
 import shutil
 import uuid
@@ -19,32 +18,20 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 from openpyxl import Workbook
-from openpyxl.reader.excel import ExcelReader
-from openpyxl.styles.stylesheet import apply_stylesheet
-from openpyxl.worksheet._read_only import ReadOnlyWorksheet
-from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles.stylesheet import apply_stylesheet
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from crm.config import env_int
 from crm.core import uow
 from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.org.models import Course
 from crm.sales import choices
 
-# Defaults of the import settings; each can be overridden in app.config or the environment.
-DEFAULTS = {
-    "CRM_UPLOAD_MAX_BYTES": 10 * 1024 * 1024,
-    "CRM_IMPORT_MAX_ROWS": 100_000,
-    "CRM_IMPORT_BATCH_SIZE": 500,
-    # Zip-bomb limits, checked on the archive directory before anything is decompressed.
-    "CRM_IMPORT_MAX_UNCOMPRESSED_BYTES": 512 * 1024 * 1024,
-    "CRM_IMPORT_MAX_RATIO": 200,
-    # Optional pause between batches (milliseconds) to spare a busy database.
-    "CRM_IMPORT_BATCH_PAUSE_MS": 0,
-}
 RATIO_CHECK_MIN_BYTES = 1024 * 1024  # tiny members compress extremely well and are harmless
 MAX_ARCHIVE_MEMBERS = 10_000
 COURSE_SEPARATORS = re.compile(r"[;；\n]")
@@ -56,11 +43,8 @@ ROW_HEADER = "行号/row"
 
 
 def setting(name: str) -> int:
-    """An integer import setting: app.config first, then the environment, then the default."""
-    value = current_app.config.get(name)
-    if value is None:
-        return env_int(name, DEFAULTS[name], minimum=0)
-    return int(value)
+    """An integer import setting (crm/config.py reads them from the environment)."""
+    return int(current_app.config[name])
 
 
 @dataclass(frozen=True)
@@ -474,7 +458,7 @@ def create_job(source: Path, filename: str, actor_id: int | None, *, keep_source
 
 def import_dir() -> Path:
     """Where uploaded workbooks live: outside the web root, under instance/."""
-    configured = current_app.config.get("CRM_IMPORT_DIR") or os.environ.get("CRM_IMPORT_DIR")
+    configured = current_app.config.get("CRM_IMPORT_DIR")
     path = Path(configured) if configured else Path(current_app.instance_path) / "imports"
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -11,7 +11,13 @@ from crm.core import clock, uow
 from crm.core.access import permission_required
 from crm.core.errors import DomainError
 from crm.core.listing import (
-    current_list_url, order_clauses, paginate, parse_list_query, to_date, to_int, url_with,
+    current_list_url,
+    order_clauses,
+    paginate,
+    parse_list_query,
+    to_date,
+    to_int,
+    url_with,
 )
 from crm.core.menu import MenuItem, register_menu
 from crm.core.safe_redirect import is_local_path

@@ -1,13 +1,12 @@
 """accounts, rbac, org data and audit log
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-24 22:54:15.482596
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0001'

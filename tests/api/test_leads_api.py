@@ -99,7 +99,8 @@ def test_qq_as_a_number_is_accepted(client):
 
 
 # -- auth and limits ---------------------------------------------------------------------------
-@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic abc", "Bearer wrong-token", "Bearer " + "x" * 5000])
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic abc", "Bearer wrong-token",
+                                    "Bearer " + "x" * 5000])
 def test_missing_or_bad_token_is_401(client, header):
     make_token()
     headers = {"Authorization": header} if header is not None else {}

@@ -60,11 +60,8 @@ def _csrf_token(html: str) -> str:
 
 
 @pytest.mark.committing
-def test_token_forms_need_csrf(database_url, redis_url, redis_prefix, clean_database):
-    from crm import create_app
-    from tests.conftest import make_test_config
-
-    csrf_app = create_app(make_test_config(database_url, redis_url, redis_prefix, WTF_CSRF_ENABLED=True))
+def test_token_forms_need_csrf(build_app, clean_database):
+    csrf_app = build_app(WTF_CSRF_ENABLED=True)
     with csrf_app.app_context():
         username = make_user("admin").username
     client = csrf_app.test_client()
@@ -78,8 +75,6 @@ def test_token_forms_need_csrf(database_url, redis_url, redis_prefix, clean_data
                                    "csrf_token": form_token}).status_code == 201
     with csrf_app.app_context():
         assert [t.name for t in db.session.scalars(sa.select(ApiToken))] == ["with csrf"]
-        db.session.remove()
-        db.engine.dispose()
 
 
 def test_token_pages_need_the_permission(client):

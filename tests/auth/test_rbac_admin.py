@@ -128,7 +128,8 @@ def test_permission_matrix_is_grouped_by_area_and_saved_with_audit(admin_client)
     db.session.expire_all()
     assert [p.code for p in db.session.get(Role, role.id).permissions] == ["org.view", "sales.pool.grab"]
     entry = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "role.permissions",
-                                                        AuditLog.object_type == "role", AuditLog.object_id == str(role.id),
+                                                        AuditLog.object_type == "role",
+                                                        AuditLog.object_id == str(role.id),
                                                         AuditLog.actor_id == admin_client.admin.id))
     assert entry.detail_dict["added"] == ["sales.pool.grab"]
     assert entry.detail_dict["removed"] == ["rooms.book"]
@@ -176,7 +177,8 @@ def test_create_custom_role(admin_client):
     assert response.headers["Location"] == f"/auth/roles/{role.id}"
     assert role.title == "助教" and role.permissions == []
     assert db.session.scalar(sa.select(AuditLog.id).where(AuditLog.action == "role.create",
-                                                          AuditLog.object_type == "role", AuditLog.object_id == str(role.id)))
+                                                          AuditLog.object_type == "role",
+                                                          AuditLog.object_id == str(role.id)))
 
 
 @pytest.mark.parametrize("data, message", [
@@ -246,13 +248,11 @@ def test_audit_log_is_read_only_and_needs_permission(admin_client, new_client):
 
 
 @pytest.mark.committing
-def test_posts_without_csrf_token_are_refused(database_url, redis_url, redis_prefix, clean_database):
-    from crm import create_app
+def test_posts_without_csrf_token_are_refused(build_app, clean_database):
     from tests.auth.conftest import FreshUserClient, fresh_ip
-    from tests.conftest import make_test_config
     from tests.factories import PASSWORD
 
-    csrf_app = create_app(make_test_config(database_url, redis_url, redis_prefix, WTF_CSRF_ENABLED=True))
+    csrf_app = build_app(WTF_CSRF_ENABLED=True)
     with csrf_app.app_context():
         admin = make_user("admin")
         victim = make_user()

@@ -67,7 +67,8 @@ def test_create_user_shows_password_once_and_audits(admin_client):
         page = admin_client.get(url).get_data(as_text=True)
         assert password not in page and "scrypt:" not in page
     entry = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "user.create",
-                                                        AuditLog.object_type == "user", AuditLog.object_id == str(user.id)))
+                                                        AuditLog.object_type == "user",
+                                                        AuditLog.object_id == str(user.id)))
     assert entry.actor_id == admin_client.admin.id
     assert entry.detail_dict["roles"] == ["consultant"]
 
@@ -159,7 +160,8 @@ def test_edit_profile_keeps_list_filters_and_audits(admin_client):
     user = db.session.get(User, user.id)
     assert (user.name, user.email, user.department.code) == ("After", "after@example.com", 1002)
     entry = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "user.update",
-                                                        AuditLog.object_type == "user", AuditLog.object_id == str(user.id)))
+                                                        AuditLog.object_type == "user",
+                                                        AuditLog.object_id == str(user.id)))
     assert entry.detail_dict["changed"]["name"] == ["Before", "After"]
 
 
@@ -192,7 +194,8 @@ def test_set_user_roles_is_audited_and_refuses_unknown_roles(admin_client):
     db.session.expire_all()
     assert sorted(r.name for r in db.session.get(User, user.id).roles) == ["teacher", "tutor"]
     entry = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "user.roles",
-                                                        AuditLog.object_type == "user", AuditLog.object_id == str(user.id)))
+                                                        AuditLog.object_type == "user",
+                                                        AuditLog.object_id == str(user.id)))
     assert entry.detail_dict == {"before": ["consultant"], "after": ["teacher", "tutor"]}
     for bad in (["999999"], ["x"]):
         response = admin_client.post(f"/auth/users/{user.id}/roles", data={"roles": bad}, follow_redirects=True)
@@ -224,7 +227,8 @@ def test_reset_password_shows_new_password_once_and_forces_change(admin_client, 
     user = db.session.get(User, user.id)
     assert user.password_hash != old_hash and user.must_change_password
     assert db.session.scalar(sa.select(AuditLog.id).where(AuditLog.action == "user.reset_password",
-                                                          AuditLog.object_type == "user", AuditLog.object_id == str(user.id)))
+                                                          AuditLog.object_type == "user",
+                                                          AuditLog.object_id == str(user.id)))
     client = new_client()
     assert login(client, user).status_code == 200  # the old password no longer works
     response = login(client, user, password=password)
@@ -253,7 +257,8 @@ def test_deactivate_and_activate(admin_client):
     admin_client.post(f"/auth/users/{user.id}/activate")
     db.session.expire_all()
     assert db.session.get(User, user.id).active
-    actions = list(db.session.scalars(sa.select(AuditLog.action).where(AuditLog.object_type == "user", AuditLog.object_id == str(user.id))
+    actions = list(db.session.scalars(sa.select(AuditLog.action).where(AuditLog.object_type == "user",
+                                                                       AuditLog.object_id == str(user.id))
                                       .order_by(AuditLog.id)))
     assert actions == ["user.deactivate", "user.activate"]
 

@@ -107,7 +107,8 @@ def test_director_table_then_seven_leads_follow_the_cycle(flow_page, sales_serve
     # The saved rows are editable inline: the values the director typed are there.
     rows = page.eval_on_selector_all(
         "#allocation-form tbody tr[data-user-id]",
-        "rows => rows.map(r => [r.querySelector('input[name$=weight]').value, r.querySelector('input[name$=num]').value])",
+        "rows => rows.map(r => [r.querySelector('input[name$=weight]').value, "
+        "r.querySelector('input[name$=num]').value])",
     )
     assert rows == [["7", "2"], ["5", "5"]]
     page.screenshot(path=str(artifacts_dir / "sales-allocation-table.png"), full_page=True)

@@ -6,9 +6,8 @@ import textwrap
 
 import pytest
 
-from crm import AREAS, create_app
+from crm import AREAS
 from crm.core.areas import area_names, beat_schedule, seeders, task_modules
-from tests.conftest import make_test_config
 
 DUMMY_INIT = '''
 """A throw-away area used by the tests."""
@@ -64,22 +63,18 @@ def nightly():
 
 
 @pytest.fixture
-def dummy_app(tmp_path, database_url, redis_url, redis_prefix, app):
+def dummy_app(tmp_path, build_app):
     package = tmp_path / "dummy_area"
     package.mkdir()
     (package / "__init__.py").write_text(textwrap.dedent(DUMMY_INIT), encoding="utf-8")
     (package / "tasks.py").write_text(textwrap.dedent(DUMMY_TASKS), encoding="utf-8")
     sys.path.insert(0, str(tmp_path))
     try:
-        built = create_app(make_test_config(database_url, redis_url, redis_prefix),
-                           areas=(*AREAS, "dummy_area"))
-        yield built
+        yield build_app(areas=(*AREAS, "dummy_area"))
     finally:
         sys.path.remove(str(tmp_path))
         for name in [m for m in sys.modules if m == "dummy_area" or m.startswith("dummy_area.")]:
             del sys.modules[name]
-        app.extensions["celery"].set_current()
-        app.extensions["celery"].set_default()
 
 
 def test_a_new_area_gets_blueprint_menu_tasks_beat_and_seeder(dummy_app):
@@ -101,7 +96,7 @@ def test_a_new_area_gets_blueprint_menu_tasks_beat_and_seeder(dummy_app):
 
 
 def test_the_areas_own_order_is_not_lost_when_an_area_registers_twice(app):
-    from crm.core.menu import MenuItem, register_menu
+    from crm.core.menu import register_menu
 
     menu = app.extensions["crm_menu"]
     order = menu["sales"].order

@@ -176,3 +176,87 @@ def test_forwarded_headers_are_trusted_only_behind_a_declared_proxy(
     probe.before_request(lambda: seen.append((request.remote_addr, request.scheme)))
     probe.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
     assert seen == [expected]
+
+
+# -- the README's configuration table is the list of settings -----------------------------------
+class RecordingEnv(dict):
+    """An environment that remembers which variables the config asked for."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked: set[str] = set()
+
+    def get(self, key, default=None):
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.asked.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        self.asked.add(key)
+        return super().__contains__(key)
+
+
+def readme_settings() -> dict[str, str]:
+    """variable → default cell of the README's configuration table."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        names_cell, default_cell = [cell.strip() for cell in line.strip("|").split("|")][:2]
+        for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", names_cell):
+            rows[name] = default_cell
+    return rows
+
+
+def test_readme_lists_exactly_the_settings_config_reads():
+    env = RecordingEnv({"CRM_ENV": "production", "SECRET_KEY": "x" * 64})
+    load_config(env)
+    development = RecordingEnv({"CRM_ENV": "development"})
+    load_config(development)
+    assert sorted(env.asked | development.asked) == sorted(readme_settings())
+
+
+def test_readme_defaults_are_the_defaults_config_uses():
+    import re
+
+    from crm.config import CONFIG_KEY_OF
+
+    config = load_config({"CRM_ENV": "production", "SECRET_KEY": "x" * 64})
+    checked = 0
+    for name, cell in readme_settings().items():
+        literal = re.fullmatch(r"`([^`]*)`(?: \([^)]*\))?", cell)
+        if literal is None:
+            continue  # a described default ("none in production", "4 × ...")
+        value = config.get(CONFIG_KEY_OF.get(name, name))
+        raw = literal.group(1)
+        if isinstance(value, bool):
+            assert value == (raw == "yes"), name
+        elif isinstance(value, int):
+            assert value == int(raw), name
+        elif raw in config:  # "defaults to another setting's value"
+            assert value == config[raw], name
+        elif name in {"DATABASE_URL", "CRM_IMPORT_DIR"}:  # a path inside this checkout
+            assert value.endswith(raw.split("///", 1)[-1]), name
+        else:
+            assert str(value) == raw, name
+        checked += 1
+    assert checked >= 25
+
+
+def test_no_module_but_config_reads_the_environment():
+    import re
+
+    offenders = []
+    for path in sorted((ROOT / "crm").rglob("*.py")):
+        if path.name in {"config.py", "devserver.py", "devredis.py"}:
+            continue  # devserver/devredis start processes for `make run` and pass the environment on
+        if re.search(r"os\.environ|os\.getenv", path.read_text(encoding="utf-8")):
+            offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []

@@ -82,7 +82,7 @@ def test_slot_taken_in_a_transaction_that_rolls_back_returns_to_the_head(app):
 
 
 def test_slot_is_kept_when_the_transaction_commits(app):
-    a = _add_rank(weight=7, num=1)
+    _add_rank(weight=7, num=1)
     b = _add_rank(weight=5, num=1)
     intake.create_lead(None, {"qq": "551002", "name": "李四", "gender": 1, "source": 3}, channel="form",
                        today=TODAY)

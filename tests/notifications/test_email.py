@@ -67,13 +67,10 @@ def test_english_locale_renders_english(app):
     assert "A new lead has been assigned to you." in notification.body_text
 
 
-def test_retry_countdown_grows_and_is_capped(app):
-    app.config.update(CRM_MAIL_RETRY_BASE_SECONDS=2, CRM_MAIL_RETRY_MAX_SECONDS=20)
-    try:
-        assert [tasks.retry_countdown(n) for n in range(6)] == [2, 4, 8, 16, 20, 20]
-    finally:
-        app.config.pop("CRM_MAIL_RETRY_BASE_SECONDS")
-        app.config.pop("CRM_MAIL_RETRY_MAX_SECONDS")
+def test_retry_countdown_grows_and_is_capped(app, monkeypatch):
+    monkeypatch.setitem(app.config, "CRM_MAIL_RETRY_BASE_SECONDS", 2)
+    monkeypatch.setitem(app.config, "CRM_MAIL_RETRY_MAX_SECONDS", 20)
+    assert [tasks.retry_countdown(n) for n in range(6)] == [2, 4, 8, 16, 20, 20]
 
 
 # -- sending, called directly (no worker) -------------------------------------------------------

@@ -53,7 +53,8 @@ def test_department_create_edit_delete(admin_client):
     assert (department.code, department.title) == (2002, "财务中心")
 
     # Saving unchanged values must not trip the uniqueness check on the row itself.
-    response = admin_client.post(f"/org/departments/edit/?id={department.id}", data={"code": "2002", "title": "财务中心"})
+    response = admin_client.post(f"/org/departments/edit/?id={department.id}",
+                                 data={"code": "2002", "title": "财务中心"})
     assert response.status_code == 302
 
     admin_client.post("/org/departments/delete/", data={"id": str(department.id)})

@@ -12,12 +12,9 @@ from tests.factories import PASSWORD, make_school, make_user
 
 
 @pytest.fixture
-def csrf_client(database_url, redis_url, redis_prefix, clean_database):
+def csrf_client(build_app, clean_database):
     """A client of a second app with WTF_CSRF_ENABLED=True, signed in as an administrator."""
-    from crm import create_app
-    from tests.conftest import make_test_config
-
-    csrf_app = create_app(make_test_config(database_url, redis_url, redis_prefix, WTF_CSRF_ENABLED=True))
+    csrf_app = build_app(WTF_CSRF_ENABLED=True)
     with csrf_app.app_context():
         db.engine.dispose()  # fresh connections: SQLite foreign keys ON
         username = make_user("admin").username
@@ -62,10 +59,12 @@ def test_delete_without_token_is_refused_and_the_list_form_carries_one(csrf_clie
     assert school_titled(app, "Delete me campus") is not None
 
     listing = client.get("/org/schools/").get_data(as_text=True)
-    delete_form = re.search(r'<form class="icon" method="POST" action="/org/schools/delete/">(.*?)</form>', listing, re.S)
+    delete_form = re.search(r'<form class="icon" method="POST" action="/org/schools/delete/">(.*?)</form>',
+                            listing, re.S)
     assert delete_form, "each row has a POST delete form"
     assert "safeConfirm" in delete_form.group(1), "the delete button asks for confirmation"
-    response = client.post("/org/schools/delete/", data={"id": str(school_id), "csrf_token": token_from(delete_form.group(1))})
+    response = client.post("/org/schools/delete/",
+                           data={"id": str(school_id), "csrf_token": token_from(delete_form.group(1))})
     assert response.status_code == 302
     assert school_titled(app, "Delete me campus") is None
 

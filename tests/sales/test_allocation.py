@@ -227,13 +227,10 @@ def test_recheck_rereads_the_table_after_the_interval(app, monkeypatch):
     db.session.execute(db.update(SaleRank).where(SaleRank.user_id == a).values(active=False))
     db.session.commit()
     assert take(1) == [b]  # ...is not seen before the recheck is due,
-    app.config["CRM_ALLOCATION_RECHECK_SECONDS"] = 0
-    try:
-        allocation.rebuild(today=TODAY, new_cycle=False)  # re-stamp with an immediate deadline
-        monkeypatch.setattr(allocation.time, "time", lambda: 10 ** 12)
-        assert take(3) == [b, b, b]  # ...but it is afterwards.
-    finally:
-        app.config.pop("CRM_ALLOCATION_RECHECK_SECONDS")
+    monkeypatch.setitem(app.config, "CRM_ALLOCATION_RECHECK_SECONDS", 0)
+    allocation.rebuild(today=TODAY, new_cycle=False)  # re-stamp with an immediate deadline
+    monkeypatch.setattr(allocation.time, "time", lambda: 10 ** 12)
+    assert take(3) == [b, b, b]  # ...but it is afterwards.
 
 
 def test_cycle_preview_shows_the_rest_then_the_next_cycles(app):

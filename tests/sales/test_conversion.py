@@ -18,7 +18,7 @@ from crm.sales import choices, payments
 from crm.sales.models import Customer, CustomerDistribution, PaymentRecord
 from crm.students import services as student_services
 from crm.students.models import Enrollment, Student
-from tests.factories import PASSWORD, login, logout, make_class, make_user
+from tests.factories import login, logout, make_class, make_user
 from tests.sales.lead_factories import make_lead
 from tests.sales.pool_helpers import history
 

@@ -16,7 +16,7 @@ from crm.sales.pool import assign, grab
 from crm.sales.reclaim import reclaim_expired
 from tests.factories import make_user
 from tests.sales.lead_factories import make_lead
-from tests.sales.pool_helpers import history, open_rows
+from tests.sales.pool_helpers import history
 
 TODAY = dt.date(2026, 3, 20)
 LOST = "You lost this lead and cannot take it back until another consultant has held it."

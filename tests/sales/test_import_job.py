@@ -13,8 +13,7 @@ from openpyxl import Workbook, load_workbook
 from crm.core.audit import AuditLog
 from crm.extensions import db
 from crm.notifications.models import Notification
-from crm.sales import allocation, choices
-from crm.sales import import_tasks
+from crm.sales import allocation, choices, import_tasks
 from crm.sales.import_tasks import ImportRunner, import_memo, run_import
 from crm.sales.imports import REASON_HEADER, ROW_HEADER, create_job
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, SaleRank
@@ -453,7 +452,8 @@ def test_job_page_progress_and_history_respect_ownership(tmp_path, client, app):
     assert f'data-job-id="{job.id}"' in client.get("/sales/imports/").get_data(as_text=True)
     client.post("/auth/logout")
     login(client, other)
-    for url in (f"/sales/imports/{job.id}", f"/sales/imports/{job.id}/progress", f"/sales/imports/{job.id}/errors.xlsx"):
+    base = f"/sales/imports/{job.id}"
+    for url in (base, f"{base}/progress", f"{base}/errors.xlsx"):
         assert client.get(url).status_code == 403
     assert f'data-job-id="{job.id}"' not in client.get("/sales/imports/").get_data(as_text=True)
     client.post("/auth/logout")

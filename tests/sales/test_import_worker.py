@@ -127,16 +127,17 @@ def test_worker_killed_mid_import_and_restarted_finishes_exactly(
         return (import_dir.parent / f"{name}.log").read_text(errors="replace")[-3000:]
 
     def start_worker(name: str) -> subprocess.Popen:
-        # Output goes to a file: an unread pipe would fill up and stall the worker.
-        return subprocess.Popen([sys.executable, "-c", WORKER_CODE, queue, f"{name}@{queue}"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=(import_dir.parent / f"{name}.log").open("wb"),
-                                start_new_session=True)
+        # Output goes to a file: an unread pipe would fill up and stall the worker. The child
+        # keeps its own copy of the descriptor, so ours is closed at once.
+        with (import_dir.parent / f"{name}.log").open("wb") as log_file:
+            return subprocess.Popen([sys.executable, "-c", WORKER_CODE, queue, f"{name}@{queue}"], cwd=ROOT,
+                                    env=env, stdout=subprocess.DEVNULL, stderr=log_file, start_new_session=True)
 
     first = start_worker("first")
     second = None
     try:
         import_leads_task.apply_async(args=[job_id], queue=queue)
-        wait_until(lambda: job_state(app, job_id).processed_rows >= 40, 60, 
+        wait_until(lambda: job_state(app, job_id).processed_rows >= 40, 60,
                    lambda: "the first worker never got going: " + log_of("first"))
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=10)

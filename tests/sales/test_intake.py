@@ -65,7 +65,8 @@ def test_lead_is_saved_allocated_with_history_audit_and_email(app):
     assert customer.phone == "13812345678" and customer.email == "zhang.san@example.com"
     assert [c.name for c in customer.courses] == ["Python 全栈"]
     assert customer.created_by_id == actor.id and customer.channel == "form"
-    [history] = db.session.scalars(sa.select(CustomerDistribution).where(CustomerDistribution.customer_id == customer.id))
+    [history] = db.session.scalars(
+        sa.select(CustomerDistribution).where(CustomerDistribution.customer_id == customer.id))
     assert (history.consultant_id, history.status, history.origin, history.started_on, history.ended_on) == (
         holder.id, choices.FOLLOWING, choices.ORIGIN_AUTO, TODAY, None)
     [entry] = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "lead.allocate",

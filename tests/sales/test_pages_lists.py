@@ -118,6 +118,7 @@ def test_export_cap_says_it_was_cut(app):
         response = listing.xlsx_response("x.xlsx", ["n"], ([i] for i in range(10)), cap=3)
         response.direct_passthrough = False
         table = read_xlsx(response.get_data())
+        response.close()  # as the WSGI server does: closes the temporary file
     assert [r[0] for r in table[1:4]] == [0, 1, 2]
     assert len(table) == 5 and isinstance(table[4][0], str) and "3" in table[4][0]
     assert response.headers["X-Export-Truncated"] == "1"
@@ -128,6 +129,7 @@ def test_export_neutralises_formulas(app):
         response = listing.xlsx_response("x.xlsx", ["n"], [["=HYPERLINK(\"http://x\")"], ["plain"]])
         response.direct_passthrough = False
         table = read_xlsx(response.get_data())
+        response.close()
     assert table[1][0].startswith("'=") and table[2][0] == "plain"
 
 

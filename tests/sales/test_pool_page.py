@@ -111,11 +111,8 @@ def test_staff_without_pool_permission_gets_403(client):
 
 
 @pytest.mark.committing
-def test_grab_needs_a_csrf_token(database_url, redis_url, redis_prefix, clean_database):
-    from crm import create_app
-    from tests.conftest import make_test_config
-
-    csrf_app = create_app(make_test_config(database_url, redis_url, redis_prefix, WTF_CSRF_ENABLED=True))
+def test_grab_needs_a_csrf_token(build_app, clean_database):
+    csrf_app = build_app(WTF_CSRF_ENABLED=True)
     with csrf_app.app_context():
         username = make_user("consultant").username
         lead_id = make_lead(None).id

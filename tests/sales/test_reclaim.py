@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 
 import pytest
+import redis as redis_lib
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 
 from crm.core.audit import AuditLog
 from crm.extensions import db, redis
@@ -157,3 +158,33 @@ def test_beat_schedule_and_imports_name_the_tasks(app):
     assert celery_app.conf.timezone == app.config["CRM_TIMEZONE"]
     celery_app.loader.import_default_modules()
     assert "crm.sales.reclaim_expired_leads" in celery_app.tasks
+
+
+@pytest.mark.committing
+@pytest.mark.parametrize("error", [
+    redis_lib.exceptions.ConnectionError("Connection reset by peer"),
+    OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly")),
+], ids=["redis", "database"])
+@pytest.mark.parametrize("task_name, target", [
+    ("reclaim_expired_leads", "run_reclaim"), ("remind_expiring_leads", "run_expiry_reminders"),
+])
+def test_beat_tasks_retry_a_dropped_connection_through_a_real_worker(app, celery_worker, monkeypatch, error,
+                                                                      task_name, target):
+    import time
+
+    from crm.sales import reclaim, reclaim_tasks
+
+    calls: list[dt.date] = []
+
+    def flaky(today, *_args):
+        calls.append(today)
+        if len(calls) == 1:
+            raise error
+        return reclaim.ReclaimResult(today=today) if target == "run_reclaim" else []
+
+    monkeypatch.setattr(reclaim, target, flaky)
+    getattr(reclaim_tasks, task_name).apply_async(args=["2026-03-10"])
+    deadline = time.monotonic() + 30
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert calls == [dt.date(2026, 3, 10)] * 2  # failed once, retried once, succeeded
