@@ -134,7 +134,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "CRM_LOGIN_LOCK_MINUTES": env_int("CRM_LOGIN_LOCK_MINUTES", 15, env, minimum=1),
         # S-6: the allocation queue re-reads the table at least this often, whatever changed.
         "CRM_ALLOCATION_RECHECK_SECONDS": env_int("CRM_ALLOCATION_RECHECK_SECONDS", 60, env, minimum=1),
-        "CRM_PAGE_SIZE": env_int("CRM_PAGE_SIZE", 25, env, minimum=5),
+        # Rows per page of every list (hand-written lists and the admin pages alike).
+        "CRM_PAGE_SIZE": env_int("CRM_PAGE_SIZE", 50, env, minimum=5),
         "CRM_DAILY_GRAB_LIMIT": env_int("CRM_DAILY_GRAB_LIMIT", 0, env, minimum=0),  # 0 = unlimited (S-17)
         "CRM_UPLOAD_MAX_BYTES": env_int("CRM_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, env, minimum=1024),
         # S-9 imports: where uploaded workbooks live (default instance/imports), row limit,

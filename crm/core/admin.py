@@ -353,5 +353,8 @@ def add_secured_view(app: Flask, view: SecuredModelView) -> None:
     admin: Admin = app.extensions.get("crm_admin") or init_admin(app)
     if not view.permission_view:
         raise ValueError(f"{type(view).__name__} declares no permission_view")
+    # Admin lists page like every other list (CRM_PAGE_SIZE), still offering the usual choices.
+    view.page_size = app.config["CRM_PAGE_SIZE"]
+    view.page_size_options = tuple(sorted({*view.page_size_options, view.page_size}))
     admin.add_view(view)
     declare_blueprint(app, view.endpoint, (view.permission_view,))

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from flask import request, send_file
+from flask import current_app, request, send_file
 from flask_babel import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -37,8 +37,7 @@ from openpyxl.styles import Font
 from crm.core.ids import MAX_ID
 from crm.extensions import db
 
-DEFAULT_PER_PAGE = 50
-PER_PAGE_CHOICES = (20, 50, 100, 200)
+PER_PAGE_CHOICES = (20, 50, 100, 200)  # besides CRM_PAGE_SIZE, the default of every list
 MAX_PAGE = 2000  # offset pagination beyond this gets slow; filters narrow better
 MAX_SEARCH_LENGTH = 100
 EXPORT_ROW_CAP = 100_000
@@ -78,7 +77,7 @@ class ListQuery:
     """What the query string asks of a list page."""
 
     page: int = 1
-    per_page: int = DEFAULT_PER_PAGE
+    per_page: int = 50  # parse_list_query sets CRM_PAGE_SIZE
     sort: str = ""  # key of the `sorts` mapping
     descending: bool = False
     search: str = ""
@@ -96,6 +95,11 @@ class ListQuery:
         return key
 
 
+def page_size() -> int:
+    """Rows per page of every list: CRM_PAGE_SIZE."""
+    return int(current_app.config["CRM_PAGE_SIZE"])
+
+
 def parse_list_query(args: Mapping[str, str], *, sorts: Iterable[str], default_sort: str,
                      filters: Mapping[str, Callable[[str], Any]] | None = None,
                      multi: Iterable[str] = ()) -> ListQuery:
@@ -109,7 +113,8 @@ def parse_list_query(args: Mapping[str, str], *, sorts: Iterable[str], default_s
     page = to_int(args.get("page", "")) or 1
     query.page = min(max(page, 1), MAX_PAGE)
     per_page = to_int(args.get("per_page", ""))
-    query.per_page = per_page if per_page in PER_PAGE_CHOICES else DEFAULT_PER_PAGE
+    default = page_size()
+    query.per_page = per_page if per_page in (*PER_PAGE_CHOICES, default) else default
     sort = (args.get("sort") or default_sort).strip()
     descending = sort.startswith("-")
     key = sort.lstrip("-")

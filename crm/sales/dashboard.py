@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from crm.auth.models import Permission, User, role_permissions, user_roles
+from crm.auth.models import User
 from crm.extensions import db
-from crm.sales import choices
+from crm.sales import choices, people
 from crm.sales.models import ConsultRecord, CustomerDistribution, PaymentRecord, SaleRank
 
 ORIGINS = (choices.ORIGIN_AUTO, choices.ORIGIN_IMPORT, choices.ORIGIN_API, choices.ORIGIN_GRAB, choices.ORIGIN_ASSIGN)
@@ -95,16 +95,8 @@ class Dashboard:
 
 
 def sales_staff_ids() -> set[int]:
-    """Active staff who can hold leads (a role with 'sales.mine')."""
-    holders = (
-        sa.select(user_roles.c.user_id)
-        .join(role_permissions, role_permissions.c.role_id == user_roles.c.role_id)
-        .join(Permission, Permission.id == role_permissions.c.permission_id)
-        .where(Permission.code == "sales.mine")
-    )
-    return set(db.session.scalars(
-        sa.select(User.id).where(User.id.in_(holders), User.active.is_(True), User.kind == User.KIND_STAFF)
-    ))
+    """Active consultants: the rows of the dashboard (crm.sales.people)."""
+    return people.consultant_ids()
 
 
 def check_period(start: dt.date, end: dt.date) -> None:

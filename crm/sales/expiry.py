@@ -11,6 +11,7 @@ below behaves the same); every path that hands a lead to a consultant
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import sqlalchemy as sa
@@ -102,9 +103,37 @@ def expiry_of(customer, today: dt.date) -> Expiry:
     return Expiry(True, reason, expires_on)
 
 
+@dataclass(frozen=True)
+class Countdown:
+    """When a held lead returns to the pool unless someone acts ."""
+
+    expires_on: dt.date | None  # first day it is expired; None when it never expires
+    days_left: int | None  # expires_on − today: 1 means "expires tomorrow, follow up today"
+    reason: int | None  # the rule that ends it first (choices.LOST_NO_FOLLOW_UP / LOST_NO_CONVERSION)
+
+    @property
+    def expired(self) -> bool:
+        """True from the expiry day on."""
+        return self.days_left is not None and self.days_left <= 0
+
+    @property
+    def last_day(self) -> dt.date | None:
+        """The last day the lead is still held."""
+        return self.expires_on - dt.timedelta(days=1) if self.expires_on else None
+
+
+def countdown(customer: Customer, today: dt.date) -> Countdown:
+    """Days until the lead expires and the rule that will expire it (15-day rule wins a tie)."""
+    result = expiry_of(customer, today)
+    if result.expires_on is None:
+        return Countdown(None, None, None)
+    dates = expiry_dates(customer.received_on, customer.last_follow_up_on)
+    reason = (choices.LOST_NO_CONVERSION if dates.get(choices.LOST_NO_CONVERSION) == result.expires_on
+              else choices.LOST_NO_FOLLOW_UP)
+    return Countdown(result.expires_on, (result.expires_on - today).days, reason)
+
+
 def days_left(customer, today: dt.date) -> int | None:
     """Whole days the holder still has before the lead expires (0: expires today or already)."""
-    expiry = expiry_of(customer, today)
-    if expiry.expires_on is None:
-        return None
-    return max((expiry.expires_on - today).days, 0)
+    left = countdown(customer, today).days_left
+    return None if left is None else max(left, 0)

@@ -17,9 +17,9 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from crm.sales import choices
+from crm.sales import choices, intake
 from crm.sales.services import NOTE_MAX_LENGTH, NUM_MAX, NUM_MIN, WEIGHT_MAX, WEIGHT_MIN
 
 NONE_LABEL = "—"
@@ -40,37 +40,36 @@ def options(pairs) -> list[SelectChoice]:
 
 
 class LeadForm(FlaskForm):
-    """A lead's profile (S-1 fields except consultant, status and dates)."""
+    """A lead's profile (S-1 fields except consultant, status and dates).
 
-    qq = StringField(
-        _l("QQ"), filters=[_strip],
-        validators=[DataRequired(), Regexp(r"^[0-9]{5,12}$", message=_l("A QQ number has 5 to 12 digits."))],
-    )
-    name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired(), Length(max=32)])
+    The form only collects the values: every format, length and choice rule is
+    crm.sales.intake's (the same for the form, the API and the Excel import),
+    and its messages land under these fields. Lengths are also given to the
+    browser as maxlength, from the same constants.
+    """
+
+    qq = StringField(_l("QQ"), filters=[_strip], validators=[DataRequired()],
+                     render_kw={"maxlength": intake.QQ_MAX, "inputmode": "numeric"})
+    name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired()],
+                       render_kw={"maxlength": intake.NAME_MAX})
     gender = SelectField(_l("Gender"), coerce=int, choices=_options(choices.GENDER))
     education = SelectField(_l("Education"), coerce=int, choices=_options(choices.EDUCATION, optional=True))
-    graduation_school = StringField(_l("Graduation school"), filters=[_strip], validators=[Length(max=64)])
-    major = StringField(_l("Major"), filters=[_strip], validators=[Length(max=64)])
+    graduation_school = StringField(_l("Graduation school"), filters=[_strip],
+                                    render_kw={"maxlength": intake.TEXT_LIMITS["graduation_school"]})
+    major = StringField(_l("Major"), filters=[_strip], render_kw={"maxlength": intake.TEXT_LIMITS["major"]})
     experience = SelectField(_l("Experience"), coerce=int, choices=_options(choices.EXPERIENCE, optional=True))
     work_status = SelectField(_l("Work status"), coerce=int, choices=_options(choices.WORK_STATUS, optional=True))
-    company = StringField(_l("Company"), filters=[_strip], validators=[Length(max=64)])
-    salary = StringField(_l("Salary"), filters=[_strip], validators=[Length(max=32)])
+    company = StringField(_l("Company"), filters=[_strip], render_kw={"maxlength": intake.TEXT_LIMITS["company"]})
+    salary = StringField(_l("Salary"), filters=[_strip], render_kw={"maxlength": intake.TEXT_LIMITS["salary"]})
     source = SelectField(_l("Source"), coerce=int, choices=_options(choices.SOURCE))
     referred_by = StringField(
         _l("Referred by (QQ or lead id)"), filters=[_strip],
         validators=[Optional(), Regexp(r"^[0-9]{1,18}$", message=_l("Enter the referrer's QQ number or lead id."))],
     )
     course_ids = SelectMultipleField(_l("Courses of interest"), coerce=int)
-    phone = StringField(
-        _l("Phone"), filters=[_strip],
-        validators=[Optional(), Length(max=20),
-                    Regexp(r"^[0-9+()\- ]+$", message=_l("A phone number has only digits, spaces and + - ( )."))],
-    )
-    email = StringField(
-        _l("E-mail"), filters=[_strip],
-        validators=[Optional(), Length(max=254), Email(message=_l("Enter a valid e-mail address."))],
-    )
-    memo = TextAreaField(_l("Memo"), filters=[_strip], validators=[Length(max=2000)])
+    phone = StringField(_l("Phone"), filters=[_strip], render_kw={"maxlength": intake.PHONE_INPUT_MAX})
+    email = StringField(_l("E-mail"), filters=[_strip], render_kw={"maxlength": intake.EMAIL_MAX})
+    memo = TextAreaField(_l("Memo"), filters=[_strip], render_kw={"maxlength": intake.TEXT_LIMITS["memo"]})
 
     def to_data(self) -> dict:
         """The lead's values as the services expect them (empty → None)."""

@@ -40,6 +40,8 @@ FIELDS = (
     "company", "salary", "source", "referred_by_id", "referred_by_qq", "course_ids", "phone", "email",
     "memo", "inquiry_date",
 )
+# The lead's field lengths: the database columns, the form's maxlength and these checks agree.
+NAME_MAX, QQ_MAX, PHONE_INPUT_MAX, EMAIL_MAX = 32, 12, 20, 254
 TEXT_LIMITS = {"graduation_school": 64, "major": 64, "company": 64, "salary": 32, "memo": 2000}
 MAX_COURSES = 20
 ORIGIN_BY_CHANNEL = {"form": choices.ORIGIN_AUTO, "api": choices.ORIGIN_API, "import": choices.ORIGIN_IMPORT}
@@ -139,8 +141,8 @@ def normalise_email(value: Any) -> str:
     text = _as_text(value, "email")
     if not text:
         raise DomainError(_("Enter an e-mail address."), field="email")
-    if len(text) > 254:
-        raise DomainError(_("An e-mail address has at most 254 characters."), field="email")
+    if len(text) > EMAIL_MAX:
+        raise DomainError(_("An e-mail address has at most %(n)s characters.", n=EMAIL_MAX), field="email")
     try:
         normalised = validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError:
@@ -214,8 +216,8 @@ def _name(value: Any) -> str:
     if _blank(value):
         raise DomainError(_("Enter the name."), field="name")
     text = _as_text(value, "name")
-    if len(text) > 32:
-        raise DomainError(_("A name has at most 32 characters."), field="name")
+    if len(text) > NAME_MAX:
+        raise DomainError(_("A name has at most %(n)s characters.", n=NAME_MAX), field="name")
     if any(unicodedata.category(ch).startswith("C") for ch in text):
         raise DomainError(_("The name contains control characters."), field="name")
     return text

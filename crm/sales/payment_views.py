@@ -19,6 +19,7 @@ from crm.extensions import db
 from crm.org.models import ClassList
 from crm.sales import bp, choices, payments
 from crm.sales.models import Customer
+from crm.sales.services import sees_all_leads
 from crm.students import services as student_services
 from crm.students.models import Enrollment, Student
 
@@ -130,7 +131,7 @@ def students():
         .options(joinedload(Student.customer), joinedload(Student.user))
         .order_by(Student.created_at.desc(), Student.id.desc())
     )
-    if not payments.is_director(current_user):
+    if not sees_all_leads(current_user):
         stmt = stmt.where(Customer.consultant_id == current_user.id)
     if query.search:
         like = f"%{query.search}%"

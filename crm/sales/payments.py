@@ -26,6 +26,7 @@ from crm.org.models import ClassList
 from crm.sales import choices
 from crm.sales.expiry import expiry_of
 from crm.sales.models import Customer, CustomerDistribution, PaymentRecord
+from crm.sales.services import holds_or_sees_all, sees_all_leads
 from crm.students import services as students
 from crm.students.models import Student
 
@@ -107,26 +108,18 @@ def _parse_int(raw: Any, field_name: str, message: str) -> int | None:
 
 
 # -- access ---------------------------------------------------------------------------------
-def is_director(user: User) -> bool:
-    """Directors (and CEO/admin) see and act on every lead."""
-    return user.has_permission("sales.lead.view_all")
-
-
 def ensure_may_record(user: User, customer: Customer) -> None:
     """Only the lead's holder, or a director, may record its payments (S-11)."""
     if not user.has_permission("sales.payment.create"):
         raise Forbidden(_("You may not record payments."))
-    if is_director(user):
-        return
-    if customer.consultant_id != user.id:
+    if not holds_or_sees_all(user, customer):
         raise Forbidden(_("Only the consultant holding this lead (or a director) may record its payments."))
 
 
 def ensure_may_view(user: User, customer: Customer) -> None:
-    """Payments and the student record are visible to the holder and directors."""
-    if is_director(user) or customer.consultant_id == user.id:
-        return
-    raise Forbidden(_("This lead is held by another consultant."))
+    """Payments and the student record are visible to the holder and directors (S-11)."""
+    if not holds_or_sees_all(user, customer):
+        raise Forbidden(_("This lead is held by another consultant."))
 
 
 def _load(actor_id: int, customer_id: int) -> tuple[User, Customer]:
@@ -246,7 +239,7 @@ def record_payment(actor_id: int, customer_id: int, data: dict, *, today: dt.dat
         if customer.status == choices.NOT_ENROLLED:
             # The holder may record a payment made while they held the lead; once it expired
             # (S-14) it belongs to the pool and must be grabbed first.
-            if not is_director(actor) and expiry_of(customer, on).expired:
+            if not sees_all_leads(actor) and expiry_of(customer, on).expired:
                 raise DomainError(_("This lead had expired by the payment date and is back in the public pool; "
                                     "grab it before recording a payment."))
             if klass is None:

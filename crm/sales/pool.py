@@ -19,11 +19,11 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 
-from crm.auth.models import Permission, User, role_permissions, user_roles
+from crm.auth.models import User
 from crm.core import audit
 from crm.core.errors import Conflict, DomainError, NotFound
 from crm.extensions import db
-from crm.sales import choices
+from crm.sales import choices, people
 from crm.sales.expiry import in_pool_clause, reason_case
 from crm.sales.models import Customer, CustomerDistribution, customer_courses
 
@@ -120,17 +120,8 @@ def since_date(row, today: dt.date) -> dt.date | None:
 
 # -- people ---------------------------------------------------------------------------------
 def consultants_for_assignment() -> list[User]:
-    """Active staff who can hold leads (hold 'sales.mine' through a role), by name."""
-    holders = (
-        sa.select(user_roles.c.user_id)
-        .join(role_permissions, role_permissions.c.role_id == user_roles.c.role_id)
-        .join(Permission, Permission.id == role_permissions.c.permission_id)
-        .where(Permission.code == "sales.mine")
-    )
-    return list(db.session.scalars(
-        sa.select(User).where(User.id.in_(holders), User.active.is_(True), User.kind == User.KIND_STAFF)
-        .order_by(User.name, User.id)
-    ))
+    """Active consultants a director may assign a pool lead to (crm.sales.people)."""
+    return people.consultants()
 
 
 # -- grab and assign ------------------------------------------------------------------------

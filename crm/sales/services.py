@@ -16,12 +16,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import joinedload, selectinload
 
-from crm.auth.models import Role, User, user_roles
+from crm.auth.models import User
 from crm.core import audit
 from crm.core.errors import DomainError, Forbidden, NotFound
 from crm.core.ids import is_id
 from crm.extensions import db
-from crm.sales import choices, expiry, intake
+from crm.sales import choices, expiry, intake, people
 from crm.sales.models import ConsultRecord, Customer, CustomerDistribution, SaleRank
 
 VIEW_ALL = "sales.lead.view_all"
@@ -33,6 +33,11 @@ NOTE_MAX_LENGTH = 2000
 def sees_all_leads(actor: User) -> bool:
     """Directors, the CEO and admins see every lead."""
     return actor.has_permission(VIEW_ALL)
+
+
+def holds_or_sees_all(actor: User, customer: Customer) -> bool:
+    """The lead's current holder, or someone who sees every lead: the core of S-11."""
+    return sees_all_leads(actor) or (customer.consultant_id is not None and customer.consultant_id == actor.id)
 
 
 def is_in_pool(customer: Customer, today: dt.date) -> bool:
@@ -48,9 +53,7 @@ def can_view_lead(actor: User, customer: Customer, *, today: dt.date) -> bool:
     The holder and those who see all leads may; a lead in the public pool is
     open to everyone who may view the pool; nobody else (S-11).
     """
-    if sees_all_leads(actor):
-        return True
-    if customer.consultant_id is not None and customer.consultant_id == actor.id:
+    if holds_or_sees_all(actor, customer):
         return True
     return actor.has_permission(POOL_VIEW) and is_in_pool(customer, today)
 
@@ -63,16 +66,12 @@ def require_view(actor: User, customer: Customer, *, today: dt.date) -> None:
 
 def can_edit_lead(actor: User, customer: Customer) -> bool:
     """Edit: the holder (with sales.lead.edit), or anyone who also sees all leads."""
-    if not actor.has_permission("sales.lead.edit"):
-        return False
-    return sees_all_leads(actor) or (customer.consultant_id is not None and customer.consultant_id == actor.id)
+    return actor.has_permission("sales.lead.edit") and holds_or_sees_all(actor, customer)
 
 
 def can_follow_up(actor: User, customer: Customer) -> bool:
     """Follow-up: only the current holder or a director (S-13)."""
-    if not actor.has_permission("sales.followup"):
-        return False
-    return sees_all_leads(actor) or (customer.consultant_id is not None and customer.consultant_id == actor.id)
+    return actor.has_permission("sales.followup") and holds_or_sees_all(actor, customer)
 
 
 def contact_visible(actor: User, customer: Customer, *, today: dt.date) -> bool:
@@ -97,38 +96,7 @@ def masked_contact(actor: User, customer: Customer, *, today: dt.date) -> dict[s
     return {key: mask(value) for key, value in values.items()}
 
 
-# -- expiry countdown (S-14) -----------------------------------------------------------------
-@dataclass(frozen=True)
-class Countdown:
-    """When a held lead returns to the pool unless someone acts (the rule is crm.sales.expiry)."""
-
-    expires_on: dt.date | None  # first day it is expired; None when it never expires
-    days_left: int | None  # expires_on − today: 1 means "expires tomorrow, follow up today"
-    reason: int | None  # the rule that ends it first (choices.LOST_NO_FOLLOW_UP / LOST_NO_CONVERSION)
-
-    @property
-    def expired(self) -> bool:
-        """True from the expiry day on."""
-        return self.days_left is not None and self.days_left <= 0
-
-    @property
-    def last_day(self) -> dt.date | None:
-        """The last day the lead is still held."""
-        return self.expires_on - dt.timedelta(days=1) if self.expires_on else None
-
-
-def countdown(customer: Customer, today: dt.date) -> Countdown:
-    """Days until the lead expires and the rule that will expire it (15-day rule wins a tie)."""
-    result = expiry.expiry_of(customer, today)
-    if result.expires_on is None:
-        return Countdown(None, None, None)
-    dates = expiry.expiry_dates(customer.received_on, customer.last_follow_up_on)
-    reason = (choices.LOST_NO_CONVERSION if dates.get(choices.LOST_NO_CONVERSION) == result.expires_on
-              else choices.LOST_NO_FOLLOW_UP)
-    return Countdown(result.expires_on, (result.expires_on - today).days, reason)
-
-
-def current_leads(consultant_id: int, today: dt.date) -> list[tuple[Customer, Countdown]]:
+def current_leads(consultant_id: int, today: dt.date) -> list[tuple[Customer, expiry.Countdown]]:
     """The consultant's not-enrolled, not-yet-expired leads with their countdown, most urgent first (S-12).
 
     Leads that expired already are in the public pool (S-16) even before the
@@ -145,7 +113,7 @@ def current_leads(consultant_id: int, today: dt.date) -> list[tuple[Customer, Co
         )
         .options(selectinload(Customer.courses))
     ).all()
-    rows = [(lead, countdown(lead, today)) for lead in leads]
+    rows = [(lead, expiry.countdown(lead, today)) for lead in leads]
     far = dt.date.max
     rows.sort(key=lambda r: (r[1].expires_on or far, r[0].received_on or far, r[0].id))
     return rows
@@ -381,14 +349,10 @@ WEIGHT_MIN, WEIGHT_MAX = 0, 10000
 
 
 def consultants() -> list[User]:
-    """Staff who may be in the allocation table: role consultant, or already in it."""
+    """Everyone the allocation table may show: consultants (crm.sales.people) and whoever is already in it."""
     in_table = sa.select(SaleRank.user_id)
-    consultant_role = (
-        sa.select(user_roles.c.user_id).join(Role, Role.id == user_roles.c.role_id)
-        .where(Role.name == "consultant")
-    )
     return list(db.session.scalars(
-        sa.select(User).where(sa.or_(User.id.in_(in_table), User.id.in_(consultant_role)))
+        sa.select(User).where(sa.or_(User.id.in_(in_table), User.id.in_(people.consultant_ids_query())))
         .order_by(User.name, User.id)
     ))
 
@@ -403,7 +367,7 @@ def allocation_rows() -> list[SaleRank]:
 def addable_consultants() -> list[User]:
     """Active consultants not yet in the table."""
     in_table = {row.user_id for row in allocation_rows()}
-    return [u for u in consultants() if u.id not in in_table and u.active and u.kind == User.KIND_STAFF]
+    return [u for u in people.consultants() if u.id not in in_table]
 
 
 @dataclass

@@ -17,7 +17,7 @@ from crm.core.menu import MenuItem, register_menu
 from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
 from crm.org.models import Course
-from crm.sales import allocation, bp, choices, intake, services
+from crm.sales import allocation, bp, choices, expiry, intake, services
 from crm.sales.forms import AllocationTableForm, FollowUpForm, LeadForm, options
 from crm.sales.models import Customer
 
@@ -113,7 +113,7 @@ def lead_detail(customer_id: int):
     return render_template(
         "sales/lead_detail.html", customer=customer, form=form,
         records=services.follow_ups(customer.id), history=services.lead_history(customer.id),
-        countdown=services.countdown(customer, today),
+        countdown=expiry.countdown(customer, today),
         may_edit=services.can_edit_lead(current_user, customer),
         may_follow_up=services.can_follow_up(current_user, customer),
         referrer_contact=(services.masked_contact(current_user, customer.referred_by, today=today)

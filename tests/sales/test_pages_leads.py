@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from crm.core import clock
 from crm.core.errors import DomainError, Forbidden
 from crm.extensions import db
-from crm.sales import choices, services
+from crm.sales import choices, expiry, services
 from crm.sales.models import ConsultRecord, Customer
 from tests.factories import login, make_course, make_user
 from tests.sales.lead_factories import close_holding, make_lead, use_english
@@ -120,16 +120,16 @@ def test_director_may_follow_up_any_lead_but_another_consultant_may_not():
 def test_countdown_follows_the_spec_example():
     holder = make_user("consultant")
     lead = make_lead(holder, received_on=dt.date(2026, 3, 1), last_follow_up_on=dt.date(2026, 3, 2))
-    on_5th = services.countdown(lead, dt.date(2026, 3, 5))
+    on_5th = expiry.countdown(lead, dt.date(2026, 3, 5))
     assert (on_5th.days_left, on_5th.last_day, on_5th.reason) == (1, dt.date(2026, 3, 5), choices.LOST_NO_FOLLOW_UP)
     assert not on_5th.expired
-    assert services.countdown(lead, dt.date(2026, 3, 6)).expired
+    assert expiry.countdown(lead, dt.date(2026, 3, 6)).expired
     lead.last_follow_up_on = dt.date(2026, 3, 16)  # followed up every day
-    on_16th = services.countdown(lead, dt.date(2026, 3, 16))
+    on_16th = expiry.countdown(lead, dt.date(2026, 3, 16))
     assert (on_16th.days_left, on_16th.reason) == (1, choices.LOST_NO_CONVERSION)
-    assert services.countdown(lead, dt.date(2026, 3, 17)).expired
+    assert expiry.countdown(lead, dt.date(2026, 3, 17)).expired
     lead.status = choices.ENROLLED
-    assert services.countdown(lead, dt.date(2026, 3, 30)).days_left is None
+    assert expiry.countdown(lead, dt.date(2026, 3, 30)).days_left is None
 
 
 def test_my_customers_sorted_by_urgency_with_clear_labels(client):
