@@ -15,7 +15,8 @@ Invariants, and where each one lives:
   before anything is written; the cancelling ``DELETE`` matches ``user_id = actor`` and
   a cell it did not delete refuses the whole change.
 * **Per-user daily hour limit** (R-5, optional). We lock the actor's ``users`` row (a no-op
-  ``UPDATE``, as the daily grab limit in ``crm.sales.pool`` does) *before* inserting, then
+  ``UPDATE``, as the daily grab limit in ``crm.sales.pool`` does) as the change's first
+  statement, before anything is read or inserted, then
   count the actor's bookings on the touched dates *after* inserting. Two submits by one
   person therefore run one after the other: on PostgreSQL the second waits for the row
   lock, and its count, a new statement under READ COMMITTED, sees the first one's
@@ -204,6 +205,9 @@ def apply_changes(actor_id: int, book: list[Cell], cancel: list[Cell], now: dt.d
     Raises Invalid (bad input, daily limit), CellsRefused (taken cells, past slots, bookings
     that are not the actor's); the caller rolls back on any of them.
     """
+    # First statement of the change: the actor's row lock (the daily limit needs it; on SQLite a
+    # write first takes the database write lock at once instead of failing to upgrade a read lock).
+    _lock_user(actor_id)
     book, cancel = sorted(set(book)), sorted(set(cancel))
     if not book and not cancel:
         raise Invalid(_("Select free cells to book or your own bookings to cancel."), field="book")
@@ -219,8 +223,6 @@ def apply_changes(actor_id: int, book: list[Cell], cancel: list[Cell], now: dt.d
         names.update(_check_cells(wanted, now, for_booking=True, field_name="book"))
 
     result = ChangeResult()
-    if daily_hours_limit() and wanted:
-        _lock_user(actor_id)
     if cancel:
         cancelled = _cancel(actor_id, cancel)
         missing = [cell for cell in cancel if cell not in cancelled]
