@@ -20,17 +20,26 @@ FREE, MINE, TAKEN = "free", "mine", "taken"
 
 @dataclass(frozen=True)
 class GridCell:
-    """One cell as shown: free / mine / taken (holder's name), and whether it has started."""
+    """One cell as shown: free / mine / taken (holder's name), and whether it has started.
+
+    `key`, `css` and `shown` are worked out once here: a 50-room grid has 650 cells and the
+    template should only print them.
+    """
 
     cell: Cell
     state: str
     past: bool
     holder: str | None = None
+    key: str = ""
+    css: str = ""
+    shown: str = ""  # data-state: free / mine / taken / past (a free cell that has started)
+    selectable: bool = False  # a free future cell can be booked; a future cell of one's own cancelled
 
-    @property
-    def selectable(self) -> bool:
-        """A free future cell can be booked; a future cell of one's own can be cancelled."""
-        return not self.past and self.state in (FREE, MINE)
+
+def _grid_cell(cell: Cell, state: str, past: bool, holder: str | None = None) -> GridCell:
+    css = f"room-cell room-{state} room-past" if past else f"room-cell room-{state}"
+    shown = "past" if past and state == FREE else state
+    return GridCell(cell, state, past, holder, cell.key, css, shown, not past and state in (FREE, MINE))
 
 
 @dataclass
@@ -49,9 +58,9 @@ class Grid:
 def _state(cell: Cell, bookings: dict[Cell, tuple[int, str]], user_id: int, now: dt.datetime) -> GridCell:
     holder = bookings.get(cell)
     if holder is None:
-        return GridCell(cell, FREE, is_past(cell, now))
+        return _grid_cell(cell, FREE, is_past(cell, now))
     state = MINE if holder[0] == user_id else TAKEN
-    return GridCell(cell, state, is_past(cell, now), holder[1])
+    return _grid_cell(cell, state, is_past(cell, now), holder[1])
 
 
 def _bookings(where) -> dict[Cell, tuple[int, str]]:
