@@ -75,6 +75,7 @@ def render_week(room: Room, start: dt.date, status: int = 200, **state):
 
 
 @bp.route("/", endpoint="day")
+@bp.route("/day", endpoint="day")  # registered first, so url_for gives /rooms/day (the menu marks it alone)
 @permission_required("rooms.book")
 def day_page():
     """Day grid (R-2): rooms × hourly slots; free, mine, someone else's (who), past."""

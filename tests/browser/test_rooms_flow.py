@@ -59,6 +59,13 @@ def test_book_three_cancel_one_other_user_sees_two_taken(page, live_server, arti
     assert page.get_attribute(f"td[data-cell='{cells[1]}']", "data-state") == "free"
     assert holders(app, room, day) == {14: "staff1", 16: "staff1"}
     page.screenshot(path=str(artifacts_dir / "rooms_flow_2_after_cancel.png"), full_page=True)
+    page.click("[data-endpoint='rooms.mine']")
+    page.wait_for_selector("[data-testid=upcoming]")
+    for key in (cells[0], cells[2]):
+        assert page.locator(f"[data-testid=upcoming] tr[data-cell='{key}']").count() == 1
+    assert page.locator(f"[data-testid=upcoming] tr[data-cell='{cells[1]}']").count() == 0
+    assert page.input_value("#feed-url").endswith(".ics")
+    page.screenshot(path=str(artifacts_dir / "rooms_flow_3_my_bookings.png"), full_page=True)
     sign_out(page)
 
     sign_in(page, live_server, "sales2")
@@ -73,7 +80,12 @@ def test_book_three_cancel_one_other_user_sees_two_taken(page, live_server, arti
         assert "room-selected" not in (cell.get_attribute("class") or "")
     assert page.is_hidden("#rooms-count")
     assert page.get_attribute(f"td[data-cell='{cells[1]}']", "data-state") == "free"
-    page.screenshot(path=str(artifacts_dir / "rooms_flow_3_other_user.png"), full_page=True)
+    page.screenshot(path=str(artifacts_dir / "rooms_flow_4_other_user.png"), full_page=True)
+    page.click(f"th[data-room='{room}'] a")  # the week view of that room shows the same two cells
+    page.wait_for_selector("[data-testid=rooms-week]")
+    for key in (cells[0], cells[2]):
+        assert page.get_attribute(f"td[data-cell='{key}']", "data-state") == "taken"
+    page.screenshot(path=str(artifacts_dir / "rooms_flow_5_week.png"), full_page=True)
     # A save with nothing selected changes nothing and says why.
     page.click("#rooms-save")
     page.wait_for_selector("[data-testid=room-errors]")
