@@ -118,3 +118,41 @@ def test_mixed_change_losing_one_cell_changes_nothing(app, clean_database):
         rows = db.session.execute(sa.select(RoomBooking.slot, RoomBooking.user_id).order_by(RoomBooking.slot)).all()
         db.session.remove()
     assert [tuple(r) for r in rows] == [(12, alice), (16, bob)]
+
+
+@pytest.mark.committing
+def test_twenty_simultaneous_http_submits_for_one_cell(app, clean_database):
+    """Through the real view: one 302, nineteen refusals (409), one booking."""
+    import datetime as dt
+
+    from crm.core import clock
+    from tests.factories import login
+
+    with app.app_context():
+        users = [make_user("staff") for _ in range(THREADS)]
+        room_id = make_room().id
+        day = clock.today() + dt.timedelta(days=5)
+        clients = []
+        for user in users:
+            client = app.test_client()
+            assert login(client, user).status_code == 302
+            clients.append(client)
+        db.session.remove()
+    key = f"{room_id}:{day.isoformat()}:15"
+    barrier = threading.Barrier(THREADS)
+    statuses: list = [None] * THREADS
+
+    def post(i):
+        barrier.wait()
+        response = clients[i].post("/rooms/changes", data={"origin": "day", "date": day.isoformat(), "book": key})
+        statuses[i] = response.status_code
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    assert sorted(statuses) == [302] + [409] * (THREADS - 1), statuses
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(RoomBooking)) == 1
+        db.session.remove()
