@@ -45,7 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from crm.auth.models import User
 from crm.core import audit
 from crm.core.clock import utcnow
-from crm.core.errors import Conflict, Forbidden, Invalid
+from crm.core.errors import Conflict, Invalid
 from crm.extensions import db
 from crm.rooms.cells import (
     Cell, cell_label, daily_hours_limit, horizon_days, is_past, max_repeat_weeks, slot_hours,

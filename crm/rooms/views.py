@@ -13,7 +13,8 @@ from flask_login import current_user
 from crm.core import clock, uow
 from crm.core.access import permission_required, public
 from crm.core.errors import DomainError
-from crm.core.listing import to_date
+from crm.core.ids import is_id
+from crm.core.listing import to_date, to_int
 from crm.core.menu import MenuItem, register_menu
 from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
@@ -96,9 +97,8 @@ def week_page(room_id: int):
 def _rerender(origin: str, status: int, **state):
     """Show the page the submit came from again, with the messages and the selection kept."""
     if origin == "week":
-        room_id = request.form.get("room", "")
-        room = db.session.get(Room, int(room_id)) if room_id.isascii() and room_id.isdigit() \
-            and 0 < int(room_id) < 2**31 else None
+        room_id = to_int(request.form.get("room", ""))
+        room = db.session.get(Room, room_id) if room_id is not None and is_id(room_id) else None
         day = to_date(request.form.get("date", "")) or clock.today()
         if room is not None and room.active and MIN_DAY <= day <= MAX_DAY:
             return render_week(room, grid.week_start(day), status, **state)

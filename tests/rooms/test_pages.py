@@ -266,3 +266,35 @@ def test_a_room_with_bookings_is_not_deleted(client, day):
     client.post("/rooms/admin/delete/", data={"id": str(room.id)})
     assert db.session.get(type(room), room.id) is not None
     assert db.session.scalar(sa.select(sa.func.count()).select_from(RoomBooking)) == 1
+
+
+@pytest.mark.parametrize("room_value", ["ROOM", "abc", str(2**31), "99999999", ""])
+def test_refused_week_submit_shows_the_week_again(client, day, room_value):
+    alice, bob = make_user("staff"), make_user("staff")
+    room = make_room()
+    book_directly(bob, room, day, 15)
+    login(client, alice)
+    response = client.post("/rooms/changes", data={
+        "origin": "week", "room": room_value.replace("ROOM", str(room.id)), "date": day.isoformat(),
+        "book": [key(room, day, 15)],
+    })
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    # The room's week when the form names a real room; the day grid otherwise.
+    assert ('data-testid="rooms-week"' in page) == (room_value == "ROOM")
+    assert 'data-testid="room-errors"' in page
+
+
+def test_a_deadlock_or_lock_timeout_is_a_refusal_not_a_500(client, day, monkeypatch):
+    from crm.rooms import services
+
+    def deadlocked(*_args, **_kwargs):
+        raise sa.exc.OperationalError("INSERT ...", {}, Exception("deadlock detected"))
+
+    monkeypatch.setattr(services, "apply_changes", deadlocked)
+    room = make_room()
+    login(client, make_user("staff"))
+    response = client.post("/rooms/changes", data={"origin": "day", "date": day.isoformat(),
+                                                   "book": [key(room, day, 14)]})
+    assert response.status_code == 409
+    assert 'data-testid="room-errors"' in response.get_data(as_text=True)
