@@ -116,6 +116,15 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
     if env_bool("MAIL_USE_TLS", False, env) and env_bool("MAIL_USE_SSL", False, env):
         raise ConfigError("MAIL_USE_TLS (STARTTLS, port 587) and MAIL_USE_SSL (port 465) exclude each other")
 
+    # rooms
+    room_first_hour = env_int("CRM_ROOM_FIRST_HOUR", 8, env, minimum=0)
+    room_last_hour = env_int("CRM_ROOM_LAST_HOUR", 20, env, minimum=0)
+    if not room_first_hour <= room_last_hour <= 23:
+        raise ConfigError(
+            f"CRM_ROOM_FIRST_HOUR ({room_first_hour}) and CRM_ROOM_LAST_HOUR ({room_last_hour}) must satisfy "
+            "0 <= first <= last <= 23 (the last slot starts at CRM_ROOM_LAST_HOUR)"
+        )
+
     production = crm_env == "production"
     max_failures = env_int("CRM_LOGIN_MAX_FAILURES", 5, env, minimum=1)
     return {
@@ -137,6 +146,13 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         # Rows per page of every list (hand-written lists and the admin pages alike).
         "CRM_PAGE_SIZE": env_int("CRM_PAGE_SIZE", 50, env, minimum=5),
         "CRM_DAILY_GRAB_LIMIT": env_int("CRM_DAILY_GRAB_LIMIT", 0, env, minimum=0),  # 0 = unlimited (S-17)
+        # rooms: hourly slots start at FIRST..LAST hour; repeat bookings up to N weeks;
+        # booked hours per user and day, 0 = no limit; how many days ahead one may book.
+        "CRM_ROOM_FIRST_HOUR": room_first_hour,
+        "CRM_ROOM_LAST_HOUR": room_last_hour,
+        "CRM_ROOM_REPEAT_MAX_WEEKS": env_int("CRM_ROOM_REPEAT_MAX_WEEKS", 12, env, minimum=1),
+        "CRM_ROOM_DAILY_HOURS_LIMIT": env_int("CRM_ROOM_DAILY_HOURS_LIMIT", 0, env, minimum=0),
+        "CRM_ROOM_HORIZON_DAYS": env_int("CRM_ROOM_HORIZON_DAYS", 365, env, minimum=1),
         "CRM_UPLOAD_MAX_BYTES": env_int("CRM_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, env, minimum=1024),
         # S-9 imports: where uploaded workbooks live (default instance/imports), row limit,
         # rows per transaction, zip-bomb limits checked before anything is decompressed, and an

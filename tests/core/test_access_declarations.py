@@ -13,8 +13,9 @@ def test_every_endpoint_declares_access(app):
 
 def test_public_endpoints_are_only_the_expected_ones(app):
     public = sorted({rule.endpoint for rule in app.url_map.iter_rules() if access_for(app, rule.endpoint) == PUBLIC})
-    # api.create_lead authenticates with its bearer token inside the view (crm/api/views.py).
-    assert public == ["api.create_lead", "auth.login", "core.healthz", "core.set_language", "static"]
+    # api.create_lead authenticates with its bearer token inside the view (crm/api/views.py);
+    # rooms.feed with the secret token in its URL (crm/rooms/feed.py).
+    assert public == ["api.create_lead", "auth.login", "core.healthz", "core.set_language", "rooms.feed", "static"]
 
 
 def test_declared_permission_codes_exist_in_the_catalogue(app):
