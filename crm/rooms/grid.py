@@ -110,7 +110,8 @@ class MyBooking:
     past: bool
 
 
-def my_bookings(user_id: int, now: dt.datetime, *, past_days: int = 90, limit: int = 500) -> tuple[list[MyBooking], list[MyBooking]]:
+def my_bookings(user_id: int, now: dt.datetime, *, past_days: int = 90,
+                limit: int = 500) -> tuple[list[MyBooking], list[MyBooking]]:
     """One's upcoming bookings (soonest first) and past ones of the last `past_days` days (latest first)."""
     since = now.date() - dt.timedelta(days=past_days)
     rows = db.session.execute(

@@ -48,7 +48,13 @@ from crm.core.clock import utcnow
 from crm.core.errors import Conflict, Invalid
 from crm.extensions import db
 from crm.rooms.cells import (
-    Cell, cell_label, daily_hours_limit, horizon_days, is_past, max_repeat_weeks, slot_hours,
+    Cell,
+    cell_label,
+    daily_hours_limit,
+    horizon_days,
+    is_past,
+    max_repeat_weeks,
+    slot_hours,
 )
 from crm.rooms.models import Room, RoomBooking
 
@@ -101,15 +107,17 @@ def _check_cells(cells: list[Cell], now: dt.datetime, *, for_booking: bool, fiel
         raise Invalid(_("Rooms can be booked at most %(n)d days ahead.", n=horizon_days()), field=field_name)
     query = sa.select(Room.id, Room.name, Room.active).where(Room.id.in_(sorted({c.room_id for c in cells})))
     rooms = {row.id: row for row in db.session.execute(query)}
-    unknown = sorted({c.room_id for c in cells if c.room_id not in rooms or (for_booking and not rooms[c.room_id].active)})
+    unknown = sorted({c.room_id for c in cells
+                      if c.room_id not in rooms or (for_booking and not rooms[c.room_id].active)})
     if unknown:
         raise Invalid(_("This room does not exist or takes no bookings."), field=field_name)
     names = {room_id: row.name for room_id, row in rooms.items()}
     past = [cell for cell in cells if is_past(cell, now)]
     if past:
-        message = (_("These slots have already started and cannot be booked: %(cells)s.", cells=_labels(past, names))
+        labels = _labels(past, names)
+        message = (_("These slots have already started and cannot be booked: %(cells)s.", cells=labels)
                    if for_booking else
-                   _("These slots have already started and cannot be cancelled: %(cells)s.", cells=_labels(past, names)))
+                   _("These slots have already started and cannot be cancelled: %(cells)s.", cells=labels))
         raise CellsRefused(message, past)
     return names
 

@@ -213,4 +213,5 @@ def feed_ics(user_id: int, token: str):
         abort(404)
     body = feed.build_feed(owner, clock.today())
     return Response(body, mimetype="text/calendar",
-                    headers={"Content-Disposition": "inline; filename=rooms.ics", "Cache-Control": "private, max-age=300"})
+                    headers={"Content-Disposition": "inline; filename=rooms.ics",
+                             "Cache-Control": "private, max-age=300"})

@@ -8,7 +8,6 @@ Create Date: 2026-12-01 11:25:18.557277
 import sqlalchemy as sa
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = 'rooms_0001'
 down_revision = '0004'

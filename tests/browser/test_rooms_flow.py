@@ -1,4 +1,5 @@
-"""Browser: A books three cells with clicks and one save, cancels one; B sees two taken with A's name and cannot pick them."""
+"""Browser: A books three cells with clicks and one save, cancels one;
+B sees two taken with A's name and cannot pick them."""
 from __future__ import annotations
 
 import datetime as dt
