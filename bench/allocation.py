@@ -125,7 +125,7 @@ def intake_rate(redis_url: str, seconds: float) -> None:
         print("intake: skipped (set BENCH_DATABASE_URL or TEST_DATABASE_URL to a PostgreSQL server)")
         return
     from crm.extensions import db
-    from crm.sales import intake
+    from crm.sales.leads import intake
 
     prefix = unique_prefix("intake")
     try:

@@ -135,7 +135,7 @@ def run_ours(app, today: dt.date = TODAY) -> tuple[float, int, int]:
     import sqlalchemy as sa
 
     from crm.extensions import db
-    from crm.sales.reclaim import reclaim_expired
+    from crm.sales.pool.reclaim import reclaim_expired
 
     with app.app_context():
         statements: list[str] = []

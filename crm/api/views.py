@@ -7,7 +7,7 @@ otherwise), then applies the token's per-minute rate limit (429 with
 Retry-After).
 
 Body: a JSON object (Content-Type application/json, at most 64 KB) with the
-keys of `crm.sales.intake.FIELDS`. Unknown keys are refused (422 naming them),
+keys of `crm.sales.leads.intake.FIELDS`. Unknown keys are refused (422 naming them),
 so a typo on the website's side is noticed instead of silently dropping data.
 QQ may be a string or a number; choices may be a code or their label.
 
@@ -120,7 +120,7 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
 
 def _process(token_id: int, body: dict, key: str | None, fingerprint: str) -> tuple[int, dict, list[int], int | None]:
     """One attempt in one transaction: (status, body, notification ids, consultant id); commits."""
-    from crm.sales import intake
+    from crm.sales.leads import intake
 
     record = None
     if key is not None:

@@ -15,7 +15,7 @@ Invariants, and where each one lives:
   before anything is written; the cancelling ``DELETE`` matches ``user_id = actor`` and
   a cell it did not delete refuses the whole change.
 * **Per-user daily hour limit** (R-5, optional). We lock the actor's ``users`` row (a no-op
-  ``UPDATE``, as the daily grab limit in ``crm.sales.pool`` does) as the change's first
+  ``UPDATE``, as the daily grab limit in ``crm.sales.pool.services`` does) as the change's first
   statement, before anything is read or inserted, then
   count the actor's bookings on the touched dates *after* inserting. Two submits by one
   person therefore run one after the other: on PostgreSQL the second waits for the row

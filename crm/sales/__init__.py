@@ -1,11 +1,21 @@
-"""Sales: leads, allocation, follow-up, pool, payments."""
+"""Sales: leads, allocation, follow-up, pool, payments.
+
+Sub-packages by feature, each with the same file names: leads/ (intake, lead
+pages, privacy), pool/ (expiry rule, reclaim, pool and grab), imports/ (Excel
+import), payments/ (payments, conversion), dashboard/. Shared by all of them:
+models.py, choices.py, people.py (who is a consultant), allocation.py (the queue).
+"""
 from celery.schedules import crontab
 from flask import Blueprint, Flask
 
 bp = Blueprint("sales", __name__, template_folder="templates")
 
 # View modules, one per part of the area (each registers routes on `bp`).
-from crm.sales import dashboard_views, import_views, payment_views, pool_views, views  # noqa: E402,F401
+from crm.sales.dashboard import views as dashboard_views  # noqa: E402,F401
+from crm.sales.imports import views as import_views  # noqa: E402
+from crm.sales.leads import views  # noqa: E402
+from crm.sales.payments import views as payment_views  # noqa: E402,F401
+from crm.sales.pool import views as pool_views  # noqa: E402
 
 
 def init_app(app: Flask) -> None:
@@ -21,7 +31,7 @@ def init_app(app: Flask) -> None:
     import_views.register_import_menu(app)
     pool_views.register_sales_pool_menu(app)
     allocation.init_app(app)
-    register_tasks(app, "crm.sales.reclaim_tasks", "crm.sales.import_tasks")
+    register_tasks(app, "crm.sales.pool.tasks", "crm.sales.imports.tasks")
     # S-15: local time (the Celery app's timezone is CRM_TIMEZONE).
     register_beat(app, "reclaim-expired-leads", "crm.sales.reclaim_expired_leads", crontab(hour=0, minute=5))
     register_beat(app, "remind-expiring-leads", "crm.sales.remind_expiring_leads", crontab(hour=9, minute=0))

@@ -16,7 +16,7 @@ def reclaim_command(as_of):
     import datetime as dt
 
     from crm.core import clock
-    from crm.sales.reclaim import run_reclaim
+    from crm.sales.pool.reclaim import run_reclaim
 
     try:
         today = dt.date.fromisoformat(as_of.strip()) if as_of else clock.today()
@@ -56,8 +56,8 @@ def import_leads_command(file, username):
     from crm.auth.models import User
     from crm.core import uow
     from crm.core.errors import DomainError
-    from crm.sales.import_tasks import run_import
-    from crm.sales.imports import create_job
+    from crm.sales.imports.tasks import run_import
+    from crm.sales.imports.workbook import create_job
 
     actor_id = None
     if username:

@@ -59,7 +59,7 @@ def test_huge_referrer_on_the_lead_form_is_a_field_message(client):
 def test_intake_refuses_ids_no_row_can_have():
     """The API and the form share intake's id parser: 3,000,000,000 is a field error (422), not a 500."""
     from crm.core.errors import DomainError
-    from crm.sales import intake
+    from crm.sales.leads import intake
 
     with pytest.raises(DomainError):
         intake._id("referred_by_id", 3_000_000_000)

@@ -11,7 +11,8 @@ from crm.extensions import db, redis
 from crm.notifications import tasks as notification_tasks
 from crm.notifications.models import Notification
 from crm.notifications.services import queue_email
-from crm.sales import allocation, intake
+from crm.sales import allocation
+from crm.sales.leads import intake
 from crm.sales.models import SaleRank
 from tests.factories import make_user
 

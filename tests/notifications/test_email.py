@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from crm.extensions import db
 from crm.notifications import services, tasks
 from crm.notifications.models import Notification
-from crm.sales import allocation, intake
+from crm.sales import allocation
+from crm.sales.leads import intake
 from crm.sales.models import Customer, SaleRank
 from tests.factories import make_user
 from tests.smtp_fixtures import free_port

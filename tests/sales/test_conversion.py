@@ -14,8 +14,9 @@ from crm.core.audit import AuditLog
 from crm.core.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.notifications.models import Notification
-from crm.sales import choices, payments
+from crm.sales import choices
 from crm.sales.models import Customer, CustomerDistribution, PaymentRecord
+from crm.sales.payments import services as payments
 from crm.students import services as student_services
 from crm.students.models import Enrollment, Student
 from tests.factories import login, logout, make_class, make_user
@@ -195,7 +196,7 @@ def test_transfer_drop_out_and_refund():
 
 
 def test_converted_leads_never_expire_and_are_not_in_the_pool():
-    from crm.sales.expiry import expiry_of
+    from crm.sales.pool.expiry import expiry_of
 
     alice = make_user("consultant")
     lead = make_lead(alice, received_on=dt.date(2026, 3, 1))

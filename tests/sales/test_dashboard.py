@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 
 from crm.extensions import db
 from crm.sales import choices
-from crm.sales.dashboard import build_dashboard, propose_weights
+from crm.sales.dashboard.services import build_dashboard, propose_weights
 from crm.sales.models import ConsultRecord, CustomerDistribution, PaymentRecord, SaleRank
 from tests.factories import login, make_class, make_user
 from tests.sales.lead_factories import make_lead

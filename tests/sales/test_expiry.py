@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from crm.extensions import db
 from crm.sales import choices
-from crm.sales.expiry import days_left, expired_clause, expiry_of, in_pool_clause
 from crm.sales.models import Customer
+from crm.sales.pool.expiry import days_left, expired_clause, expiry_of, in_pool_clause
 from tests.factories import make_user
 from tests.sales.lead_factories import make_lead
 

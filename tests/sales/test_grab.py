@@ -12,8 +12,8 @@ from crm.core.errors import Conflict, DomainError
 from crm.extensions import db
 from crm.sales import choices
 from crm.sales.models import Customer, CustomerDistribution
-from crm.sales.pool import assign, grab
-from crm.sales.reclaim import reclaim_expired
+from crm.sales.pool.reclaim import reclaim_expired
+from crm.sales.pool.services import assign, grab
 from tests.factories import make_user
 from tests.sales.lead_factories import make_lead
 from tests.sales.pool_helpers import history

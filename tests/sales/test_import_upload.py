@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from crm.extensions import db
 from crm.sales import choices
-from crm.sales.imports import COLUMNS
+from crm.sales.imports.workbook import COLUMNS
 from crm.sales.models import Customer, ImportJob
 from tests.factories import login, make_course, make_user
 from tests.sales.import_support import HEADERS, lead_row, workbook_bytes
@@ -238,7 +238,7 @@ def test_filename_with_html_is_shown_escaped(client, importer):
 
 
 def test_unreachable_broker_fails_the_job_with_a_message(client, importer, monkeypatch):
-    from crm.sales import import_tasks
+    from crm.sales.imports import tasks as import_tasks
 
     def broker_down(job_id):
         raise ConnectionError("redis is down")

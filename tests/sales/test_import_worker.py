@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from crm.auth.models import User
 from crm.extensions import db
 from crm.sales import allocation
-from crm.sales.import_tasks import import_leads_task, run_import
+from crm.sales.imports.tasks import import_leads_task, run_import
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, SaleRank
 from tests.conftest import make_test_config
 from tests.factories import login, make_user

@@ -10,7 +10,8 @@ from crm.core.audit import AuditLog
 from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.notifications.models import Notification
-from crm.sales import allocation, choices, intake
+from crm.sales import allocation, choices
+from crm.sales.leads import intake
 from crm.sales.models import Customer, CustomerDistribution, SaleRank
 from tests.factories import make_course, make_user
 

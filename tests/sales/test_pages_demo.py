@@ -6,8 +6,9 @@ import sqlalchemy as sa
 from crm.core import clock
 from crm.demo import seed_demo
 from crm.extensions import db
-from crm.sales import choices, expiry
+from crm.sales import choices
 from crm.sales.models import ConsultRecord, Customer, CustomerDistribution, SaleRank
+from crm.sales.pool import expiry
 
 
 def test_seed_demo_sales_data_once():

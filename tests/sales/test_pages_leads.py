@@ -9,8 +9,10 @@ import sqlalchemy as sa
 from crm.core import clock
 from crm.core.errors import DomainError, Forbidden
 from crm.extensions import db
-from crm.sales import choices, expiry, services
+from crm.sales import choices
+from crm.sales.leads import services
 from crm.sales.models import ConsultRecord, Customer
+from crm.sales.pool import expiry
 from tests.factories import login, make_course, make_user
 from tests.sales.lead_factories import close_holding, make_lead, use_english
 

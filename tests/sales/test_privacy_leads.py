@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from crm.core import clock
 from crm.extensions import db
-from crm.sales import choices, services
+from crm.sales import choices
+from crm.sales.leads import services
 from crm.sales.models import ConsultRecord, Customer
 from tests.factories import login, make_user
 from tests.sales.lead_factories import close_holding, make_lead

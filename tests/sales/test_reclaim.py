@@ -13,7 +13,7 @@ from crm.core.audit import AuditLog
 from crm.extensions import db, redis
 from crm.sales import choices
 from crm.sales.models import Customer, CustomerDistribution
-from crm.sales.reclaim import expiring_tomorrow, reclaim_expired
+from crm.sales.pool.reclaim import expiring_tomorrow, reclaim_expired
 from tests.factories import make_user
 from tests.sales.lead_factories import make_lead
 from tests.sales.pool_helpers import bulk_held_leads, history
@@ -150,7 +150,7 @@ def test_expiring_tomorrow_lists_only_leads_that_expire_tomorrow():
 
 def test_beat_schedule_and_imports_name_the_tasks(app):
     celery_app = app.extensions["celery"]
-    assert "crm.sales.reclaim_tasks" in celery_app.conf.imports
+    assert "crm.sales.pool.tasks" in celery_app.conf.imports
     entries = {v["task"]: v["schedule"] for v in celery_app.conf.beat_schedule.values()}
     reclaim, remind = entries["crm.sales.reclaim_expired_leads"], entries["crm.sales.remind_expiring_leads"]
     assert (reclaim.hour, reclaim.minute) == ({0}, {5})
@@ -172,7 +172,8 @@ def test_beat_tasks_retry_a_dropped_connection_through_a_real_worker(app, celery
                                                                       task_name, target):
     import time
 
-    from crm.sales import reclaim, reclaim_tasks
+    from crm.sales.pool import reclaim
+    from crm.sales.pool import tasks as reclaim_tasks
 
     calls: list[dt.date] = []
 

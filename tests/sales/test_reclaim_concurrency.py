@@ -11,7 +11,7 @@ from crm.extensions import db
 from crm.notifications.models import Notification
 from crm.sales import choices
 from crm.sales.models import Customer, CustomerDistribution
-from crm.sales.reclaim import reclaim_expired
+from crm.sales.pool.reclaim import reclaim_expired
 from tests.factories import make_user
 from tests.sales.pool_helpers import bulk_held_leads
 
@@ -64,7 +64,7 @@ def test_two_concurrent_runs_reclaim_each_lead_once(app, clean_database, use_loc
 @pytest.mark.committing
 def test_nightly_task_sends_one_summary_per_consultant_through_a_real_worker(
         app, clean_database, celery_worker, smtp_server):
-    from crm.sales.reclaim_tasks import reclaim_expired_leads
+    from crm.sales.pool.tasks import reclaim_expired_leads
 
     with app.app_context():
         alice = make_user("consultant", email="alice@example.com").id

@@ -21,7 +21,7 @@ from crm.core.listing import paginate, parse_list_query, url_with
 from crm.core.menu import MenuItem, register_menu
 from crm.extensions import db
 from crm.sales import bp
-from crm.sales.imports import (
+from crm.sales.imports.workbook import (
     COLUMNS,
     build_template,
     create_job,
@@ -33,8 +33,8 @@ from crm.sales.imports import (
     too_large,
     write_error_workbook,
 )
+from crm.sales.leads.services import sees_all_leads
 from crm.sales.models import ImportJob
-from crm.sales.services import sees_all_leads
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -78,7 +78,7 @@ def import_new():
     if not form.validate_on_submit():
         return _render_upload(form, 400 if request.method == "POST" else 200)
     upload = form.file.data
-    from crm.sales.import_tasks import enqueue_import, fail_job
+    from crm.sales.imports.tasks import enqueue_import, fail_job
 
     try:
         if request.content_length and request.content_length > _upload_limit() + 64 * 1024:

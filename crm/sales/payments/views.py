@@ -17,9 +17,10 @@ from crm.core.forms import show_domain_error
 from crm.core.listing import paginate, parse_list_query, url_with
 from crm.extensions import db
 from crm.org.models import ClassList
-from crm.sales import bp, choices, payments
+from crm.sales import bp, choices
+from crm.sales.leads.services import sees_all_leads
 from crm.sales.models import Customer
-from crm.sales.services import sees_all_leads
+from crm.sales.payments import services as payments
 from crm.students import services as student_services
 from crm.students.models import Enrollment, Student
 
@@ -113,7 +114,7 @@ def payment_create(customer_id: int):
 
 
 def _lead_or_student_url(customer: Customer) -> str:
-    from crm.sales.pool_views import lead_url
+    from crm.sales.pool.views import lead_url
 
     student = student_services.student_of(customer.id)
     if student is not None:
@@ -177,7 +178,7 @@ def student_detail(student_id: int):
                 return redirect(url_for("sales.student_detail", student_id=student.id))
         else:
             status = 400
-    from crm.sales.pool_views import lead_url
+    from crm.sales.pool.views import lead_url
 
     return render_template(
         "sales/student_detail.html", student=student, form=form, lead_href=lead_url(student.customer_id),

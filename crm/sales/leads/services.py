@@ -21,8 +21,10 @@ from crm.core import audit
 from crm.core.errors import DomainError, Forbidden, NotFound
 from crm.core.ids import is_id
 from crm.extensions import db
-from crm.sales import choices, expiry, intake, people
+from crm.sales import choices, people
+from crm.sales.leads import intake
 from crm.sales.models import ConsultRecord, Customer, CustomerDistribution, SaleRank
+from crm.sales.pool import expiry
 
 VIEW_ALL = "sales.lead.view_all"
 POOL_VIEW = "sales.pool.view"

@@ -24,9 +24,9 @@ from crm.core.ids import MAX_ID
 from crm.extensions import db
 from crm.org.models import ClassList
 from crm.sales import choices
-from crm.sales.expiry import expiry_of
+from crm.sales.leads.services import holds_or_sees_all, sees_all_leads
 from crm.sales.models import Customer, CustomerDistribution, PaymentRecord
-from crm.sales.services import holds_or_sees_all, sees_all_leads
+from crm.sales.pool.expiry import expiry_of
 from crm.students import services as students
 from crm.students.models import Student
 

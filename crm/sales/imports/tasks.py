@@ -26,7 +26,7 @@ from crm.core import audit, clock, uow
 from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.sales import choices
-from crm.sales.imports import (
+from crm.sales.imports.workbook import (
     RowInvalid,
     RowParser,
     SheetInfo,

@@ -23,7 +23,7 @@ def _as_date(value: str | None) -> dt.date:
              retry_backoff=True, retry_kwargs={"max_retries": 3})
 def reclaim_expired_leads(as_of: str | None = None) -> dict:
     """Move expired leads to the public pool and e-mail each consultant one summary."""
-    from crm.sales.reclaim import run_reclaim
+    from crm.sales.pool.reclaim import run_reclaim
 
     result = run_reclaim(_as_date(as_of))
     return {"date": result.today.isoformat(), "total": result.total, "skipped": result.skipped}
@@ -33,6 +33,6 @@ def reclaim_expired_leads(as_of: str | None = None) -> dict:
              retry_backoff=True, retry_kwargs={"max_retries": 3})
 def remind_expiring_leads(as_of: str | None = None) -> int:
     """E-mail each consultant the leads that expire tomorrow (one message per day)."""
-    from crm.sales.reclaim import run_expiry_reminders
+    from crm.sales.pool.reclaim import run_expiry_reminders
 
     return len(run_expiry_reminders(_as_date(as_of)))

@@ -19,8 +19,9 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from crm.sales import choices, intake
-from crm.sales.services import NOTE_MAX_LENGTH, NUM_MAX, NUM_MIN, WEIGHT_MAX, WEIGHT_MIN
+from crm.sales import choices
+from crm.sales.leads import intake
+from crm.sales.leads.services import NOTE_MAX_LENGTH, NUM_MAX, NUM_MIN, WEIGHT_MAX, WEIGHT_MIN
 
 NONE_LABEL = "—"
 
@@ -43,7 +44,7 @@ class LeadForm(FlaskForm):
     """A lead's profile (S-1 fields except consultant, status and dates).
 
     The form only collects the values: every format, length and choice rule is
-    crm.sales.intake's (the same for the form, the API and the Excel import),
+    crm.sales.leads.intake's (the same for the form, the API and the Excel import),
     and its messages land under these fields. Lengths are also given to the
     browser as maxlength, from the same constants.
     """

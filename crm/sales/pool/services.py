@@ -24,8 +24,8 @@ from crm.core import audit
 from crm.core.errors import Conflict, DomainError, NotFound
 from crm.extensions import db
 from crm.sales import choices, people
-from crm.sales.expiry import in_pool_clause, reason_case
 from crm.sales.models import Customer, CustomerDistribution, customer_courses
+from crm.sales.pool.expiry import in_pool_clause, reason_case
 
 REASON_FILTERS = (choices.POOL_UNASSIGNED, choices.LOST_NO_FOLLOW_UP, choices.LOST_NO_CONVERSION)
 
@@ -111,7 +111,7 @@ def courses_of(customer_ids: list[int]) -> dict[int, list[str]]:
 
 def since_date(row, today: dt.date) -> dt.date | None:
     """When a pool row entered the pool: the reclaim date, or its expiry date when not yet reclaimed."""
-    from crm.sales.expiry import expiry_of
+    from crm.sales.pool.expiry import expiry_of
 
     if row.consultant_id is None:
         return row.pool_since
@@ -212,7 +212,7 @@ def _refusal(customer_id: int, consultant_id: int, today: dt.date, *, check_lose
         return NotFound(_("This lead does not exist."))
     if customer.status == choices.ENROLLED:
         return Conflict(_("This lead has already enrolled."))
-    from crm.sales.expiry import expiry_of
+    from crm.sales.pool.expiry import expiry_of
 
     in_pool = customer.consultant_id is None or expiry_of(customer, today).expired
     if check_loser and in_pool and (customer.consultant_id or customer.last_lost_by_id) == consultant_id:

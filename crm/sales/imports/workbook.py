@@ -1,6 +1,6 @@
 """Excel lead import (S-9): columns, template, upload checks, row validation, error workbook.
 
-The background job that uses these lives in `crm.sales.import_tasks`.
+The background job that uses these lives in `crm.sales.imports.tasks`.
 """
 from __future__ import annotations
 
@@ -575,7 +575,7 @@ class RowParser:
     """Turns the cells of one row into Customer values, or raises RowInvalid."""
 
     def __init__(self, keys: list[str | None], today: dt.date):
-        from crm.sales import intake  # ALLOC's normalisers: one definition of a valid QQ/phone/e-mail
+        from crm.sales.leads import intake  # ALLOC's normalisers: one definition of a valid QQ/phone/e-mail
 
         self.intake = intake
         self.keys = keys

@@ -23,8 +23,9 @@ from crm.core.menu import MenuItem, register_menu
 from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
 from crm.org.models import Course
-from crm.sales import bp, choices, pool
+from crm.sales import bp, choices
 from crm.sales.models import Customer
+from crm.sales.pool import services as pool
 
 POOL_SORTS = {"inquiry": Customer.inquiry_date, "id": Customer.id}
 

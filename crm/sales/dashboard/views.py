@@ -11,7 +11,8 @@ from crm.core import clock
 from crm.core.access import permission_required
 from crm.core.errors import DomainError
 from crm.core.listing import to_date, xlsx_response
-from crm.sales import bp, choices, dashboard
+from crm.sales import bp, choices
+from crm.sales.dashboard import services as dashboard
 
 
 def _period(default_days: int | None = None) -> tuple[dt.date, dt.date, str | None]:

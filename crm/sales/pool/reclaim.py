@@ -25,8 +25,8 @@ from crm.auth.models import User
 from crm.core import audit, uow
 from crm.extensions import db, redis
 from crm.sales import choices
-from crm.sales.expiry import expired_clause, reason_case
 from crm.sales.models import Customer, CustomerDistribution
+from crm.sales.pool.expiry import expired_clause, reason_case
 
 LOCK_TIMEOUT_SECONDS = 15 * 60
 LOCK_WAIT_SECONDS = 120

@@ -17,9 +17,11 @@ from crm.core.menu import MenuItem, register_menu
 from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
 from crm.org.models import Course
-from crm.sales import allocation, bp, choices, expiry, intake, services
-from crm.sales.forms import AllocationTableForm, FollowUpForm, LeadForm, options
+from crm.sales import allocation, bp, choices
+from crm.sales.leads import intake, services
+from crm.sales.leads.forms import AllocationTableForm, FollowUpForm, LeadForm, options
 from crm.sales.models import Customer
+from crm.sales.pool import expiry
 
 bp.add_app_template_global(listing.url_with, "url_with")
 

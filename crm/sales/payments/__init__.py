@@ -1,0 +1,1 @@
+"""Payments and conversion to students (S-18, S-19)."""
