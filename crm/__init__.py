@@ -18,6 +18,7 @@ AREAS = (
     "crm.sales",
     "crm.api",
     "crm.notifications",
+    "crm.surveys",
 )
 
 

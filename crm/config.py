@@ -102,6 +102,11 @@ def load_config(env: dict | None = None) -> dict:
     if env_bool("MAIL_USE_TLS", False, env) and env_bool("MAIL_USE_SSL", False, env):
         raise ConfigError("MAIL_USE_TLS (STARTTLS, port 587) and MAIL_USE_SSL (port 465) exclude each other")
 
+    # surveys
+    survey_reminder_hour = env_int("CRM_SURVEY_REMINDER_HOUR", 9, env, minimum=0)
+    if survey_reminder_hour > 23:
+        raise ConfigError(f"CRM_SURVEY_REMINDER_HOUR must be an hour from 0 to 23, got {survey_reminder_hour}")
+
     production = crm_env == "production"
     return {
         "CRM_ENV": crm_env,
@@ -144,4 +149,7 @@ def load_config(env: dict | None = None) -> dict:
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "PREFERRED_URL_SCHEME": "https" if production else "http",
+        # surveys
+        # Local hour (0-23) of the daily reminder to students who have not answered a survey closing soon.
+        "CRM_SURVEY_REMINDER_HOUR": survey_reminder_hour,
     }

@@ -1,0 +1,1 @@
+def seed_surveys(ctx): pass

@@ -1,0 +1,2 @@
+def register_surveys_menu(app):
+    pass
