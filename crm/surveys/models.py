@@ -76,10 +76,10 @@ class Survey(db.Model):
 
     def is_open(self, now: dt.datetime) -> bool:
         """Published and between its open and close times."""
-        return self.published_at is not None and _aware(self.opens_at) <= now < _aware(self.closes_at)
+        return self.published_at is not None and as_utc(self.opens_at) <= now < as_utc(self.closes_at)
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
+def as_utc(value: dt.datetime) -> dt.datetime:
     """SQLite hands back naive datetimes; they are stored in UTC."""
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
