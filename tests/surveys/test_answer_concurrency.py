@@ -1,0 +1,70 @@
+"""A concurrent double submit (real threads, PostgreSQL) stores one response (Q-3, §6)."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from crm.core.errors import Conflict
+from crm.extensions import db
+from crm.surveys import answering
+from crm.surveys.models import Answer, Participation, Response, Survey
+from tests.surveys.helpers import good_answers, make_survey, make_tutored_class, now
+
+THREADS = 8
+
+
+def _run_threads(app, n, work):
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def target(i):
+        with app.app_context():
+            try:
+                barrier.wait()
+                results[i] = work(i)
+                db.session.commit()
+            except Exception as error:  # noqa: BLE001 - reported in the assertions
+                db.session.rollback()
+                results[i] = error
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+@pytest.mark.committing
+@pytest.mark.parametrize("anonymous", [False, True])
+@pytest.mark.parametrize("skip_early_check", [False, True])
+def test_simultaneous_submits_by_one_student_store_one_response(app, clean_database, monkeypatch, anonymous,
+                                                                skip_early_check):
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite serialises writers with a database lock and refuses a second writer "
+                        "(database is locked) instead of waiting on a row; the rule is proven on PostgreSQL")
+        tutor, klass, (student, *_rest) = make_tutored_class(2)
+        survey = make_survey(tutor, klass, anonymous=anonymous)
+        survey_id, user_id = survey.id, student.user_id
+        answers = good_answers(survey)
+        db.session.remove()
+    if skip_early_check:  # everyone reaches the INSERT: the unique constraint alone decides
+        monkeypatch.setattr(answering, "has_answered", lambda survey_id, student_id: False)
+    at = now()
+    results = _run_threads(app, THREADS, lambda i: answering.submit_answers(user_id, survey_id, answers, now=at))
+    keys = [r for r in results if isinstance(r, str)]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert len(keys) == 1, results
+    assert len(refused) == THREADS - 1, results
+    assert all("already answered" in error.message for error in refused), results
+    with app.app_context():
+        count = lambda model: db.session.scalar(  # noqa: E731
+            sa.select(sa.func.count()).select_from(model).where(model.survey_id == survey_id))
+        assert (count(Participation), count(Response), count(Answer)) == (1, 1, 3)
+        assert db.session.get(Survey, survey_id).answer_count == 1
+        db.session.remove()
