@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateTimeLocalField, FieldList, Form, FormField, HiddenField, IntegerField,
                      SelectField, StringField, TextAreaField)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from crm.core.clock import local_zone, to_local
@@ -69,7 +70,7 @@ class QuestionForm(Form):
 
     id = HiddenField()
     position = IntegerField(_l("Order"), validators=[Optional(), NumberRange(min=1, max=999)])
-    kind = SelectField(_l("Type"), choices=list(KIND_LABELS.items()), default=KIND_SCORE)
+    kind = SelectField(_l("Type"), choices=[SelectChoice(k, v) for k, v in KIND_LABELS.items()], default=KIND_SCORE)
     prompt = TextAreaField(_l("Question"), filters=[_strip], validators=[Length(max=PROMPT_MAX)])
     remove = BooleanField(_l("Remove"))
     options = FieldList(FormField(OptionForm), max_entries=POSTED_OPTIONS_CAP)

@@ -10,6 +10,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
+from wtforms.fields.choices import SelectChoice
+
 from crm.core import clock, listing, uow
 from crm.core.access import permission_required
 from crm.core.errors import Conflict, DomainError, Forbidden, Invalid
@@ -66,8 +68,8 @@ def index():
 
 
 # -- editor -------------------------------------------------------------------------------------
-def _class_choices(user) -> list[tuple[int, str]]:
-    return [(c.id, f"{c.display_name} · {c.school.title}") for c in services.creatable_classes(user)]
+def _class_choices(user) -> list[SelectChoice]:
+    return [SelectChoice(c.id, f"{c.display_name} · {c.school.title}") for c in services.creatable_classes(user)]
 
 
 def _render_editor(form: SurveyForm, survey: Survey | None, status: int = 200):

@@ -64,3 +64,12 @@ def answer(student, survey, at: dt.datetime | None = None, **kwargs) -> str:
     key = answering.submit_answers(student.user_id, survey.id, good_answers(survey, **kwargs), now=at or now())
     db.session.commit()
     return key
+
+
+def said(message: str, **values) -> str:
+    """A regex matching a service message as the (Chinese by default) interface says it."""
+    import re
+
+    from flask_babel import gettext
+
+    return re.escape(gettext(message, **values))

@@ -11,7 +11,7 @@ from crm.extensions import db
 from crm.surveys import answering
 from crm.surveys.models import Answer, Participation, Response, Survey
 from tests.factories import make_class, make_student, make_user
-from tests.surveys.helpers import answer, good_answers, make_survey, make_tutored_class, now
+from tests.surveys.helpers import said, answer, good_answers, make_survey, make_tutored_class, now
 
 
 def counts(survey_id: int) -> tuple[int, int, int]:
@@ -27,7 +27,7 @@ def test_a_student_of_the_class_answers_once_and_everything_is_stored():
     response = db.session.get(Response, key)
     assert response.student_id == student.id  # not anonymous: the name stays with the answers
     assert db.session.get(Survey, survey.id).answer_count == 1
-    with pytest.raises(Conflict, match="already answered"):
+    with pytest.raises(Conflict, match=said("You have already answered this survey. Thank you!")):
         answering.submit_answers(student.user_id, survey.id, good_answers(survey), now=now())
     db.session.rollback()
     assert counts(survey.id) == (1, 1, 3)
@@ -38,7 +38,7 @@ def test_a_student_of_another_class_is_refused():
     tutor, klass, _students = make_tutored_class(1)
     outsider = make_student(make_class())
     survey = make_survey(tutor, klass)
-    with pytest.raises(Forbidden, match="another class"):
+    with pytest.raises(Forbidden, match=said("This survey is for the students of another class.")):
         answering.submit_answers(outsider.user_id, survey.id, good_answers(survey), now=now())
     db.session.rollback()
     assert counts(survey.id) == (0, 0, 0)
@@ -56,7 +56,7 @@ def test_staff_are_refused():
     tutor, klass, _students = make_tutored_class(1)
     survey = make_survey(tutor, klass)
     for user in (tutor, make_user("staff"), make_user("admin")):
-        with pytest.raises(Forbidden, match="Only students"):
+        with pytest.raises(Forbidden, match=said("Only students answer surveys.")):
             answering.submit_answers(user.id, survey.id, good_answers(survey), now=now())
     assert counts(survey.id) == (0, 0, 0)
 
@@ -65,7 +65,7 @@ def test_after_the_close_time_everyone_is_refused():
     tutor, klass, (student, *_rest) = make_tutored_class()
     survey = make_survey(tutor, klass, opens=dt.timedelta(days=-1), closes=dt.timedelta(hours=2))
     later = now() + dt.timedelta(hours=2)  # exactly the close time: closed
-    with pytest.raises(Conflict, match="closed"):
+    with pytest.raises(Conflict, match=said("This survey is closed.")):
         answering.submit_answers(student.user_id, survey.id, good_answers(survey), now=later)
     db.session.rollback()
     assert counts(survey.id) == (0, 0, 0)
@@ -74,7 +74,7 @@ def test_after_the_close_time_everyone_is_refused():
 def test_before_the_open_time_and_drafts_are_refused():
     tutor, klass, (student, *_rest) = make_tutored_class()
     upcoming = make_survey(tutor, klass, opens=dt.timedelta(days=1), closes=dt.timedelta(days=3), at=now())
-    with pytest.raises(Conflict, match="not open yet"):
+    with pytest.raises(Conflict, match=said("This survey is not open yet.")):
         answering.submit_answers(student.user_id, upcoming.id, good_answers(upcoming), now=now())
     draft = make_survey(tutor, klass, publish=False)
     with pytest.raises(NotFound):
@@ -143,7 +143,7 @@ def test_anonymous_mode_stores_no_link_between_a_response_and_a_student():
         assert not ({"survey_participations"} & targets if table is not Participation.__table__
                     else {"survey_responses", "survey_answers"} & targets)
     # And a second answer is still refused.
-    with pytest.raises(Conflict, match="already answered"):
+    with pytest.raises(Conflict, match=said("You have already answered this survey. Thank you!")):
         answering.submit_answers(students[0].user_id, survey.id, good_answers(survey), now=now())
     db.session.rollback()
     assert counts(survey.id) == (3, 3, 9)

@@ -13,7 +13,7 @@ from crm.surveys import answering, services
 from crm.surveys.models import Option, Question, Survey
 from crm.surveys.services import OptionData, QuestionData, SurveyData
 from tests.factories import make_class, make_user
-from tests.surveys.helpers import answer, make_survey, make_tutored_class, now
+from tests.surveys.helpers import said, answer, make_survey, make_tutored_class, now
 
 
 def snapshot(survey_id: int):
@@ -147,7 +147,7 @@ def test_after_the_first_answer_only_title_and_close_time_change():
     before = snapshot(survey.id)
     data = as_data(survey.id)
     data.questions[0].prompt = "换个说法"
-    with pytest.raises(Conflict, match="only its title and close time"):
+    with pytest.raises(Conflict, match=said("Students have already answered this survey: only its title and close time can change now.")):
         services.save_survey(tutor, survey.id, data, now=now())
     db.session.rollback()
     assert snapshot(survey.id) == before
