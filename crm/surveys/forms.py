@@ -92,8 +92,9 @@ class SurveyForm(FlaskForm):
         for index, entry in enumerate(self.questions.entries):
             form = entry.form
             row_id = _row_id(form.id.data)
-            if form.remove.data or (row_id is None and not form.prompt.data):
-                continue
+            labels = any(option.form.label.data for option in form.options.entries)
+            if form.remove.data or (row_id is None and not form.prompt.data and not labels):
+                continue  # removed, or the blank row left unused
             options = []
             for option_index, option_entry in enumerate(form.options.entries):
                 option = option_entry.form

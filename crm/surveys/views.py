@@ -78,8 +78,8 @@ def _render_editor(form: SurveyForm, survey: Survey | None, status: int = 200):
     return render_template(
         "surveys/edit.html", form=form, survey=survey, kind_labels=KIND_LABELS, now=clock.utcnow(),
         questions=questions_of(survey.id) if survey is not None else [], action_form=ActionForm(),
-        blank_question=QuestionForm(prefix="questions-__Q__"),
-        blank_option=OptionForm(prefix="questions-__Q__-options-__O__"),
+        blank_question=QuestionForm(prefix="questions-__Q__-"),
+        blank_option=OptionForm(prefix="questions-__Q__-options-__O__-"),
     ), status
 
 
