@@ -43,7 +43,7 @@ def survey_state(survey: Survey, now) -> tuple[str, str]:
     if now < as_utc(survey.opens_at):
         return "upcoming", _("Not open yet")
     if now < as_utc(survey.closes_at):
-        return "open", _("Open")
+        return "open", _("Open for answers")
     return "closed", _("Closed")
 
 
