@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateTimeLocalField, FieldList, Form, FormField, HiddenField, IntegerField,
                      SelectField, StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.core.clock import local_zone, to_local
 from crm.core.ids import is_id
@@ -39,6 +39,12 @@ def _row_id(value: str | None) -> int | None:
     except ValueError:
         return -1
     return number if is_id(number) else -1
+
+
+def within_years(form, field) -> None:
+    """A time between the years 2000 and 2100 (anything else is a typing slip, and year 1 cannot shift zones)."""
+    if field.data is not None and not 2000 <= field.data.year <= 2100:
+        raise ValidationError(_l("Enter a date between the years 2000 and 2100."))
 
 
 def to_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -81,8 +87,10 @@ class SurveyForm(FlaskForm):
 
     class_id = SelectField(_l("Class"), coerce=int, validate_choice=False)
     title = StringField(_l("Title"), filters=[_strip], validators=[DataRequired(), Length(max=TITLE_MAX)])
-    opens_at = DateTimeLocalField(_l("Opens at"), format=DATETIME_FORMAT, validators=[Optional()])
-    closes_at = DateTimeLocalField(_l("Closes at"), format=DATETIME_FORMAT, validators=[InputRequired()])
+    opens_at = DateTimeLocalField(_l("Opens at"), format=DATETIME_FORMAT,
+                                 validators=[Optional(), within_years])
+    closes_at = DateTimeLocalField(_l("Closes at"), format=DATETIME_FORMAT,
+                                  validators=[InputRequired(), within_years])
     anonymous = BooleanField(_l("Anonymous: keep who took part apart from what they answered"))
     questions = FieldList(FormField(QuestionForm), max_entries=POSTED_QUESTIONS_CAP)
 

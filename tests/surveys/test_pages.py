@@ -118,6 +118,8 @@ def test_ugly_editor_input_never_gives_a_500_and_writes_nothing(client):
         editor_form(klass.id, title=""),
         editor_form(klass.id, title="x" * 5000),
         editor_form(klass.id, closes_at="yesterday"),
+        editor_form(klass.id, closes_at="0001-01-01T00:00", opens_at="0001-01-01T00:00"),
+        editor_form(klass.id, closes_at="9999-12-31T23:59"),
         editor_form(klass.id, closes_at=local(dt.timedelta(days=-2))),
         editor_form(klass.id, **{"questions-0-kind": "essay"}),
         editor_form(klass.id, **{"questions-2-options-1-score": "1e9"}),
