@@ -63,7 +63,8 @@ def test_a_tutor_builds_a_survey_two_students_answer_and_the_tutor_reads_the_cha
     # Reorder: the choice question moves up above the text question; the order numbers follow.
     choice.locator(".js-up").first.click()
     prompts = page.eval_on_selector_all("#questions > .js-question .js-prompt", "els => els.map(e => e.value)")
-    positions = page.eval_on_selector_all("#questions > .js-question > .row .js-position", "els => els.map(e => e.value)")
+    positions = page.eval_on_selector_all("#questions > .js-question > .row .js-position",
+                                          "els => els.map(e => e.value)")
     assert prompts[:3] == ["给讲师打分", "课程进度如何？", "写下你的建议"]
     assert positions[:3] == ["1", "2", "3"]
     page.screenshot(path=str(artifacts_dir / "surveys-1-editor.png"), full_page=True)

@@ -90,11 +90,12 @@ def test_every_question_is_required_and_checked_nothing_stored_on_error():
     questions = answering.questions_of(survey.id)
     score_q, choice_q, text_q = questions
     foreign_option = answering.questions_of(other.id)[1].options[0].id
+    every = {score_q.id, choice_q.id, text_q.id}
     cases = [
         ({}, {score_q.id, choice_q.id, text_q.id}),
         ({score_q.id: "11", choice_q.id: str(choice_q.options[0].id), text_q.id: "x" * 20}, {score_q.id}),
-        ({score_q.id: "0", choice_q.id: str(foreign_option), text_q.id: "短评" * 3}, {score_q.id, choice_q.id, text_q.id}),
-        ({score_q.id: "abc", choice_q.id: "99999999999999999999", text_q.id: "\x00" * 30}, {score_q.id, choice_q.id, text_q.id}),
+        ({score_q.id: "0", choice_q.id: str(foreign_option), text_q.id: "短评" * 3}, every),
+        ({score_q.id: "abc", choice_q.id: "99999999999999999999", text_q.id: "\x00" * 30}, every),
         ({score_q.id: "7.5", choice_q.id: "-1", text_q.id: " " * 40}, {score_q.id, choice_q.id, text_q.id}),
         ({score_q.id: "5", choice_q.id: str(choice_q.options[0].id), text_q.id: "x" * 2001}, {text_q.id}),
     ]

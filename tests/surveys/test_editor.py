@@ -147,7 +147,8 @@ def test_after_the_first_answer_only_title_and_close_time_change():
     before = snapshot(survey.id)
     data = as_data(survey.id)
     data.questions[0].prompt = "换个说法"
-    with pytest.raises(Conflict, match=said("Students have already answered this survey: only its title and close time can change now.")):
+    locked = said("Students have already answered this survey: only its title and close time can change now.")
+    with pytest.raises(Conflict, match=locked):
         services.save_survey(tutor, survey.id, data, now=now())
     db.session.rollback()
     assert snapshot(survey.id) == before
@@ -174,7 +175,8 @@ def test_bad_editor_input_is_refused_with_a_message_and_nothing_written():
         SurveyData("t", None, at + dt.timedelta(days=1), False, []),
         SurveyData("t", None, at + dt.timedelta(days=1), False, [QuestionData(None, "essay", "q")]),
         SurveyData("t", None, at + dt.timedelta(days=1), False, [QuestionData(None, "score", " \x00 ")]),
-        SurveyData("t", None, at + dt.timedelta(days=1), False, [QuestionData(None, "choice", "q", [OptionData(None, "a", 1)])]),
+        SurveyData("t", None, at + dt.timedelta(days=1), False,
+                   [QuestionData(None, "choice", "q", [OptionData(None, "a", 1)])]),
         SurveyData("t", None, at + dt.timedelta(days=1), False,
                    [QuestionData(None, "choice", "q", [OptionData(None, "a", 1), OptionData(None, "b", None)])]),
         SurveyData("t", None, at + dt.timedelta(days=1), False,

@@ -142,12 +142,13 @@ def test_user_text_is_escaped_on_every_page(client):
     assert client.post("/surveys/new", data=form).status_code == 302
     survey = db.session.scalar(sa.select(Survey).where(Survey.class_id == klass.id))
     client.post(f"/surveys/{survey.id}/publish")
-    pages = [client.get("/surveys/").get_data(as_text=True), client.get(f"/surveys/{survey.id}/edit").get_data(as_text=True),
-             client.get(f"/surveys/{survey.id}/results").get_data(as_text=True)]
+    pages = [client.get(url).get_data(as_text=True)
+             for url in ("/surveys/", f"/surveys/{survey.id}/edit", f"/surveys/{survey.id}/results")]
     logout(client)
     login(client, student.user)
     pages += [client.get("/").get_data(as_text=True), client.get(f"/surveys/{survey.id}/answer").get_data(as_text=True)]
     for html in pages:
+        assert "&lt;script&gt;alert" in html  # the title is shown on every one of these pages, escaped
         assert "<script>alert" not in html and "<img src=x" not in html and "<b>快</b>" not in html
 
 
