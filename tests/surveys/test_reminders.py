@@ -89,3 +89,12 @@ def test_reminders_arrive_by_smtp_through_a_real_worker(app, clean_database, smt
         db.session.remove()
         assert remind_unanswered((local_noon() - dt.timedelta(hours=2)).isoformat()) == 0
         db.session.remove()
+
+
+def test_the_reminder_runs_once_a_day_from_the_beat_schedule(app):
+    from crm.core.areas import beat_schedule, task_modules
+
+    entry = beat_schedule(app)["remind-unanswered-surveys"]
+    assert entry["task"] == "crm.surveys.remind_unanswered" == remind_unanswered.name
+    assert entry["schedule"].hour == {app.config["CRM_SURVEY_REMINDER_HOUR"]} and entry["schedule"].minute == {0}
+    assert "crm.surveys.tasks" in task_modules(app)
