@@ -70,3 +70,58 @@ def test_simultaneous_submits_by_one_student_store_one_response(app, clean_datab
         assert (count(Participation), count(Response), count(Answer)) == (1, 1, 3)
         assert db.session.get(Survey, survey_id).answer_count == 1
         db.session.remove()
+
+
+@pytest.mark.committing
+def test_an_editor_save_racing_the_first_answer_is_refused(app, clean_database):
+    """The answer holds the survey row; the editor's locking read waits for it, then sees the answer."""
+    from crm.surveys import services
+    from crm.surveys.services import QuestionData, SurveyData
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("needs row locks between two open transactions (PostgreSQL); SQLite locks the whole file")
+        tutor, klass, (student, *_rest) = make_tutored_class(1)
+        survey = make_survey(tutor, klass)
+        survey_id, user_id, tutor_id = survey.id, student.user_id, tutor.id
+        answers = good_answers(survey)
+        closes = survey.closes_at
+        db.session.remove()
+    answered, outcome = threading.Event(), {}
+
+    def answer_and_hold():
+        with app.app_context():
+            answering.submit_answers(user_id, survey_id, answers, now=now())
+            answered.set()
+            threading.Event().wait(0.5)  # the editor is now waiting on our row lock
+            db.session.commit()
+            db.session.remove()
+
+    def edit():
+        from crm.auth.models import User
+
+        with app.app_context():
+            answered.wait(10)
+            tutor = db.session.get(User, tutor_id)
+            data = SurveyData("新标题", None, closes, None, [QuestionData(None, "score", "全部换掉")])
+            try:
+                services.save_survey(tutor, survey_id, data, now=now())
+                db.session.commit()
+                outcome["result"] = "saved"
+            except Conflict as error:
+                db.session.rollback()
+                outcome["result"] = error
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=answer_and_hold), threading.Thread(target=edit)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert isinstance(outcome["result"], Conflict), outcome
+    with app.app_context():
+        assert [q.prompt for q in answering.questions_of(survey_id)] == ["讲师授课打分", "进度如何？", "建议"]
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Answer)
+                                 .where(Answer.survey_id == survey_id)) == 3
+        db.session.remove()
