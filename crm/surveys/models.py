@@ -152,11 +152,15 @@ class Answer(db.Model):
     # Denormalised so the results aggregate one survey by index, without joining responses.
     survey_id: Mapped[int] = mapped_column(sa.ForeignKey("surveys.id", ondelete="CASCADE"))
     score: Mapped[int | None] = mapped_column(sa.SmallInteger)
-    option_id: Mapped[int | None] = mapped_column(sa.ForeignKey("survey_options.id", ondelete="CASCADE"))
+    # Indexed for the foreign keys: deleting a question or option (editor, before any answer)
+    # must not scan every survey's answers.
+    option_id: Mapped[int | None] = mapped_column(sa.ForeignKey("survey_options.id", ondelete="CASCADE"),
+                                                  index=True)
     text: Mapped[str | None] = mapped_column(sa.Text)
 
     __table_args__ = (
         sa.Index("ix_survey_answers_survey_question", "survey_id", "question_id"),
+        sa.Index("ix_survey_answers_question_id", "question_id"),
         sa.CheckConstraint("score IS NULL OR (score BETWEEN 1 AND 10)", name="score_range"),
         sa.CheckConstraint(
             "(CASE WHEN score IS NULL THEN 0 ELSE 1 END) + (CASE WHEN option_id IS NULL THEN 0 ELSE 1 END)"

@@ -105,11 +105,15 @@ def upgrade():
     )
     with op.batch_alter_table('survey_answers', schema=None) as batch_op:
         batch_op.create_index('ix_survey_answers_survey_question', ['survey_id', 'question_id'], unique=False)
+        batch_op.create_index('ix_survey_answers_question_id', ['question_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_survey_answers_option_id'), ['option_id'], unique=False)
 
 
 
 def downgrade():
     with op.batch_alter_table('survey_answers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_survey_answers_option_id'))
+        batch_op.drop_index('ix_survey_answers_question_id')
         batch_op.drop_index('ix_survey_answers_survey_question')
 
     op.drop_table('survey_answers')
