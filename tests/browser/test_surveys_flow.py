@@ -81,6 +81,8 @@ def test_a_tutor_builds_a_survey_two_students_answer_and_the_tutor_reads_the_cha
     assert len(students) >= 2, students
     for number, username in enumerate(students[:2]):
         sign_in(page, live_server, username)
+        if number == 0:
+            page.screenshot(path=str(artifacts_dir / "surveys-2-home.png"), full_page=True)
         page.click(f"[data-testid=surveys-panel] a[data-survey='{survey_id}']")
         page.wait_for_selector("#answer-form")
         blocks = page.locator("#answer-form fieldset")
@@ -89,7 +91,7 @@ def test_a_tutor_builds_a_survey_two_students_answer_and_the_tutor_reads_the_cha
         blocks.nth(1).locator("input[type=radio]").nth(1).check()
         blocks.nth(2).locator("textarea").fill(TEXT)
         if number == 0:
-            page.screenshot(path=str(artifacts_dir / "surveys-2-answer.png"), full_page=True)
+            page.screenshot(path=str(artifacts_dir / "surveys-3-answer.png"), full_page=True)
         page.click("#answer-submit")
         page.wait_for_selector("[data-testid=my-surveys]")
         assert page.locator(f"[data-testid=my-surveys] tr[data-survey='{survey_id}'] .badge").count() == 1
@@ -103,4 +105,4 @@ def test_a_tutor_builds_a_survey_two_students_answer_and_the_tutor_reads_the_cha
     assert page.locator("canvas[data-drawn='1']").count() == 2  # the score and the choice questions
     assert page.inner_text(f"section[data-kind=score] [data-stat=mean]") == "7.50"
     assert TEXT in page.inner_text("section[data-kind=text]")
-    page.screenshot(path=str(artifacts_dir / "surveys-3-results.png"), full_page=True)
+    page.screenshot(path=str(artifacts_dir / "surveys-4-results.png"), full_page=True)
