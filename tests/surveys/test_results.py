@@ -112,6 +112,7 @@ def test_export_streams_one_row_per_response(client, answered_survey):
     response = client.get(f"/surveys/{survey.id}/export")
     assert response.status_code == 200 and response.headers["X-Export-Rows"] == "5"
     sheet = load_workbook(io.BytesIO(response.data)).active
+    response.close()
     rows = [[c.value for c in row] for row in sheet.iter_rows()]
     assert rows[0] == ["学员", "1. 讲师授课打分", "2. 进度如何？", "3. 建议"]
     assert sorted(row[1] for row in rows[1:]) == sorted(SCORES)
@@ -126,7 +127,9 @@ def test_anonymous_export_has_no_names(client):
         answering.submit_answers(student.user_id, survey.id, good_answers(survey), now=now())
     db.session.commit()
     login(client, tutor)
-    sheet = load_workbook(io.BytesIO(client.get(f"/surveys/{survey.id}/export").data)).active
+    response = client.get(f"/surveys/{survey.id}/export")
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    response.close()
     rows = [[c.value for c in row] for row in sheet.iter_rows()]
     assert len(rows) == 3 and len(rows[0]) == 3
     names = {s.user.name for s in students}
