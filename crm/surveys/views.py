@@ -64,7 +64,8 @@ def index():
     columns = {"created": Survey.created_at, "closes": Survey.closes_at, "title": Survey.title}
     stmt = stmt.order_by(*listing.order_clauses(query, columns, Survey.id))
     page = listing.paginate(stmt, query)
-    return render_template("surveys/index.html", page=page, query=query, now=clock.utcnow())
+    sizes = results.class_sizes({s.class_id for s in page.items}, clock.today())
+    return render_template("surveys/index.html", page=page, query=query, now=clock.utcnow(), sizes=sizes)
 
 
 # -- editor -------------------------------------------------------------------------------------

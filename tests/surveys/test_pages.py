@@ -69,6 +69,8 @@ def test_a_tutor_builds_shares_and_reads_a_survey_through_the_pages(client):
     login(client, tutor)
     results = client.get(f"/surveys/{survey.id}/results").get_data(as_text=True)
     assert 'id="answered">1<' in results and 'id="class-size">3<' in results
+    listing = client.get("/surveys/").get_data(as_text=True)
+    assert f'data-survey="{survey.id}"' in listing and 'data-col="answered">1 / 3<' in listing
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Participation)) >= 1
 
 
