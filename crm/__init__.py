@@ -19,6 +19,7 @@ AREAS = (
     "crm.api",
     "crm.notifications",
     "crm.rooms",
+    "crm.surveys",
 )
 
 

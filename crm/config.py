@@ -124,6 +124,10 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
             f"CRM_ROOM_FIRST_HOUR ({room_first_hour}) and CRM_ROOM_LAST_HOUR ({room_last_hour}) must satisfy "
             "0 <= first <= last <= 23 (the last slot starts at CRM_ROOM_LAST_HOUR)"
         )
+    # surveys
+    survey_reminder_hour = env_int("CRM_SURVEY_REMINDER_HOUR", 9, env, minimum=0)
+    if survey_reminder_hour > 23:
+        raise ConfigError(f"CRM_SURVEY_REMINDER_HOUR must be an hour from 0 to 23, got {survey_reminder_hour}")
 
     production = crm_env == "production"
     max_failures = env_int("CRM_LOGIN_MAX_FAILURES", 5, env, minimum=1)
@@ -194,4 +198,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "PREFERRED_URL_SCHEME": "https" if production else "http",
+        # surveys
+        # Local hour (0-23) of the daily reminder to students who have not answered a survey closing soon.
+        "CRM_SURVEY_REMINDER_HOUR": survey_reminder_hour,
     }
