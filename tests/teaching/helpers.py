@@ -72,5 +72,13 @@ def set_status(actor, session, status, *students, today=START):
     return changed
 
 
-__all__ = ["START", "Setup", "make_setup", "make_session", "initialise", "records_of", "record_for",
+__all__ = ["sign_in_as", "START", "Setup", "make_setup", "make_session", "initialise", "records_of", "record_for",
            "set_status", "make_student", "make_user"]
+
+
+def sign_in_as(client, user):
+    """Sign out whoever is signed in, then sign in as `user`."""
+    from tests.factories import login, logout
+
+    logout(client)
+    return login(client, user)

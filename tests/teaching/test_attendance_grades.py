@@ -11,7 +11,7 @@ from crm.extensions import db
 from crm.notifications.models import Notification
 from crm.teaching import grades, records
 from tests.factories import login
-from tests.teaching.helpers import (
+from tests.teaching.helpers import (sign_in_as, 
     initialise, make_session, make_setup, make_student, make_user, record_for, records_of, set_status,
 )
 
@@ -110,7 +110,7 @@ def test_bulk_and_grid_pages_set_attendance(client):
     session = make_session(setup.klass, 1)
     a, b, c = (make_student(setup.klass) for _ in range(3))
     initialise(setup.teacher, session)
-    login(client, setup.teacher)
+    sign_in_as(client, setup.teacher)
     ra, rb, rc = (record_for(session, s) for s in (a, b, c))
 
     response = client.post(f"/teaching/sessions/{session.id}/attendance",
@@ -140,7 +140,7 @@ def test_grid_with_a_bad_status_saves_nothing(client):
     session = make_session(setup.klass, 1)
     a, b = make_student(setup.klass), make_student(setup.klass)
     initialise(setup.teacher, session)
-    login(client, setup.teacher)
+    sign_in_as(client, setup.teacher)
     ra, rb = record_for(session, a), record_for(session, b)
     response = client.post(f"/teaching/sessions/{session.id}/attendance/grid",
                            data={f"status-{ra.id}": "noshow", f"status-{rb.id}": "<script>"}, follow_redirects=True)
@@ -203,7 +203,7 @@ def test_absence_warning_reaches_the_tutor_through_the_worker_once(app, clean_da
         teacher, session_id = setup.teacher.username, session.id
         db.session.remove()
     client = app.test_client()
-    login(client, teacher)
+    sign_in_as(client, teacher)
     for _ in range(2):
         response = client.post(f"/teaching/sessions/{session_id}/attendance",
                                data={"bulk_status": "noshow", "scope": "selected", "record_ids": [record_id]})

@@ -12,7 +12,7 @@ from crm.extensions import db
 from crm.teaching import records
 from crm.teaching.records import ScoreEntry
 from tests.factories import login
-from tests.teaching.helpers import initialise, make_session, make_setup, make_student, make_user, record_for, set_status
+from tests.teaching.helpers import sign_in_as, initialise, make_session, make_setup, make_student, make_user, record_for, set_status
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def _state(*rows):
 def test_teacher_saves_grades_and_notes_in_one_post(client, lesson):
     setup, session, _other, students = lesson
     ra, rb, rc = (record_for(session, s) for s in students)
-    login(client, setup.teacher)
+    sign_in_as(client, setup.teacher)
     response = client.post(f"/teaching/sessions/{session.id}/scores", data={
         f"grade-{ra.id}": "A+", f"note-{ra.id}": "很好 <b>棒</b>",
         f"grade-{rb.id}": "COPY", f"note-{rb.id}": "",
@@ -66,7 +66,7 @@ def test_crafted_posts_are_refused_and_nothing_is_saved(client, lesson, extra):
     before = _state(ra, foreign)
     data = {f"grade-{ra.id}": "A", f"note-{ra.id}": "ok"}
     data.update({key.format(a=ra.id, foreign=foreign.id, big=2**31): value for key, value in extra.items()})
-    login(client, setup.teacher)
+    sign_in_as(client, setup.teacher)
     response = client.post(f"/teaching/sessions/{session.id}/scores", data=data)
     assert response.status_code == 403
     assert _state(ra, foreign) == before
@@ -75,7 +75,7 @@ def test_crafted_posts_are_refused_and_nothing_is_saved(client, lesson, extra):
 def test_a_repeated_field_is_refused(client, lesson):
     setup, session, _other, students = lesson
     ra = record_for(session, students[0])
-    login(client, setup.teacher)
+    sign_in_as(client, setup.teacher)
     response = client.post(f"/teaching/sessions/{session.id}/scores",
                            data=MultiDict([(f"grade-{ra.id}", "A"), (f"grade-{ra.id}", "D")]))
     assert response.status_code == 403
@@ -85,7 +85,7 @@ def test_a_repeated_field_is_refused(client, lesson):
 def test_a_bad_grade_shows_a_field_message_and_saves_nothing(client, lesson):
     setup, session, _other, students = lesson
     ra, rb = record_for(session, students[0]), record_for(session, students[1])
-    login(client, setup.teacher)
+    sign_in_as(client, setup.teacher)
     response = client.post(f"/teaching/sessions/{session.id}/scores", data={
         f"grade-{ra.id}": "A", f"grade-{rb.id}": "Z\x00<script>", f"note-{rb.id}": "x" * 300})
     assert response.status_code == 422
@@ -99,7 +99,7 @@ def test_absent_students_can_only_keep_d_copy_or_fail(client, lesson):
     setup, session, _other, students = lesson
     set_status(setup.teacher, session, "noshow", students[0])
     ra = record_for(session, students[0])
-    login(client, setup.teacher)
+    sign_in_as(client, setup.teacher)
     response = client.post(f"/teaching/sessions/{session.id}/scores", data={f"grade-{ra.id}": "A"})
     assert response.status_code == 422
     assert _state(ra)[0][1:3] == ("D", 0)
@@ -111,7 +111,7 @@ def test_absent_students_can_only_keep_d_copy_or_fail(client, lesson):
 def test_a_teacher_of_another_class_cannot_enter_scores(client, lesson):
     _setup, session, _other, students = lesson
     ra = record_for(session, students[0])
-    login(client, make_user("teacher"))
+    sign_in_as(client, make_user("teacher"))
     assert client.get(f"/teaching/sessions/{session.id}/scores").status_code == 403
     assert client.post(f"/teaching/sessions/{session.id}/scores", data={f"grade-{ra.id}": "A"}).status_code == 403
     assert _state(ra)[0][1] is None
