@@ -11,7 +11,7 @@ from crm.core.errors import DomainError
 from crm.core.forms import show_domain_error
 from crm.core.listing import xlsx_response
 from crm.extensions import db
-from crm.teaching import bp, rules, services
+from crm.teaching import bp, records, rules, services
 from crm.teaching.forms import PostForm, SessionForm
 
 
@@ -122,7 +122,7 @@ def initialise(class_id: int):
 def export_attendance(class_id: int):
     """The class's attendance sheet (student × session), streamed .xlsx."""
     klass = rules.class_for(current_user, class_id)
-    headers, rows = services.sheet_rows(klass.id, "attendance")
+    headers, rows = records.sheet_rows(klass.id, "attendance")
     return xlsx_response(f"attendance-class-{klass.id}.xlsx", headers, rows, sheet_title=_("Attendance"))
 
 
@@ -131,5 +131,5 @@ def export_attendance(class_id: int):
 def export_grades(class_id: int):
     """The class's grade sheet (student × session), streamed .xlsx."""
     klass = rules.class_for(current_user, class_id)
-    headers, rows = services.sheet_rows(klass.id, "grade")
+    headers, rows = records.sheet_rows(klass.id, "grade")
     return xlsx_response(f"grades-class-{klass.id}.xlsx", headers, rows, sheet_title=_("Grades"))
