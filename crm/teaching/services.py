@@ -249,6 +249,7 @@ def initialise_records(actor: User, session_ids: Iterable[object], *, now: dt.da
     db.session.flush()
     added = 0
     for start in range(0, len(ids), INITIALISE_BATCH):
-        result = db.session.execute(initialise_statement(ids[start:start + INITIALISE_BATCH], now))
+        result = db.session.execute(initialise_statement(ids[start:start + INITIALISE_BATCH], now),
+                                    execution_options={"preserve_rowcount": True})
         added += max(result.rowcount or 0, 0)
     return added
