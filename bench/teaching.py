@@ -155,7 +155,8 @@ def grade_everything(app) -> None:
     with app.app_context():
         with db.engine.begin() as conn:
             conn.exec_driver_sql(
-                "UPDATE study_records SET grade = CASE WHEN mod(id, 17) = 0 THEN 'N/A' WHEN mod(id, 23) = 0 THEN 'COPY' "
+                "UPDATE study_records SET grade = CASE WHEN mod(id, 17) = 0 THEN 'N/A' "
+                "WHEN mod(id, 23) = 0 THEN 'COPY' "
                 "ELSE 'B' END, score = CASE WHEN mod(id, 17) = 0 OR mod(id, 23) = 0 THEN NULL ELSE 80 END, "
                 "attendance = CASE WHEN mod(id, 17) = 0 THEN 'vacate' ELSE 'checked' END")
 

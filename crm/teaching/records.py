@@ -25,7 +25,7 @@ from crm.org.models import ClassList
 from crm.students.models import Student
 from crm.teaching import grades
 from crm.teaching.models import CourseRecord, StudyRecord
-from crm.teaching.services import NOTE_MAX, FieldErrors, _clean_text, _record_ids, session_for  # noqa: F401
+from crm.teaching.services import NOTE_MAX, FieldErrors, clean_text, parse_ids, session_for
 
 
 # -- attendance (T-4, T-6) ------------------------------------------------------------------
@@ -50,7 +50,7 @@ def set_attendance(actor: User, session_id: int, status: str, record_ids: Iterab
     session = session_for(actor, session_id)
     if status not in grades.ATTENDANCE:
         raise Invalid(_("Choose an attendance status."), field="status")
-    ids = _record_ids(record_ids)
+    ids = parse_ids(record_ids)
     where = [StudyRecord.course_record_id == session.id]
     if ids is not None:
         if not ids:
@@ -160,9 +160,9 @@ def enter_scores(actor: User, session_id: int, entries: Mapping[int, ScoreEntry]
     wanted: dict[int, tuple[str | None, str | None]] = {}
     for record_id in ids:
         entry, record = entries[record_id], records[record_id]
-        grade = record.grade if entry.grade is None else (_clean_text(entry.grade, 8) or None)
+        grade = record.grade if entry.grade is None else (clean_text(entry.grade, 8) or None)
         note = record.homework_note if entry.homework_note is None else (
-            _clean_text(entry.homework_note, NOTE_MAX) or None)
+            clean_text(entry.homework_note, NOTE_MAX) or None)
         if grade is not None and grade not in grades.GRADES:
             errors[f"grade-{record_id}"] = _("Choose a grade from the list.")
         else:

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
 from crm.auth.models import User
-from crm.core import audit, uow
+from crm.core import uow
 from crm.core.errors import Conflict, Forbidden, Invalid, NotFound
 from crm.core.ids import is_id
 from crm.extensions import db
@@ -50,7 +48,7 @@ class FieldErrors(Invalid):
         self.errors = errors
 
 
-def _clean_text(value: object, limit: int) -> str:
+def clean_text(value: object, limit: int) -> str:
     """Text as typed, without NUL bytes or surrounding blanks, at most `limit` characters."""
     if value is None:
         return ""
@@ -98,7 +96,7 @@ def next_session_no(class_id: int) -> int:
 def _parse_session(values: Mapping[str, object], klass: ClassList) -> dict:
     errors: dict[str, str] = {}
     data: dict[str, object] = {}
-    raw_no = _clean_text(values.get("session_no"), 12)
+    raw_no = clean_text(values.get("session_no"), 12)
     try:
         number = int(raw_no)
         if not 1 <= number <= MAX_SESSION_NO:
@@ -111,28 +109,28 @@ def _parse_session(values: Mapping[str, object], klass: ClassList) -> dict:
         data["held_on"] = raw_date
     else:
         try:
-            data["held_on"] = dt.date.fromisoformat(_clean_text(raw_date, 10))
+            data["held_on"] = dt.date.fromisoformat(clean_text(raw_date, 10))
         except ValueError:
             errors["held_on"] = _("Enter a date as YYYY-MM-DD.")
-    title = _clean_text(values.get("title"), TITLE_MAX)
+    title = clean_text(values.get("title"), TITLE_MAX)
     if not title:
         errors["title"] = _("Enter a title.")
     elif len(title) > TITLE_MAX:
         errors["title"] = _("At most %(n)s characters.", n=TITLE_MAX)
     data["title"] = title
     for name in ("summary", "homework_description", "grading_points"):
-        text = _clean_text(values.get(name), TEXT_MAX)
+        text = clean_text(values.get(name), TEXT_MAX)
         if len(text) > TEXT_MAX:
             errors[name] = _("At most %(n)s characters.", n=TEXT_MAX)
         data[name] = text or None
     data["has_homework"] = bool(values.get("has_homework"))
-    homework_title = _clean_text(values.get("homework_title"), TITLE_MAX)
+    homework_title = clean_text(values.get("homework_title"), TITLE_MAX)
     if len(homework_title) > TITLE_MAX:
         errors["homework_title"] = _("At most %(n)s characters.", n=TITLE_MAX)
     elif data["has_homework"] and not homework_title:
         errors["homework_title"] = _("A session with homework needs a homework title.")
     data["homework_title"] = homework_title or None
-    teacher_raw = _clean_text(values.get("teacher_id"), 12)
+    teacher_raw = clean_text(values.get("teacher_id"), 12)
     teacher_ids = {t.id for t in klass.teachers}
     if teacher_raw:
         try:
@@ -184,7 +182,7 @@ def roster(class_id: int) -> list[Enrollment]:
     ).unique())
 
 
-def _record_ids(raw: Iterable[object] | None, *, field: str = "record_ids") -> list[int] | None:
+def parse_ids(raw: Iterable[object] | None, *, field: str = "record_ids") -> list[int] | None:
     """Ids from form values; anything that cannot be a row id refuses the whole action."""
     if raw is None:
         return None
@@ -233,7 +231,7 @@ def initialise_records(actor: User, session_ids: Iterable[object], *, now: dt.da
     settles who inserts a row, and the losers' rows are silently skipped. With
     `class_id`, every session must belong to that class (a page's bulk action).
     """
-    ids = _record_ids(session_ids, field="session_ids")
+    ids = parse_ids(session_ids, field="session_ids")
     if not ids:
         raise Invalid(_("Select at least one session."), field="session_ids")
     found = db.session.execute(

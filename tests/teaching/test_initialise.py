@@ -11,7 +11,9 @@ from crm.core.errors import Forbidden, Invalid, NotFound
 from crm.extensions import db
 from crm.teaching import services
 from crm.teaching.models import StudyRecord
-from tests.teaching.helpers import START, initialise, make_session, make_setup, make_student, make_user, records_of
+from tests.teaching.helpers import (
+    START, initialise, make_session, make_setup, make_student, make_user, records_of,
+)
 
 
 def test_initialise_creates_records_only_for_students_enrolled_on_the_session_date():

@@ -10,8 +10,7 @@ import sqlalchemy as sa
 from crm.auth.models import User
 from crm.extensions import db
 from crm.teaching import grades, portal
-from tests.factories import login
-from tests.teaching.helpers import sign_in_as, initialise, make_session, make_setup, make_student, make_user, record_for
+from tests.teaching.helpers import initialise, make_session, make_setup, make_student, make_user, record_for, sign_in_as
 
 
 def _grade(session, student, code, attendance="checked"):

@@ -11,8 +11,9 @@ from crm.core.errors import Forbidden
 from crm.extensions import db
 from crm.teaching import records
 from crm.teaching.records import ScoreEntry
-from tests.factories import login
-from tests.teaching.helpers import sign_in_as, initialise, make_session, make_setup, make_student, make_user, record_for, set_status
+from tests.teaching.helpers import (
+    initialise, make_session, make_setup, make_student, make_user, record_for, set_status, sign_in_as,
+)
 
 
 @pytest.fixture

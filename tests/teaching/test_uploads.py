@@ -10,8 +10,7 @@ from flask_babel import force_locale
 from crm.core import uploads
 from crm.extensions import db
 from crm.teaching.models import StudyRecord
-from tests.factories import login
-from tests.teaching.helpers import sign_in_as, initialise, make_session, make_setup, make_student, make_user, record_for
+from tests.teaching.helpers import initialise, make_session, make_setup, make_student, make_user, record_for, sign_in_as
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
