@@ -179,3 +179,25 @@ def test_teachers_see_who_handed_in(client, homework_setup):
     html = client.get(f"/teaching/sessions/{session.id}/").get_data(as_text=True)
     assert "&lt;i&gt;x&lt;i&gt;.pdf" in html and "<i>x<i>" not in html
     assert html.count("not handed in") + html.count("未提交") == 1
+
+
+def test_missing_file_and_ugly_memos_are_refused(client, homework_setup):
+    _setup, session, _no, student, _mate, folder = homework_setup
+    record = record_for(session, student)
+    sign_in_as(client, student.user)
+    assert client.post(f"/teaching/records/{record.id}/homework", data={"memo": "没有文件"}).status_code == 302
+    assert _upload(client, record.id, PDF, "a.pdf", memo="长" * 501).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(StudyRecord, record.id).homework_file is None
+    assert _upload(client, record.id, PDF, "ok.pdf", memo="a\x00b <script>").status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(StudyRecord, record.id)
+    assert saved.student_memo == "ab <script>" and saved.homework_filename == "ok.pdf"
+
+
+def test_a_request_over_the_body_limit_is_413_not_500(app, client, homework_setup, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 4096)
+    _setup, session, _no, student, _mate, _folder = homework_setup
+    sign_in_as(client, student.user)
+    response = _upload(client, record_for(session, student).id, b"x" * 10_000, "big.txt")
+    assert response.status_code == 413
