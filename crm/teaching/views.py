@@ -1,26 +1,40 @@
 """Classes, sessions, roster, batch initialise and exports (T-1, T-3, T-9)."""
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import joinedload, selectinload
 
 from crm.core import clock, uow
 from crm.core.access import permission_required
 from crm.core.errors import DomainError
 from crm.core.forms import show_domain_error
-from crm.core.listing import xlsx_response
+from crm.core.listing import order_clauses, paginate, parse_list_query, url_with, xlsx_response
 from crm.extensions import db
+from crm.org.models import ClassList, Course, School
 from crm.teaching import bp, records, rules, services
 from crm.teaching.forms import PostForm, SessionForm
+
+CLASS_SORTS = {"start": ClassList.start_date, "course": (Course.name, ClassList.semester), "school": School.title}
 
 
 @bp.route("/", endpoint="my_classes")
 @permission_required("teaching.session.view")
 def my_classes():
-    """The classes the user teaches or tutors (all of them for directors)."""
-    classes = list(db.session.scalars(rules.visible_classes_stmt(current_user)))
-    return render_template("teaching/my_classes.html", classes=classes, sees_all=rules.sees_all(current_user))
+    """The classes the user teaches or tutors (all of them for directors): search, sort, pages."""
+    query = parse_list_query(request.args, sorts=CLASS_SORTS, default_sort="-start")
+    stmt = rules.visible_classes_stmt(current_user).join(Course, Course.id == ClassList.course_id) \
+        .join(School, School.id == ClassList.school_id)
+    search = query.search.replace("\x00", "")  # PostgreSQL refuses NUL in text; it means nothing here
+    if search:
+        like = f"%{search}%"
+        stmt = stmt.where(sa.or_(Course.name.like(like), School.title.like(like)))
+    stmt = stmt.order_by(None).order_by(*order_clauses(query, CLASS_SORTS, ClassList.id))
+    page = paginate(stmt.options(selectinload(ClassList.teachers), joinedload(ClassList.tutor)), query)
+    return render_template("teaching/my_classes.html", page=page, query=query, url_with=url_with,
+                           sees_all=rules.sees_all(current_user))
 
 
 @bp.route("/classes/<int:class_id>/", endpoint="class_sessions")

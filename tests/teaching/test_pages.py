@@ -148,3 +148,44 @@ def test_exports_stream_the_class_sheets(client):
     assert len(rows) == 3 and record_for(s1, b).attendance == "checked"
     sign_in_as(client, make_user("teacher"))
     assert client.get(f"/teaching/classes/{setup.klass.id}/grades.xlsx").status_code == 403
+
+
+def test_my_classes_searches_sorts_and_pages_with_a_fixed_number_of_queries(client):
+    from crm.org.models import Course
+    from tests.factories import make_class
+
+    teacher = make_user("teacher")
+    go = Course(name="Go 语言")
+    db.session.add(go)
+    db.session.commit()
+    classes = [make_class(teachers=[teacher], start_date=START + dt.timedelta(days=i)) for i in range(3)]
+    golang = make_class(course=go, teachers=[teacher])
+    sign_in_as(client, teacher)
+    html = client.get("/teaching/?q=Go").get_data(as_text=True)
+    assert f'data-class="{golang.id}"' in html and f'data-class="{classes[0].id}"' not in html
+    html = client.get("/teaching/?q=%00%3Cscript%3E&sort=bogus&page=-5&per_page=999").get_data(as_text=True)
+    assert 'data-class="' not in html.split('data-testid="my-classes"')[1]
+    html = client.get("/teaching/?sort=start").get_data(as_text=True)
+    order = [html.index(f'data-class="{k.id}"') for k in classes]
+    assert order == sorted(order)
+
+    before = _count_queries(client, "/teaching/")
+    for i in range(5):
+        make_class(teachers=[teacher, make_user("teacher")], tutor=make_user("tutor"))
+    assert _count_queries(client, "/teaching/") == before
+
+
+def _count_queries(client, path):
+    db.session.expire_all()  # the request loads what it needs, whatever the test loaded before
+    count = []
+
+    def listener(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT"):  # not the test harness's SAVEPOINTs
+            count.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", listener)
+    return len(count)
