@@ -125,3 +125,49 @@ def test_the_portal_takes_a_fixed_number_of_queries(client, app):
     small = count_queries()
     initialise(setup.teacher, *[make_session(setup.klass, n) for n in range(2, 30)])
     assert count_queries() == small
+
+
+def test_a_teacher_sees_only_their_own_class_of_a_student_in_two_classes(client):
+    from crm.students.models import Enrollment
+
+    mine, theirs = make_setup(), make_setup()
+    student = make_student(mine.klass)
+    db.session.add(Enrollment(student_id=student.id, class_id=theirs.klass.id, joined_on=mine.klass.start_date))
+    db.session.commit()
+    initialise(mine.teacher, make_session(mine.klass, 1))
+    initialise(theirs.teacher, make_session(theirs.klass, 1))
+    sign_in_as(client, mine.teacher)
+    html = client.get(f"/teaching/students/{student.id}/").get_data(as_text=True)
+    assert f'data-class="{mine.klass.id}"' in html and f'data-class="{theirs.klass.id}"' not in html
+    sign_in_as(client, student.user)
+    html = client.get("/teaching/portal").get_data(as_text=True)
+    assert f'data-class="{mine.klass.id}"' in html and f'data-class="{theirs.klass.id}"' in html
+
+
+def test_score_entry_takes_a_fixed_number_of_queries(client):
+    setup = make_setup()
+    session = make_session(setup.klass, 1)
+    make_student(setup.klass)
+    initialise(setup.teacher, session)
+    sign_in_as(client, setup.teacher)
+
+    def selects():
+        db.session.expire_all()
+        found = []
+
+        def listener(_conn, _cursor, statement, *_args):
+            if statement.lstrip().upper().startswith("SELECT"):
+                found.append(statement)
+
+        sa.event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            assert client.get(f"/teaching/sessions/{session.id}/scores").status_code == 200
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", listener)
+        return len(found)
+
+    few = selects()
+    for _ in range(12):
+        make_student(setup.klass)
+    initialise(setup.teacher, session)
+    assert selects() == few
