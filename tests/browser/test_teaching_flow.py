@@ -100,3 +100,14 @@ def test_teacher_runs_a_lesson_and_the_student_sees_the_grade(page, live_server,
     assert int(canvas.get_attribute("data-rendered")) == len(chart["points"])
     assert section.locator("tr[data-record]").last.locator("[data-col=grade]").inner_text() == "A"
     page.screenshot(path=str(artifacts_dir / "teaching_flow_4_portal.png"), full_page=True)
+
+    # Homework: hand in a file for a session that has homework and is not graded yet.
+    form = section.locator("[data-testid=homework-form]").first
+    record_row = form.locator("xpath=ancestor::tr[1]")
+    record_id = record_row.get_attribute("data-record")
+    form.locator("input[name=file]").set_input_files(
+        {"name": "作业.py", "mimeType": "text/x-python", "buffer": "print('装饰器')\n".encode()})
+    form.locator("input[name=memo]").fill("请老师看看")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector(".alert-success")
+    assert page.locator(f"tr[data-record='{record_id}'] a:has-text('作业.py')").count() == 1
