@@ -189,3 +189,15 @@ def _count_queries(client, path):
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", listener)
     return len(count)
+
+
+def test_an_empty_session_offers_to_initialise_itself(client):
+    setup = make_setup()
+    session = make_session(setup.klass, 1)
+    make_student(setup.klass)
+    sign_in_as(client, setup.teacher)
+    html = client.get(f"/teaching/sessions/{session.id}/").get_data(as_text=True)
+    assert 'id="initialise-this"' in html and f'name="session_ids" value="{session.id}"' in html
+    sign_in_as(client, make_user("ceo"))
+    html = client.get(f"/teaching/sessions/{session.id}/").get_data(as_text=True)
+    assert 'data-testid="no-records"' in html and 'id="initialise-this"' not in html
