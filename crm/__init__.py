@@ -16,6 +16,7 @@ AREAS = (
     "crm.org",
     "crm.students",
     "crm.sales",
+    "crm.teaching",
     "crm.api",
     "crm.notifications",
     "crm.rooms",

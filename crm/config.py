@@ -169,6 +169,15 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "CRM_IMPORT_MAX_RATIO": env_int("CRM_IMPORT_MAX_RATIO", 200, env, minimum=1),
         "CRM_IMPORT_BATCH_PAUSE_MS": env_int("CRM_IMPORT_BATCH_PAUSE_MS", 0, env, minimum=0),
         "MAX_CONTENT_LENGTH": env_int("CRM_REQUEST_MAX_BYTES", 12 * 1024 * 1024, env, minimum=1024),
+        # teaching
+        "CRM_HOMEWORK_MAX_BYTES": env_int("CRM_HOMEWORK_MAX_BYTES", 5 * 1024 * 1024, env, minimum=1024),
+        "CRM_HOMEWORK_TYPES": [
+            kind.strip().lower()
+            for kind in (env.get("CRM_HOMEWORK_TYPES") or "pdf,docx,xlsx,pptx,zip,png,jpg,txt").split(",")
+            if kind.strip()
+        ],
+        "CRM_HOMEWORK_DIR": env.get("CRM_HOMEWORK_DIR", "").strip() or None,
+        "CRM_ABSENCE_WARNING_AFTER": env_int("CRM_ABSENCE_WARNING_AFTER", 3, env, minimum=0),
         "MAIL_SERVER": env.get("MAIL_SERVER", "").strip() or "127.0.0.1",
         "MAIL_PORT": env_int("MAIL_PORT", 25, env, minimum=1),
         "MAIL_USERNAME": env.get("MAIL_USERNAME", "").strip() or None,

@@ -1,0 +1,32 @@
+"""Forms of the teaching pages (fields as text: the services parse and explain mistakes)."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+
+
+class SessionForm(FlaskForm):
+    """A course session (T-1)."""
+
+    session_no = StringField(_l("Session number"))
+    held_on = StringField(_l("Date"))
+    teacher_id = SelectField(_l("Teacher"), choices=[], validate_choice=False)
+    title = StringField(_l("Title"))
+    summary = TextAreaField(_l("Summary"))
+    has_homework = BooleanField(_l("Has homework"))
+    homework_title = StringField(_l("Homework title"))
+    homework_description = TextAreaField(_l("Homework description"))
+    grading_points = TextAreaField(_l("Grading points"))
+
+
+class PostForm(FlaskForm):
+    """CSRF only: pages whose inputs are one per row (grids, bulk actions)."""
+
+
+class HomeworkForm(FlaskForm):
+    """A student's homework file and memo (T-7)."""
+
+    file = FileField(_l("File"))
+    memo = TextAreaField(_l("Memo"))
