@@ -116,7 +116,7 @@ def generate(path: Path, rows: int, seed_value: int = 7) -> tuple[list[str], dic
     from openpyxl import Workbook
 
     from crm.sales import choices
-    from crm.sales.imports.workbook import COLUMNS
+    from crm.sales.imports.columns import COLUMNS
 
     rng = random.Random(seed_value)
     wb = Workbook(write_only=True)

@@ -176,7 +176,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
             for kind in (env.get("CRM_HOMEWORK_TYPES") or "pdf,docx,xlsx,pptx,zip,png,jpg,txt").split(",")
             if kind.strip()
         ],
-        "CRM_HOMEWORK_DIR": env.get("CRM_HOMEWORK_DIR", "").strip() or None,
+        "CRM_HOMEWORK_DIR": env.get("CRM_HOMEWORK_DIR", "").strip() or str(INSTANCE_DIR / "uploads" / "homework"),
         "CRM_ABSENCE_WARNING_AFTER": env_int("CRM_ABSENCE_WARNING_AFTER", 3, env, minimum=0),
         "MAIL_SERVER": env.get("MAIL_SERVER", "").strip() or "127.0.0.1",
         "MAIL_PORT": env_int("MAIL_PORT", 25, env, minimum=1),

@@ -8,7 +8,8 @@ from pathlib import Path
 from openpyxl import Workbook
 
 from crm.extensions import db
-from crm.sales.imports.workbook import COLUMNS, create_job
+from crm.sales.imports.columns import COLUMNS
+from crm.sales.imports.workbook import create_job
 
 HEADERS = [column.header for column in COLUMNS]
 _qq = itertools.count(700000001)

@@ -15,8 +15,9 @@ from crm.extensions import db
 from crm.notifications.models import Notification
 from crm.sales import allocation, choices
 from crm.sales.imports import tasks as import_tasks
+from crm.sales.imports.columns import REASON_HEADER, ROW_HEADER
 from crm.sales.imports.tasks import ImportRunner, import_memo, run_import
-from crm.sales.imports.workbook import REASON_HEADER, ROW_HEADER, create_job
+from crm.sales.imports.workbook import create_job
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, SaleRank
 from tests.factories import login, make_course, make_user
 from tests.sales.import_support import HEADERS, Text, lead_row, new_job, next_qq, write_file
@@ -325,7 +326,7 @@ def test_error_workbook_keeps_upload_header_order_and_original_values(tmp_path, 
 def test_a_corrected_error_workbook_can_be_uploaded_again(tmp_path):
     rows = [lead_row(), lead_row(gender="?")]
     job = run(new_job(tmp_path, rows))
-    from crm.sales.imports.workbook import write_error_workbook
+    from crm.sales.imports.report import write_error_workbook
 
     target = tmp_path / "errors.xlsx"
     write_error_workbook(job.id, HEADERS, target)

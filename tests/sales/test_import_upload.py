@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from crm.extensions import db
 from crm.sales import choices
-from crm.sales.imports.workbook import COLUMNS
+from crm.sales.imports.columns import COLUMNS
 from crm.sales.models import Customer, ImportJob
 from tests.factories import login, make_course, make_user
 from tests.sales.import_support import HEADERS, lead_row, workbook_bytes

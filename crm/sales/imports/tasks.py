@@ -24,20 +24,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.core import audit, clock, uow
 from crm.core.errors import DomainError
+from crm.core.xlsx import open_first_sheet
 from crm.extensions import db
 from crm.sales import choices
-from crm.sales.imports.workbook import (
-    RowInvalid,
-    RowParser,
-    SheetInfo,
-    error_workbook_path,
-    inspect_workbook,
-    is_blank,
-    json_values,
-    open_first_sheet,
-    setting,
-    write_error_workbook,
-)
+from crm.sales.imports.columns import setting
+from crm.sales.imports.report import write_error_workbook
+from crm.sales.imports.rows import RowInvalid, RowParser, is_blank, json_values
+from crm.sales.imports.workbook import SheetInfo, error_workbook_path, inspect_workbook
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, customer_courses
 
 log = logging.getLogger(__name__)

@@ -21,17 +21,16 @@ from crm.core.listing import paginate, parse_list_query, url_with
 from crm.core.menu import MenuItem, register_menu
 from crm.extensions import db
 from crm.sales import bp
+from crm.sales.imports.columns import COLUMNS, setting
+from crm.sales.imports.report import write_error_workbook
+from crm.sales.imports.template import build_template
 from crm.sales.imports.workbook import (
-    COLUMNS,
-    build_template,
     create_job,
     error_workbook_path,
     human_size,
     inspect_workbook,
     save_upload,
-    setting,
     too_large,
-    write_error_workbook,
 )
 from crm.sales.leads.services import sees_all_leads
 from crm.sales.models import ImportJob

@@ -1,0 +1,45 @@
+"""The error workbook of an import: every rejected row with its original values and the reason."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import sqlalchemy as sa
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+
+from crm.extensions import db
+from crm.sales.imports.columns import REASON_HEADER, ROW_HEADER
+
+
+def _as_text_cell(sheet, value):
+    """Text that starts with '=' would be written as a live formula; keep it as plain text."""
+    if isinstance(value, str) and value.startswith("="):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"
+        return cell
+    return value
+
+
+def write_error_workbook(job_id: int, headers: list[str], target: Path) -> int:
+    """Write every rejected row of a job (original values + reason) with openpyxl write_only."""
+    from crm.sales.models import ImportRowError
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("errors")
+    sheet.append(list(headers) + [REASON_HEADER, ROW_HEADER])
+    count = 0
+    rows = db.session.execute(
+        sa.select(ImportRowError.row_number, ImportRowError.values, ImportRowError.reason)
+        .where(ImportRowError.job_id == job_id).order_by(ImportRowError.row_number)
+        .execution_options(yield_per=1000)
+    )
+    for row_number, values, reason in rows:
+        cells = json.loads(values)
+        cells = cells[:len(headers)] + [None] * max(0, len(headers) - len(cells))
+        sheet.append([_as_text_cell(sheet, value) for value in cells] + [reason, row_number])
+        count += 1
+    tmp = target.with_suffix(".tmp")
+    workbook.save(tmp)
+    tmp.replace(target)
+    return count

@@ -1,0 +1,223 @@
+"""One imported row: cell values read as the user sees them, checked, and turned into a lead record."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+
+from crm.core.errors import DomainError
+from crm.extensions import db
+from crm.org.models import Course
+from crm.sales.imports.columns import COLUMNS, COLUMNS_BY_KEY, REQUIRED_KEYS, Column
+
+COURSE_SEPARATORS = re.compile(r"[;；\n]")
+SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$")
+WHOLE_FLOAT_TEXT = re.compile(r"^\d+\.0+$")
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # category Cc except tab/CR/LF
+
+
+class RowInvalid(Exception):
+    """A row that cannot be imported; the message is the reason shown to the user."""
+
+
+def _label(key: str) -> str:
+    column = COLUMNS_BY_KEY[key]
+    return f"{column.zh} ({column.en})"
+
+
+def is_blank(value: object) -> bool:
+    """True for an empty cell (None or only whitespace)."""
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def plain_text(value: object) -> str:
+    """A cell as text: whole numbers without '.0', dates as ISO."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def digits_text(key: str, value: object) -> str:
+    """A QQ-like cell as a digit string: text or number; 123456.0 is 123456; 1.2E+8 is refused."""
+    if isinstance(value, bool) or isinstance(value, (dt.date, dt.datetime)):
+        raise RowInvalid(_("%(column)s must be digits, not %(value)s.", column=_label(key), value=plain_text(value)))
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise RowInvalid(_("%(column)s must be whole digits, not %(value)s.", column=_label(key), value=value))
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value)
+    text = str(value).strip()
+    if SCIENTIFIC.match(text):
+        raise RowInvalid(_("%(column)s %(value)s is in scientific notation, which loses digits; format the "
+                           "column as text and type the full number.", column=_label(key), value=text))
+    if WHOLE_FLOAT_TEXT.match(text):
+        text = text.split(".", 1)[0]
+    return text
+
+
+def _choice_lookup() -> dict[str, dict[str, int]]:
+    lookup = {}
+    for column in COLUMNS:
+        if column.kind == "choice":
+            names = {}
+            for code, label in column.choices.items():
+                names[str(code)] = names[label.casefold()] = names[column.choices_en[code].casefold()] = code
+            lookup[column.key] = names
+    return lookup
+
+
+CHOICE_LOOKUP = _choice_lookup()
+
+
+def parse_choice(key: str, value: object) -> int:
+    """A choice cell by Chinese label, English label or numeric code."""
+    column = COLUMNS_BY_KEY[key]
+    if isinstance(value, bool):
+        value = plain_text(value)
+    if isinstance(value, (int, float)) and float(value).is_integer() and int(value) in column.choices:
+        return int(value)
+    text = plain_text(value)
+    code = CHOICE_LOOKUP[key].get(text.casefold())
+    if code is not None:
+        return code
+    raise RowInvalid(_("%(column)s: \"%(value)s\" is not one of the allowed values (%(allowed)s).",
+                       column=_label(key), value=text, allowed="、".join(column.choices.values())))
+
+
+def parse_date(key: str, value: object, today: dt.date) -> dt.date:
+    """A date cell: a real date or text YYYY-MM-DD (also YYYY/MM/DD), not in the future (as single entry)."""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if not isinstance(value, dt.date):
+        text = plain_text(value)
+        for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d"):
+            try:
+                value = dt.datetime.strptime(text, fmt).date()
+                break
+            except ValueError:
+                continue
+        else:
+            raise RowInvalid(_("%(column)s: \"%(value)s\" is not a date (write it as YYYY-MM-DD).",
+                               column=_label(key), value=text))
+    if value > today:
+        raise RowInvalid(_("%(column)s %(value)s is in the future.", column=_label(key), value=value.isoformat()))
+    if value < dt.date(2000, 1, 1):
+        raise RowInvalid(_("%(column)s %(value)s is too far in the past.", column=_label(key),
+                           value=value.isoformat()))
+    return value
+
+
+class RowParser:
+    """Turns the cells of one row into Customer values, or raises RowInvalid."""
+
+    def __init__(self, keys: list[str | None], today: dt.date):
+        from crm.sales.leads import intake  # ALLOC's normalisers: one definition of a valid QQ/phone/e-mail
+
+        self.intake = intake
+        self.keys = keys
+        self.today = today
+        self.courses = {name.casefold(): (course_id, name) for course_id, name in
+                        db.session.execute(sa.select(Course.id, Course.name))}
+
+    def parse(self, values: tuple, formula_columns: set[int] = frozenset()) -> dict:
+        """Validated values of a row (keys of COLUMNS plus course_ids)."""
+        raw: dict[str, object] = {}
+        for index, key in enumerate(self.keys):
+            if key is None:
+                continue
+            if index in formula_columns:
+                raise RowInvalid(_("%(column)s holds a formula without a calculated value; open the file in "
+                                   "Excel, save it, and upload it again (or paste the values).",
+                                   column=_label(key)))
+            value = values[index] if index < len(values) else None
+            raw[key] = None if is_blank(value) else value
+        for key in REQUIRED_KEYS:
+            if raw.get(key) is None:
+                raise RowInvalid(_("%(column)s is required.", column=_label(key)))
+        record: dict[str, object] = {}
+        for column in COLUMNS:
+            value = raw.get(column.key)
+            if value is None:
+                record[column.key] = None
+                continue
+            record[column.key] = self._parse_value(column, value)
+        record["course_ids"] = record.pop("courses") or []
+        record["inquiry_date"] = record["inquiry_date"] or self.today
+        return record
+
+    def identity(self, values: tuple) -> dict[str, str]:
+        """The normalised QQ / phone / e-mail of a row, skipping any that do not parse."""
+        found = {}
+        for index, key in enumerate(self.keys):
+            if key in ("qq", "phone", "email") and index < len(values) and not is_blank(values[index]):
+                try:
+                    found[key] = self._parse_value(COLUMNS_BY_KEY[key], values[index])
+                except RowInvalid:
+                    continue
+        return found
+
+    def _parse_value(self, column: Column, value: object):
+        kind = column.kind
+        if kind == "text":
+            text = plain_text(value)
+            if len(text) > column.max_length:
+                raise RowInvalid(_("%(column)s is longer than %(max)s characters.",
+                                   column=_label(column.key), max=column.max_length))
+            if CONTROL_CHARACTERS.search(text):
+                raise RowInvalid(_("%(column)s contains control characters.", column=_label(column.key)))
+            return text
+        if kind == "choice":
+            return parse_choice(column.key, value)
+        if kind == "date":
+            return parse_date(column.key, value, self.today)
+        if kind == "courses":
+            return self._parse_courses(value)
+        try:
+            if kind in ("qq", "referrer"):
+                return self.intake.normalise_qq(digits_text(column.key, value))
+            if kind == "phone":
+                return self.intake.normalise_phone(digits_text(column.key, value))
+            if kind == "email":
+                return self.intake.normalise_email(plain_text(value))
+        except DomainError as error:
+            raise RowInvalid(f"{_label(column.key)}: {error.message}") from None
+        raise AssertionError(f"unknown column kind {kind}")
+
+    def _parse_courses(self, value: object) -> list[int]:
+        names = [part.strip() for part in COURSE_SEPARATORS.split(plain_text(value)) if part.strip()]
+        found, unknown = [], []
+        for name in names:
+            match = self.courses.get(name.casefold())
+            if match is None:
+                unknown.append(name)
+            elif match[0] not in found:
+                found.append(match[0])
+        if unknown:
+            raise RowInvalid(_("Unknown courses: %(names)s (the valid names are listed on the template's "
+                               "explanation sheet).", names=", ".join(unknown)))
+        return found
+
+
+def json_values(values: tuple, width: int) -> str:
+    """The original cells of a row as JSON (dates as ISO text), padded to the header width."""
+    cells = list(values[:width]) + [None] * max(0, width - len(values))
+    out = []
+    for value in cells:
+        if isinstance(value, (dt.date, dt.datetime, dt.time)):
+            value = value.isoformat()
+        elif isinstance(value, float) and not (value == value and abs(value) != float("inf")):
+            value = str(value)  # NaN/inf are not JSON
+        elif value is not None and not isinstance(value, (str, int, float, bool)):
+            value = str(value)
+        out.append(value)
+    return json.dumps(out, ensure_ascii=False)
