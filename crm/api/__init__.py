@@ -3,12 +3,11 @@ from flask import Blueprint, Flask
 
 bp = Blueprint("api", __name__)
 
-from crm.api import views  # noqa: E402,F401
-
 
 def init_app(app: Flask) -> None:
     """The API under /api/v1 (token-authenticated, no CSRF) and the token admin pages."""
     import crm.api.models  # noqa: F401
+    from crm.api import views  # noqa: F401 - registers the routes on bp
     from crm.api.admin_views import register_api_admin
     from crm.extensions import csrf
 

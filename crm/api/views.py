@@ -121,6 +121,7 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
 def _process(token_id: int, body: dict, key: str | None, fingerprint: str) -> tuple[int, dict, list[int], int | None]:
     """One attempt in one transaction: (status, body, notification ids, consultant id); commits."""
     from crm.sales.leads import intake
+    from crm.sales.leads.fields import ValidationFailed
 
     record = None
     if key is not None:
@@ -139,7 +140,7 @@ def _process(token_id: int, body: dict, key: str | None, fingerprint: str) -> tu
         try:
             result = intake.create_lead(None, body, channel="api", today=clock.today())
             savepoint.commit()
-        except intake.ValidationFailed as error:
+        except ValidationFailed as error:
             savepoint.rollback()
             status, answer = 422, {"errors": error.errors}
         except intake.DuplicateLead as error:

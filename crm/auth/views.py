@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from crm.auth import bp, services
+from crm.auth import bp, services, signin
 from crm.auth.forms import ChangePasswordForm, LoginForm
 from crm.core.access import authenticated, public
 from crm.core.errors import DomainError
@@ -46,11 +46,11 @@ def login():
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
         try:
-            user = services.authenticate(form.username.data, form.password.data, client_ip())
+            user = signin.authenticate(form.username.data, form.password.data, client_ip())
         except DomainError as error:
             db.session.commit()
             flash(error.message, "danger")
-            status = 429 if isinstance(error, services.LoginLocked) else 200
+            status = 429 if isinstance(error, signin.LoginLocked) else 200
             return render_template("auth/login.html", form=form), status
         db.session.commit()
         login_user(user, remember=form.remember.data)

@@ -10,21 +10,20 @@ from flask import Blueprint, Flask
 
 bp = Blueprint("sales", __name__, template_folder="templates")
 
-# View modules, one per part of the area (each registers routes on `bp`).
-from crm.sales.dashboard import views as dashboard_views  # noqa: E402,F401
-from crm.sales.imports import views as import_views  # noqa: E402
-from crm.sales.leads import views  # noqa: E402
-from crm.sales.payments import views as payment_views  # noqa: E402,F401
-from crm.sales.pool import views as pool_views  # noqa: E402
-
-
 def init_app(app: Flask) -> None:
     """Sales pages under /sales, their menu, the allocation queue hook, tasks, schedule, CLI and demo data."""
     import crm.sales.models  # noqa: F401
     from crm.core.areas import register_beat, register_commands, register_seeder, register_tasks
     from crm.sales import allocation
     from crm.sales.cli import COMMANDS
+
+    # View modules, one per part of the area (each registers routes on `bp`).
+    from crm.sales.dashboard import views as dashboard_views  # noqa: F401
     from crm.sales.demo import seed_sales_area
+    from crm.sales.imports import views as import_views
+    from crm.sales.leads import views
+    from crm.sales.payments import views as payment_views  # noqa: F401
+    from crm.sales.pool import views as pool_views
 
     app.register_blueprint(bp, url_prefix="/sales")
     views.register_sales_menu(app)

@@ -4,13 +4,12 @@ from flask import Blueprint, Flask
 
 bp = Blueprint("surveys", __name__, template_folder="templates")
 
-from crm.surveys import answer_views, views  # noqa: E402,F401
-
 
 def init_app(app: Flask) -> None:
     """Survey pages under /surveys, their menu, the students' home panel, the reminder task and demo data."""
     import crm.surveys.models  # noqa: F401
     from crm.core.areas import register_beat, register_home, register_seeder, register_tasks
+    from crm.surveys import answer_views, views  # noqa: F401 - register the routes on bp
     from crm.surveys.demo import seed_surveys
     from crm.surveys.panel import home_panel
 

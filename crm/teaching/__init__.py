@@ -3,9 +3,6 @@ from flask import Blueprint, Flask, url_for
 
 bp = Blueprint("teaching", __name__, template_folder="templates")
 
-# View modules, one per part of the area (each registers routes on `bp`).
-from crm.teaching import portal_views, record_views, views  # noqa: E402,F401
-
 
 def student_home(user) -> str | None:
     """A student's start page is their portal (T-8)."""
@@ -23,6 +20,7 @@ def init_app(app: Flask) -> None:
     import crm.teaching.models  # noqa: F401
     from crm.core.areas import register_home, register_seeder
     from crm.core.menu import MenuItem, register_menu
+    from crm.teaching import portal_views, record_views, views  # noqa: F401 - register the routes on bp
     from crm.teaching.demo import seed_teaching_area
 
     app.register_blueprint(bp, url_prefix="/teaching")

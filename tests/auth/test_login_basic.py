@@ -4,7 +4,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from crm.auth import services
+from crm.auth import signin
 from crm.auth.models import User
 from crm.extensions import db
 from tests.auth.conftest import expire_now, fresh_ip, one_time_password
@@ -69,7 +69,7 @@ def test_account_locks_after_five_failures_with_clear_message(app, redis_client,
     other = new_client()
     assert login(other, user).status_code == 429
     # The lock is held in Redis for the configured time.
-    user_key, _ip_key = services.failure_keys(user.username, "")
+    user_key, _ip_key = signin.failure_keys(user.username, "")
     assert 14 * 60 < redis_client.ttl(user_key) <= 15 * 60
 
 
@@ -80,7 +80,7 @@ def test_account_lock_expires(app, redis_client, new_client):
     for _ in range(5):
         login(client, user, password="wrong-pass-1")
     assert login(client, user).status_code == 429
-    expire_now(redis_client, *services.failure_keys(user.username, ip))
+    expire_now(redis_client, *signin.failure_keys(user.username, ip))
     response = login(client, user)
     assert response.status_code == 302
     assert client.get("/").status_code == 200
@@ -114,7 +114,7 @@ def test_address_locks_after_four_times_the_account_limit(app, redis_client, new
     other = new_client()
     assert login(other, victim).status_code == 302
     # And the address lock ends when its key expires.
-    expire_now(redis_client, services.failure_keys("", ip)[1])
+    expire_now(redis_client, signin.failure_keys("", ip)[1])
     assert login(client, victim).status_code == 302
 
 

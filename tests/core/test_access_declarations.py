@@ -52,11 +52,8 @@ def test_account_pages_declare_their_permission(app, endpoint, access):
 
 
 @pytest.mark.committing
-def test_undeclared_endpoint_is_refused(database_url, redis_url, redis_prefix, clean_database):
-    from crm import create_app
-    from tests.conftest import make_test_config
-
-    probe_app = create_app(make_test_config(database_url, redis_url, redis_prefix))
+def test_undeclared_endpoint_is_refused(build_app, clean_database):
+    probe_app = build_app()
     probe_app.add_url_rule("/undeclared-probe", "undeclared_probe", lambda: "open")
     with probe_app.app_context():
         username = make_user("admin").username

@@ -160,18 +160,8 @@ def test_grab_limit_and_proxy_hops():
 
 
 @pytest.mark.parametrize("hops, expected", [(0, ("127.0.0.1", "http")), (1, ("203.0.113.7", "https"))])
-def test_forwarded_headers_are_trusted_only_behind_a_declared_proxy(
-        app, database_url, redis_url, redis_prefix, hops, expected):
-    import celery._state
-
-    from crm import create_app
-    from tests.conftest import make_test_config
-
-    previous_celery = celery._state.get_current_app()
-    probe = create_app(make_test_config(database_url, redis_url, redis_prefix, CRM_PROXY_HOPS=hops))
-    previous_celery.set_current()  # a new Celery app makes itself current and default;
-    previous_celery.set_default()  # the session's tasks keep going to its own app and queue
-    assert celery._state.get_current_app() is app.extensions["celery"]
+def test_forwarded_headers_are_trusted_only_behind_a_declared_proxy(build_app, hops, expected):
+    probe = build_app(CRM_PROXY_HOPS=hops)
     seen = []
     probe.before_request(lambda: seen.append((request.remote_addr, request.scheme)))
     probe.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})

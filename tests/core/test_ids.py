@@ -10,6 +10,7 @@ import pytest
 from crm.api.models import ApiToken  # noqa: F401  (tables registered)
 from crm.core.ids import MAX_ID, is_id
 from crm.core.listing import to_int
+from crm.sales.leads import fields
 from tests.factories import login, make_user
 
 HUGE = str(MAX_ID + 1)
@@ -59,8 +60,7 @@ def test_huge_referrer_on_the_lead_form_is_a_field_message(client):
 def test_intake_refuses_ids_no_row_can_have():
     """The API and the form share intake's id parser: 3,000,000,000 is a field error (422), not a 500."""
     from crm.core.errors import DomainError
-    from crm.sales.leads import intake
 
     with pytest.raises(DomainError):
-        intake._id("referred_by_id", 3_000_000_000)
-    assert intake._id("referred_by_id", "42") == 42
+        fields.record_id("referred_by_id", 3_000_000_000)
+    assert fields.record_id("referred_by_id", "42") == 42

@@ -15,14 +15,10 @@ from tests.rooms.helpers import make_room
 
 
 @pytest.fixture
-def csrf_client(database_url, redis_url, redis_prefix, clean_database):
+def csrf_client(build_app, clean_database):
     """A client of a second app with WTF_CSRF_ENABLED=True, signed in as staff; and a room."""
-    from crm import create_app
-    from tests.conftest import make_test_config
-
-    csrf_app = create_app(make_test_config(database_url, redis_url, redis_prefix, WTF_CSRF_ENABLED=True))
+    csrf_app = build_app(WTF_CSRF_ENABLED=True)
     with csrf_app.app_context():
-        db.engine.dispose()
         username = make_user("staff").username
         room_id = make_room().id
     client = csrf_app.test_client()
@@ -30,9 +26,6 @@ def csrf_client(database_url, redis_url, redis_prefix, clean_database):
     response = client.post("/auth/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
     assert response.status_code == 302
     yield csrf_app, client, room_id
-    with csrf_app.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 def token_from(html: str) -> str:

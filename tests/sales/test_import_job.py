@@ -14,9 +14,10 @@ from crm.core.audit import AuditLog
 from crm.extensions import db
 from crm.notifications.models import Notification
 from crm.sales import allocation, choices
-from crm.sales.imports import tasks as import_tasks
+from crm.sales.imports import summary
 from crm.sales.imports.columns import REASON_HEADER, ROW_HEADER
-from crm.sales.imports.tasks import ImportRunner, import_memo, run_import
+from crm.sales.imports.runner import ImportRunner, import_memo
+from crm.sales.imports.tasks import run_import
 from crm.sales.imports.workbook import create_job
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, SaleRank
 from tests.factories import login, make_course, make_user
@@ -148,7 +149,7 @@ def test_unicode_and_html_are_stored_verbatim(tmp_path, client):
     ({"qq": True}, "QQ (QQ) must be digits, not TRUE."),
     ({"qq": None}, "QQ (QQ) is required."),
     ({"name": None}, "姓名 (Name) is required."),
-    ({"name": "名" * 33}, "姓名 (Name) is longer than 32 characters."),
+    ({"name": "名" * 33}, "姓名 (Name): A name has at most 32 characters."),
     ({"gender": "未知"}, '性别 (Gender): "未知" is not one of the allowed values (男、女).'),
     ({"gender": 3}, '性别 (Gender): "3" is not one of the allowed values'),
     ({"source": None}, "客户来源 (Source) is required."),
@@ -160,7 +161,7 @@ def test_unicode_and_html_are_stored_verbatim(tmp_path, client):
     ({"email": "not-an-email"}, "邮箱 (E-mail): "),
     ({"courses": "Rust 入门"}, "Unknown courses: Rust 入门"),
     ({"inquiry_date": "next week"}, '咨询日期 (Inquiry date): "next week" is not a date (write it as YYYY-MM-DD).'),
-    ({"company": "公" * 65}, "目前就职公司 (Company) is longer than 64 characters."),
+    ({"company": "公" * 65}, "目前就职公司 (Company): At most 64 characters."),
     ({"referrer_qq": "99999999"}, "Referred by (QQ) 99999999 is not the QQ of an existing lead or of an earlier row."),
 ])
 def test_each_rejection_reason_has_its_message(tmp_path, values, expected):
@@ -424,7 +425,7 @@ def test_one_summary_email_per_consultant(tmp_path):
     assert [f"- 客户{i}" in mails[0].body_text for i in range(9)] == [1, 0, 1, 1, 0, 1, 1, 0, 0]
     assert [f"- 客户{i}" in mails[1].body_text for i in range(9)] == [0, 1, 0, 0, 1, 0, 0, 1, 0]
     assert "6" in mails[0].subject and "3" in mails[1].subject
-    assert import_tasks.queue_summaries(job.id, import_memo(job.id)) == []  # dedupe key holds
+    assert summary.queue_summaries(job.id, import_memo(job.id)) == []  # dedupe key holds
     entry = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "lead.import"))
     assert (entry.object_type, entry.object_id) == ("import_job", str(job.id))
     assert json.loads(entry.detail)["allocated"] == {str(a): 6, str(b): 3}

@@ -11,7 +11,7 @@ from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.notifications.models import Notification
 from crm.sales import allocation, choices
-from crm.sales.leads import intake
+from crm.sales.leads import fields, intake
 from crm.sales.models import Customer, CustomerDistribution, SaleRank
 from tests.factories import make_course, make_user
 
@@ -46,7 +46,7 @@ def create(data, channel: str = "form", actor_id=None):
 
 
 def errors_of(data, channel: str = "form") -> dict[str, str]:
-    with pytest.raises(intake.ValidationFailed) as caught:
+    with pytest.raises(fields.ValidationFailed) as caught:
         create(data, channel)
     return caught.value.errors
 
@@ -192,28 +192,28 @@ def test_qq_of_a_wrong_type_is_refused(app, value):
     ("+86 10 1234 5678", "01012345678"), ("０１０－１２３４５６７８", "01012345678"),
 ])
 def test_phone_formats_are_normalised(raw, canonical):
-    assert intake.normalise_phone(raw) == canonical
+    assert fields.normalise_phone(raw) == canonical
 
 
 @pytest.mark.parametrize("raw", ["12345", "23812345678", "1381234567", "138123456789", "+1 415 555 0100",
                                  "phone", "1381234567x", "010-123", "+86", "12-34"])
 def test_bad_phones_are_refused(raw):
     with pytest.raises(DomainError) as caught:
-        intake.normalise_phone(raw)
+        fields.normalise_phone(raw)
     assert caught.value.field == "phone"
 
 
 @pytest.mark.parametrize("raw, canonical", [(" Foo.Bar@Example.COM ", "foo.bar@example.com"),
                                             ("张三@例子.中国", "张三@例子.中国")])
 def test_emails_are_normalised(raw, canonical):
-    assert intake.normalise_email(raw) == canonical
+    assert fields.normalise_email(raw) == canonical
 
 
 @pytest.mark.parametrize("raw", ["foo", "foo@", "@example.com", "a b@example.com", "x" * 250 + "@ex.com",
                                  "foo@example..com"])
 def test_bad_emails_are_refused(raw):
     with pytest.raises(DomainError) as caught:
-        intake.normalise_email(raw)
+        fields.normalise_email(raw)
     assert caught.value.field == "email"
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from crm.core import clock
 from crm.extensions import db
 from crm.sales import choices
-from crm.sales.leads import services
+from crm.sales.leads import privacy
 from crm.sales.models import ConsultRecord, Customer
 from tests.factories import login, make_user
 from tests.sales.lead_factories import close_holding, make_lead
@@ -107,9 +107,9 @@ def test_my_customers_never_lists_another_consultants_leads(client, held):
 
 
 def test_masking_rule():
-    assert services.mask("13512345678") == "13*******78"
-    assert services.mask("abc") == "***"
-    assert services.mask(None) == ""
+    assert privacy.mask("13512345678") == "13*******78"
+    assert privacy.mask("abc") == "***"
+    assert privacy.mask(None) == ""
 
 
 def test_list_pages_refuse_consultants(client, held):

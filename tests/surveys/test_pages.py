@@ -52,14 +52,14 @@ def test_a_tutor_builds_shares_and_reads_a_survey_through_the_pages(client):
     logout(client)
 
     login(client, first.user)
-    home = client.get("/").get_data(as_text=True)
+    home = client.get("/", follow_redirects=True).get_data(as_text=True)
     assert 'data-testid="surveys-panel"' in home and f"/surveys/{survey.id}/answer" in home
     assert client.get(f"/surveys/{survey.id}/answer").status_code == 200
     response = client.post(f"/surveys/{survey.id}/answer", data={f"q-{k}": v for k, v in good_answers(survey).items()})
     assert response.status_code == 302
     again = client.post(f"/surveys/{survey.id}/answer", data={f"q-{k}": v for k, v in good_answers(survey).items()})
     assert again.status_code == 409 and "您已经填写过这份问卷" in again.get_data(as_text=True)
-    assert 'data-testid="surveys-panel"' not in client.get("/").get_data(as_text=True)
+    assert 'data-testid="surveys-panel"' not in client.get("/", follow_redirects=True).get_data(as_text=True)
     logout(client)
 
     login(client, second.user)
@@ -149,7 +149,8 @@ def test_user_text_is_escaped_on_every_page(client):
              for url in ("/surveys/", f"/surveys/{survey.id}/edit", f"/surveys/{survey.id}/results")]
     logout(client)
     login(client, student.user)
-    pages += [client.get("/").get_data(as_text=True), client.get(f"/surveys/{survey.id}/answer").get_data(as_text=True)]
+    pages += [client.get("/", follow_redirects=True).get_data(as_text=True),
+              client.get(f"/surveys/{survey.id}/answer").get_data(as_text=True)]
     for html in pages:
         assert "&lt;script&gt;alert" in html  # the title is shown on every one of these pages, escaped
         assert "<script>alert" not in html and "<img src=x" not in html and "<b>快</b>" not in html

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 
 from crm.core.errors import DomainError
 from crm.sales import choices
+from crm.sales.leads import fields
 
 REASON_HEADER = "原因/reason"
 ROW_HEADER = "行号/row"
@@ -40,7 +41,7 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     Column("qq", "QQ", "QQ", True, "qq", note="5–12 位数字，请按文本填写 / 5–12 digits, typed as text"),
-    Column("name", "姓名", "Name", True, "text", max_length=32),
+    Column("name", "姓名", "Name", True, "text", max_length=fields.NAME_MAX),
     Column("gender", "性别", "Gender", True, "choice", choices.GENDER, choices.GENDER_EN),
     Column("source", "客户来源", "Source", True, "choice", choices.SOURCE, choices.SOURCE_EN),
     Column("phone", "手机", "Phone", False, "phone", note="可选；填写后用于查重 / optional; used to find duplicates"),
@@ -48,17 +49,18 @@ COLUMNS: tuple[Column, ...] = (
     Column("courses", "咨询课程", "Courses", False, "courses",
            note="多个课程用分号分隔：课程1;课程2 / several courses separated by ';'"),
     Column("education", "学历", "Education", False, "choice", choices.EDUCATION, choices.EDUCATION_EN),
-    Column("graduation_school", "毕业学校", "Graduation school", False, "text", max_length=64),
-    Column("major", "专业", "Major", False, "text", max_length=64),
+    Column("graduation_school", "毕业学校", "Graduation school", False, "text",
+           max_length=fields.TEXT_LIMITS["graduation_school"]),
+    Column("major", "专业", "Major", False, "text", max_length=fields.TEXT_LIMITS["major"]),
     Column("experience", "工作经验", "Experience", False, "choice", choices.EXPERIENCE, choices.EXPERIENCE_EN),
     Column("work_status", "职业状态", "Work status", False, "choice", choices.WORK_STATUS, choices.WORK_STATUS_EN),
-    Column("company", "目前就职公司", "Company", False, "text", max_length=64),
-    Column("salary", "当前薪资", "Salary", False, "text", max_length=32),
+    Column("company", "目前就职公司", "Company", False, "text", max_length=fields.TEXT_LIMITS["company"]),
+    Column("salary", "当前薪资", "Salary", False, "text", max_length=fields.TEXT_LIMITS["salary"]),
     Column("referrer_qq", "转介绍人QQ", "Referred by (QQ)", False, "referrer",
            note="已有客户或本文件前面行的 QQ / QQ of an existing lead or of an earlier row"),
     Column("inquiry_date", "咨询日期", "Inquiry date", False, "date",
            note="YYYY-MM-DD；空白表示今天 / blank means today"),
-    Column("memo", "备注", "Memo", False, "text", max_length=2000),
+    Column("memo", "备注", "Memo", False, "text", max_length=fields.TEXT_LIMITS["memo"]),
 )
 COLUMNS_BY_KEY = {column.key: column for column in COLUMNS}
 REQUIRED_KEYS = tuple(column.key for column in COLUMNS if column.required)

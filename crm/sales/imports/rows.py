@@ -12,11 +12,11 @@ from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.org.models import Course
 from crm.sales.imports.columns import COLUMNS, COLUMNS_BY_KEY, REQUIRED_KEYS, Column
+from crm.sales.leads import fields
 
 COURSE_SEPARATORS = re.compile(r"[;；\n]")
 SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$")
 WHOLE_FLOAT_TEXT = re.compile(r"^\d+\.0+$")
-CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # category Cc except tab/CR/LF
 
 
 class RowInvalid(Exception):
@@ -65,65 +65,36 @@ def digits_text(key: str, value: object) -> str:
     return text
 
 
-def _choice_lookup() -> dict[str, dict[str, int]]:
-    lookup = {}
-    for column in COLUMNS:
-        if column.kind == "choice":
-            names = {}
-            for code, label in column.choices.items():
-                names[str(code)] = names[label.casefold()] = names[column.choices_en[code].casefold()] = code
-            lookup[column.key] = names
-    return lookup
-
-
-CHOICE_LOOKUP = _choice_lookup()
+def _field_refusal(key: str, error: DomainError) -> RowInvalid:
+    """A lead-field rule's message (crm.sales.leads.fields) under the column's name."""
+    return RowInvalid(f"{_label(key)}: {error.message}")
 
 
 def parse_choice(key: str, value: object) -> int:
-    """A choice cell by Chinese label, English label or numeric code."""
-    column = COLUMNS_BY_KEY[key]
+    """A choice cell by Chinese label, English label or numeric code (the lead fields' rule)."""
     if isinstance(value, bool):
         value = plain_text(value)
-    if isinstance(value, (int, float)) and float(value).is_integer() and int(value) in column.choices:
-        return int(value)
-    text = plain_text(value)
-    code = CHOICE_LOOKUP[key].get(text.casefold())
-    if code is not None:
-        return code
-    raise RowInvalid(_("%(column)s: \"%(value)s\" is not one of the allowed values (%(allowed)s).",
-                       column=_label(key), value=text, allowed="、".join(column.choices.values())))
+    try:
+        return fields.choice_code(key, value if isinstance(value, (int, float, str)) else plain_text(value),
+                                  required=True)
+    except DomainError as error:
+        raise _field_refusal(key, error) from None
 
 
 def parse_date(key: str, value: object, today: dt.date) -> dt.date:
-    """A date cell: a real date or text YYYY-MM-DD (also YYYY/MM/DD), not in the future (as single entry)."""
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if not isinstance(value, dt.date):
-        text = plain_text(value)
-        for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d"):
-            try:
-                value = dt.datetime.strptime(text, fmt).date()
-                break
-            except ValueError:
-                continue
-        else:
-            raise RowInvalid(_("%(column)s: \"%(value)s\" is not a date (write it as YYYY-MM-DD).",
-                               column=_label(key), value=text))
-    if value > today:
-        raise RowInvalid(_("%(column)s %(value)s is in the future.", column=_label(key), value=value.isoformat()))
-    if value < dt.date(2000, 1, 1):
-        raise RowInvalid(_("%(column)s %(value)s is too far in the past.", column=_label(key),
-                           value=value.isoformat()))
-    return value
+    """A date cell: a real date or text YYYY-MM-DD (the lead fields' rule: not in the future)."""
+    if not isinstance(value, (dt.date, dt.datetime)):
+        value = plain_text(value)
+    try:
+        return fields.inquiry_date(value, today)
+    except DomainError as error:
+        raise _field_refusal(key, error) from None
 
 
 class RowParser:
     """Turns the cells of one row into Customer values, or raises RowInvalid."""
 
     def __init__(self, keys: list[str | None], today: dt.date):
-        from crm.sales.leads import intake  # ALLOC's normalisers: one definition of a valid QQ/phone/e-mail
-
-        self.intake = intake
         self.keys = keys
         self.today = today
         self.courses = {name.casefold(): (course_id, name) for course_id, name in
@@ -170,12 +141,12 @@ class RowParser:
         kind = column.kind
         if kind == "text":
             text = plain_text(value)
-            if len(text) > column.max_length:
-                raise RowInvalid(_("%(column)s is longer than %(max)s characters.",
-                                   column=_label(column.key), max=column.max_length))
-            if CONTROL_CHARACTERS.search(text):
-                raise RowInvalid(_("%(column)s contains control characters.", column=_label(column.key)))
-            return text
+            try:
+                if column.key == "name":
+                    return fields.check_name(text)
+                return fields.check_text(column.key, text, fields.TEXT_LIMITS[column.key])
+            except DomainError as error:
+                raise _field_refusal(column.key, error) from None
         if kind == "choice":
             return parse_choice(column.key, value)
         if kind == "date":
@@ -184,13 +155,13 @@ class RowParser:
             return self._parse_courses(value)
         try:
             if kind in ("qq", "referrer"):
-                return self.intake.normalise_qq(digits_text(column.key, value))
+                return fields.normalise_qq(digits_text(column.key, value))
             if kind == "phone":
-                return self.intake.normalise_phone(digits_text(column.key, value))
+                return fields.normalise_phone(digits_text(column.key, value))
             if kind == "email":
-                return self.intake.normalise_email(plain_text(value))
+                return fields.normalise_email(plain_text(value))
         except DomainError as error:
-            raise RowInvalid(f"{_label(column.key)}: {error.message}") from None
+            raise _field_refusal(column.key, error) from None
         raise AssertionError(f"unknown column kind {kind}")
 
     def _parse_courses(self, value: object) -> list[int]:

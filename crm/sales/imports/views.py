@@ -32,7 +32,7 @@ from crm.sales.imports.workbook import (
     save_upload,
     too_large,
 )
-from crm.sales.leads.services import sees_all_leads
+from crm.sales.leads.privacy import sees_all_leads
 from crm.sales.models import ImportJob
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

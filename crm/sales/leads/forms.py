@@ -20,8 +20,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from crm.sales import choices
-from crm.sales.leads import intake
-from crm.sales.leads.services import NOTE_MAX_LENGTH, NUM_MAX, NUM_MIN, WEIGHT_MAX, WEIGHT_MIN
+from crm.sales.allocation_table import NUM_MAX, NUM_MIN, WEIGHT_MAX, WEIGHT_MIN
+from crm.sales.leads import fields
+from crm.sales.leads.services import NOTE_MAX_LENGTH
 
 NONE_LABEL = "—"
 
@@ -50,27 +51,27 @@ class LeadForm(FlaskForm):
     """
 
     qq = StringField(_l("QQ"), filters=[_strip], validators=[DataRequired()],
-                     render_kw={"maxlength": intake.QQ_MAX, "inputmode": "numeric"})
+                     render_kw={"maxlength": fields.QQ_MAX, "inputmode": "numeric"})
     name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired()],
-                       render_kw={"maxlength": intake.NAME_MAX})
+                       render_kw={"maxlength": fields.NAME_MAX})
     gender = SelectField(_l("Gender"), coerce=int, choices=_options(choices.GENDER))
     education = SelectField(_l("Education"), coerce=int, choices=_options(choices.EDUCATION, optional=True))
     graduation_school = StringField(_l("Graduation school"), filters=[_strip],
-                                    render_kw={"maxlength": intake.TEXT_LIMITS["graduation_school"]})
-    major = StringField(_l("Major"), filters=[_strip], render_kw={"maxlength": intake.TEXT_LIMITS["major"]})
+                                    render_kw={"maxlength": fields.TEXT_LIMITS["graduation_school"]})
+    major = StringField(_l("Major"), filters=[_strip], render_kw={"maxlength": fields.TEXT_LIMITS["major"]})
     experience = SelectField(_l("Experience"), coerce=int, choices=_options(choices.EXPERIENCE, optional=True))
     work_status = SelectField(_l("Work status"), coerce=int, choices=_options(choices.WORK_STATUS, optional=True))
-    company = StringField(_l("Company"), filters=[_strip], render_kw={"maxlength": intake.TEXT_LIMITS["company"]})
-    salary = StringField(_l("Salary"), filters=[_strip], render_kw={"maxlength": intake.TEXT_LIMITS["salary"]})
+    company = StringField(_l("Company"), filters=[_strip], render_kw={"maxlength": fields.TEXT_LIMITS["company"]})
+    salary = StringField(_l("Salary"), filters=[_strip], render_kw={"maxlength": fields.TEXT_LIMITS["salary"]})
     source = SelectField(_l("Source"), coerce=int, choices=_options(choices.SOURCE))
     referred_by = StringField(
         _l("Referred by (QQ or lead id)"), filters=[_strip],
         validators=[Optional(), Regexp(r"^[0-9]{1,18}$", message=_l("Enter the referrer's QQ number or lead id."))],
     )
     course_ids = SelectMultipleField(_l("Courses of interest"), coerce=int)
-    phone = StringField(_l("Phone"), filters=[_strip], render_kw={"maxlength": intake.PHONE_INPUT_MAX})
-    email = StringField(_l("E-mail"), filters=[_strip], render_kw={"maxlength": intake.EMAIL_MAX})
-    memo = TextAreaField(_l("Memo"), filters=[_strip], render_kw={"maxlength": intake.TEXT_LIMITS["memo"]})
+    phone = StringField(_l("Phone"), filters=[_strip], render_kw={"maxlength": fields.PHONE_INPUT_MAX})
+    email = StringField(_l("E-mail"), filters=[_strip], render_kw={"maxlength": fields.EMAIL_MAX})
+    memo = TextAreaField(_l("Memo"), filters=[_strip], render_kw={"maxlength": fields.TEXT_LIMITS["memo"]})
 
     def to_data(self) -> dict:
         """The lead's values as the services expect them (empty → None)."""

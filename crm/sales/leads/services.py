@@ -8,7 +8,6 @@ themselves.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,81 +20,14 @@ from crm.core import audit
 from crm.core.errors import DomainError, Forbidden, NotFound
 from crm.core.ids import is_id
 from crm.extensions import db
-from crm.sales import choices, people
+from crm.sales import choices
+from crm.sales.leads import fields as lead_fields
 from crm.sales.leads import intake
-from crm.sales.models import ConsultRecord, Customer, CustomerDistribution, SaleRank
+from crm.sales.leads.privacy import can_edit_lead, sees_all_leads
+from crm.sales.models import ConsultRecord, Customer, CustomerDistribution
 from crm.sales.pool import expiry
 
-VIEW_ALL = "sales.lead.view_all"
-POOL_VIEW = "sales.pool.view"
 NOTE_MAX_LENGTH = 2000
-
-
-# -- privacy (S-11) --------------------------------------------------------------------------
-def sees_all_leads(actor: User) -> bool:
-    """Directors, the CEO and admins see every lead."""
-    return actor.has_permission(VIEW_ALL)
-
-
-def holds_or_sees_all(actor: User, customer: Customer) -> bool:
-    """The lead's current holder, or someone who sees every lead: the core of S-11."""
-    return sees_all_leads(actor) or (customer.consultant_id is not None and customer.consultant_id == actor.id)
-
-
-def is_in_pool(customer: Customer, today: dt.date) -> bool:
-    """Not enrolled and either unassigned or expired as of `today` (S-16)."""
-    if customer.status != choices.NOT_ENROLLED:
-        return False
-    return customer.consultant_id is None or expiry.expiry_of(customer, today).expired
-
-
-def can_view_lead(actor: User, customer: Customer, *, today: dt.date) -> bool:
-    """May `actor` open this lead, its records, history and contact details?
-
-    The holder and those who see all leads may; a lead in the public pool is
-    open to everyone who may view the pool; nobody else (S-11).
-    """
-    if holds_or_sees_all(actor, customer):
-        return True
-    return actor.has_permission(POOL_VIEW) and is_in_pool(customer, today)
-
-
-def require_view(actor: User, customer: Customer, *, today: dt.date) -> None:
-    """Raise Forbidden unless `actor` may see the lead."""
-    if not can_view_lead(actor, customer, today=today):
-        raise Forbidden(_("This lead is held by another consultant."))
-
-
-def can_edit_lead(actor: User, customer: Customer) -> bool:
-    """Edit: the holder (with sales.lead.edit), or anyone who also sees all leads."""
-    return actor.has_permission("sales.lead.edit") and holds_or_sees_all(actor, customer)
-
-
-def can_follow_up(actor: User, customer: Customer) -> bool:
-    """Follow-up: only the current holder or a director (S-13)."""
-    return actor.has_permission("sales.followup") and holds_or_sees_all(actor, customer)
-
-
-def contact_visible(actor: User, customer: Customer, *, today: dt.date) -> bool:
-    """Lists show a lead's QQ, phone and e-mail only to those who may open the lead."""
-    return can_view_lead(actor, customer, today=today)
-
-
-def mask(value: str | None) -> str:
-    """Hide most of a contact detail: '12345678' → '12****78'."""
-    if not value:
-        return ""
-    if len(value) <= 4:
-        return "*" * len(value)
-    return value[:2] + "*" * (len(value) - 4) + value[-2:]
-
-
-def masked_contact(actor: User, customer: Customer, *, today: dt.date) -> dict[str, str]:
-    """QQ, phone and e-mail as `actor` may see them in a list (masked when not theirs)."""
-    values = {"qq": customer.qq or "", "phone": customer.phone or "", "email": customer.email or ""}
-    if contact_visible(actor, customer, today=today):
-        return values
-    return {key: mask(value) for key, value in values.items()}
 
 
 def current_leads(consultant_id: int, today: dt.date) -> list[tuple[Customer, expiry.Countdown]]:
@@ -243,7 +175,7 @@ def update_lead(actor: User, customer_id: int, data: dict[str, Any], *, today: d
         raise DomainError(_("A lead cannot refer itself."), field="referred_by")
     fields = {key: value for key, value in data.items() if key in intake.FIELDS}
     fields.update(inquiry_date=customer.inquiry_date, referred_by_id=referrer.id if referrer else None)
-    clean = intake.validate_lead(fields, channel="form", today=today)
+    clean = lead_fields.validate_lead(fields, channel="form", today=today)
     for field in UNIQUE_FIELDS:
         value = clean[field]
         if value is None:
@@ -345,91 +277,3 @@ def consultant_names(user_ids: set[int]) -> dict[int, str]:
     return dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids))).all())
 
 
-# -- allocation table (S-3) --------------------------------------------------------------------
-NUM_MIN, NUM_MAX = 1, 1000
-WEIGHT_MIN, WEIGHT_MAX = 0, 10000
-
-
-def consultants() -> list[User]:
-    """Everyone the allocation table may show: consultants (crm.sales.people) and whoever is already in it."""
-    in_table = sa.select(SaleRank.user_id)
-    return list(db.session.scalars(
-        sa.select(User).where(sa.or_(User.id.in_(in_table), User.id.in_(people.consultant_ids_query())))
-        .order_by(User.name, User.id)
-    ))
-
-
-def allocation_rows() -> list[SaleRank]:
-    """The allocation table in dealing order (weight descending, then user id)."""
-    return list(db.session.scalars(
-        sa.select(SaleRank).order_by(SaleRank.weight.desc(), SaleRank.user_id)
-    ))
-
-
-def addable_consultants() -> list[User]:
-    """Active consultants not yet in the table."""
-    in_table = {row.user_id for row in allocation_rows()}
-    return [u for u in people.consultants() if u.id not in in_table]
-
-
-@dataclass
-class RankChange:
-    """One row of the allocation form, already type-checked by the form."""
-
-    user_id: int
-    num: int
-    weight: int
-    active: bool
-    on_leave_until: dt.date | None
-
-
-def save_allocation_table(actor_id: int, changes: list[RankChange], added: RankChange | None) -> int:
-    """Apply the edited rows (and an optional new consultant) as one change; returns rows changed.
-
-    Raises DomainError naming the row's field for out-of-range values or
-    unknown users; the caller commits and then calls
-    `allocation.mark_table_changed()`.
-    """
-    rows = {row.user_id: row for row in allocation_rows()}
-    for change in changes + ([added] if added else []):
-        _check_rank(change)
-    seen = set()
-    for change in changes:
-        if change.user_id not in rows or change.user_id in seen:
-            raise DomainError(_("Unknown consultant in the table; reload the page."))
-        seen.add(change.user_id)
-    if added is not None:
-        if added.user_id in rows:
-            raise DomainError(_("This consultant is already in the table."), field="new_user_id")
-        if added.user_id not in {u.id for u in addable_consultants()}:
-            raise DomainError(_("Choose a consultant from the list."), field="new_user_id")
-    before = {uid: _rank_state(row) for uid, row in rows.items()}
-    changed = 0
-    for change in changes:
-        row = rows[change.user_id]
-        state = (change.num, change.weight, change.active, change.on_leave_until)
-        if _rank_state(row) != state:
-            row.num, row.weight, row.active, row.on_leave_until = state
-            changed += 1
-    if added is not None:
-        db.session.add(SaleRank(user_id=added.user_id, num=added.num, weight=added.weight,
-                                active=added.active, on_leave_until=added.on_leave_until))
-        changed += 1
-    if changed:
-        db.session.flush()
-        after = {row.user_id: _rank_state(row) for row in allocation_rows()}
-        audit.record(actor_id, "allocation.table", "sale_rank", None,
-                     before={str(k): list(map(str, v)) for k, v in before.items()},
-                     after={str(k): list(map(str, v)) for k, v in after.items()})
-    return changed
-
-
-def _rank_state(row: SaleRank) -> tuple:
-    return (row.num, row.weight, row.active, row.on_leave_until)
-
-
-def _check_rank(change: RankChange) -> None:
-    if not NUM_MIN <= change.num <= NUM_MAX:
-        raise DomainError(_("Leads per cycle must be between %(a)s and %(b)s.", a=NUM_MIN, b=NUM_MAX), field="num")
-    if not WEIGHT_MIN <= change.weight <= WEIGHT_MAX:
-        raise DomainError(_("Weight must be between %(a)s and %(b)s.", a=WEIGHT_MIN, b=WEIGHT_MAX), field="weight")

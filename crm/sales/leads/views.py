@@ -18,7 +18,8 @@ from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
 from crm.org.models import Course
 from crm.sales import allocation, bp, choices
-from crm.sales.leads import intake, services
+from crm.sales import allocation_table as table
+from crm.sales.leads import intake, privacy, services
 from crm.sales.leads.forms import AllocationTableForm, FollowUpForm, LeadForm, options
 from crm.sales.models import Customer
 from crm.sales.pool import expiry
@@ -55,7 +56,7 @@ FIELD_ALIASES = {"referred_by_id": "referred_by", "referred_by_qq": "referred_by
 def _visible_lead(customer_id: int) -> Customer:
     """The lead if the current user may see it; 404 when missing, 403 when held by another (S-11)."""
     customer = services.get_lead(customer_id)
-    services.require_view(current_user, customer, today=clock.today())
+    privacy.require_view(current_user, customer, today=clock.today())
     return customer
 
 
@@ -100,7 +101,7 @@ def lead_new():
 
 
 def _render_new(form, duplicate: Customer | None = None):
-    may_open = duplicate is not None and services.can_view_lead(current_user, duplicate, today=clock.today())
+    may_open = duplicate is not None and privacy.can_view_lead(current_user, duplicate, today=clock.today())
     return render_template("sales/lead_new.html", form=form, duplicate=duplicate, may_open_duplicate=may_open)
 
 
@@ -116,11 +117,11 @@ def lead_detail(customer_id: int):
         "sales/lead_detail.html", customer=customer, form=form,
         records=services.follow_ups(customer.id), history=services.lead_history(customer.id),
         countdown=expiry.countdown(customer, today),
-        may_edit=services.can_edit_lead(current_user, customer),
-        may_follow_up=services.can_follow_up(current_user, customer),
-        referrer_contact=(services.masked_contact(current_user, customer.referred_by, today=today)
+        may_edit=privacy.can_edit_lead(current_user, customer),
+        may_follow_up=privacy.can_follow_up(current_user, customer),
+        referrer_contact=(privacy.masked_contact(current_user, customer.referred_by, today=today)
                           if customer.referred_by else None),
-        may_open_referrer=(customer.referred_by is not None and services.can_view_lead(
+        may_open_referrer=(customer.referred_by is not None and privacy.can_view_lead(
             current_user, customer.referred_by, today=today)),
         back=_next_url(""), choices=choices,
     )
@@ -140,7 +141,7 @@ def lead_history(customer_id: int):
 def lead_edit(customer_id: int):
     """Edit a lead's profile (its holder, or someone who sees all leads)."""
     customer = _visible_lead(customer_id)
-    if not services.can_edit_lead(current_user, customer):
+    if not privacy.can_edit_lead(current_user, customer):
         abort(403)
     form = LeadForm()
     form.course_ids.choices = _course_choices()
@@ -167,7 +168,7 @@ def lead_edit(customer_id: int):
 def follow_up_add(customer_id: int):
     """Record a follow-up; the lead's last follow-up date becomes today (S-13)."""
     customer = _visible_lead(customer_id)
-    if not services.can_follow_up(current_user, customer):
+    if not privacy.can_follow_up(current_user, customer):
         abort(403)
     form = FollowUpForm()
     detail_url = url_for("sales.lead_detail", customer_id=customer.id)
@@ -198,7 +199,7 @@ def my_customers():
     query = listing.parse_list_query(request.args, sorts=["started"], default_sort="-started")
     if tab == "history":
         page = listing.paginate(services.history_statement(current_user.id), query)
-        contacts = {row.id: services.masked_contact(current_user, row.customer, today=today)
+        contacts = {row.id: privacy.masked_contact(current_user, row.customer, today=today)
                     for row in page.items}
         return render_template("sales/my_customers.html", tab=tab, page=page, contacts=contacts,
                                choices=choices, today=today)
@@ -235,7 +236,7 @@ def lead_list():
     query, stmt = _lead_list_query()
     page = listing.paginate(stmt, query)
     names = services.consultant_names({c.consultant_id for c in page.items if c.consultant_id})
-    consultants = services.consultants()  # a small table query; never a scan of the leads
+    consultants = table.consultants()  # a small table query; never a scan of the leads
     return render_template(
         "sales/lead_list.html", page=page, query=query, names=names, consultants=consultants,
         courses=db.session.scalars(sa.select(Course).order_by(Course.name)).all(), choices=choices,
@@ -247,7 +248,7 @@ def lead_list():
 @permission_required("sales.lead.export")
 def lead_export():
     """The filtered lead list as an .xlsx file."""
-    if not services.sees_all_leads(current_user):
+    if not privacy.sees_all_leads(current_user):
         abort(403)
     _query, stmt = _lead_list_query()
     headers = [_("ID"), _("Name"), _("Gender"), _("QQ"), _("Phone"), _("E-mail"), _("Source"), _("Status"),
@@ -261,9 +262,9 @@ def lead_export():
 @permission_required("sales.allocation.manage")
 def allocation_table():
     """Edit every consultant's leads per cycle, weight, active flag and leave at once."""
-    ranks = services.allocation_rows()
+    ranks = table.allocation_rows()
     form = AllocationTableForm()
-    addable = services.addable_consultants()
+    addable = table.addable_consultants()
     form.new_user_id.choices = options([(0, "—")] + [(u.id, u.name) for u in addable])
     if request.method == "GET":
         for rank in ranks:
@@ -276,10 +277,10 @@ def allocation_table():
             changes = [_rank_change(entry.form) for entry in form.rows]
             added = None
             if form.new_user_id.data:
-                added = services.RankChange(
+                added = table.RankChange(
                     user_id=form.new_user_id.data, num=form.new_num.data or 1,
                     weight=form.new_weight.data or 0, active=True, on_leave_until=None)
-            changed = services.save_allocation_table(current_user.id, changes, added)
+            changed = table.save_allocation_table(current_user.id, changes, added)
         except DomainError as error:
             db.session.rollback()
             _show_error(form, error)
@@ -288,7 +289,7 @@ def allocation_table():
             flash(_("Allocation table saved; the next lead starts a new cycle.") if changed
                   else _("Nothing changed."), "success")
             return redirect(url_for("sales.allocation_table"))
-    names = {u.id: u for u in services.consultants()}
+    names = {u.id: u for u in table.consultants()}
     # One full cycle from where the queue stands now (a saved change starts a new one).
     preview_ids = allocation.cycle_preview(limit=min(len(allocation.current_cycle()), PREVIEW_MAX))
     status = 400 if request.method == "POST" else 200
@@ -298,10 +299,10 @@ def allocation_table():
     ), status
 
 
-def _rank_change(row) -> services.RankChange:
+def _rank_change(row) -> table.RankChange:
     """Turn one posted row into a RankChange; a tampered user id is a field error."""
     user_id = listing.to_int(row.user_id.data or "")
     if user_id is None:
         raise DomainError(_("Unknown consultant in the table; reload the page."))
-    return services.RankChange(user_id=user_id, num=row.num.data, weight=row.weight.data,
+    return table.RankChange(user_id=user_id, num=row.num.data, weight=row.weight.data,
                                active=bool(row.active.data), on_leave_until=row.on_leave_until.data)

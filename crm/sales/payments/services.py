@@ -24,7 +24,7 @@ from crm.core.ids import MAX_ID
 from crm.extensions import db
 from crm.org.models import ClassList
 from crm.sales import choices
-from crm.sales.leads.services import holds_or_sees_all, sees_all_leads
+from crm.sales.leads.privacy import holds_or_sees_all, sees_all_leads
 from crm.sales.models import Customer, CustomerDistribution, PaymentRecord
 from crm.sales.pool.expiry import expiry_of
 from crm.students import services as students

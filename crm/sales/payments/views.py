@@ -18,7 +18,7 @@ from crm.core.listing import paginate, parse_list_query, url_with
 from crm.extensions import db
 from crm.org.models import ClassList
 from crm.sales import bp, choices
-from crm.sales.leads.services import sees_all_leads
+from crm.sales.leads.privacy import sees_all_leads
 from crm.sales.models import Customer
 from crm.sales.payments import services as payments
 from crm.students import services as student_services

@@ -1,0 +1,399 @@
+"""The import job's work: stream the sheet, and per batch validate, dedupe, allocate and save in one transaction.
+
+A batch's transaction first claims its rows by a conditional update of the job's
+`processed_rows`, so two runners of one job never both save a batch and a
+restarted job resumes exactly where the last committed batch ended (S-9).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from crm.core import audit, clock, uow
+from crm.core.xlsx import open_first_sheet
+from crm.extensions import db
+from crm.sales import choices
+from crm.sales.imports.columns import setting
+from crm.sales.imports.report import write_error_workbook
+from crm.sales.imports.rows import RowInvalid, RowParser, is_blank, json_values
+from crm.sales.imports.summary import allocated_counts, queue_summaries
+from crm.sales.imports.workbook import SheetInfo, error_workbook_path
+from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, customer_courses
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+def import_memo(job_id: int) -> str:
+    """The history-row memo that ties imported leads to their job."""
+    return f"{choices.ORIGIN[choices.ORIGIN_IMPORT]} #{job_id}"
+
+
+IDENTITY_FIELDS = ("qq", "phone", "email")
+BATCH_ATTEMPTS = 3  # deadlocks / "database is locked" are retried a few times, then the task retries
+
+
+def _postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def key_in(column, values) -> sa.ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `= ANY(array)`: one parameter instead of hundreds."""
+    values = list(values)
+    if _postgresql():
+        return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
+def bulk_insert(table: sa.Table, rows: list[dict], *returning) -> list:
+    """Insert many rows in one statement; returns the `returning` columns' rows (in no set order).
+
+    On PostgreSQL the rows travel as one array per column (INSERT ... SELECT unnest(...)), which
+    is one short statement whatever the batch size; elsewhere a plain executemany.
+    """
+    if not rows:
+        return []
+    if not _postgresql():
+        db.session.execute(sa.insert(table), rows)
+        if not returning:
+            return []
+        raise ValueError("RETURNING is only used on PostgreSQL; read the rows back by key elsewhere")
+    names = list(rows[0])
+    columns = [
+        sa.func.unnest(sa.bindparam(None, [row[name] for row in rows], type_=postgresql.ARRAY(table.c[name].type)))
+        for name in names
+    ]
+    statement = sa.insert(table).from_select(names, sa.select(*columns))
+    if returning:
+        return db.session.execute(statement.returning(*returning)).all()
+    db.session.execute(statement)
+    return []
+
+
+class ImportRunner:
+    """Streams one job's sheet and commits it batch by batch."""
+
+    def __init__(self, job: ImportJob, info: SheetInfo, progress: Progress | None):
+        # Plain values only: touching the (expired) ORM object between batches would start a
+        # read transaction, which SQLite cannot always upgrade to a write one.
+        self.job_id = job.id
+        self.actor_id = job.created_by_id
+        self.path = Path(job.stored_path)
+        self.processed = job.processed_rows
+        self.info = info
+        self.progress = progress
+        self.today = clock.today()
+        self.batch_size = max(1, setting("CRM_IMPORT_BATCH_SIZE"))
+        self.pause = setting("CRM_IMPORT_BATCH_PAUSE_MS") / 1000
+        self.parser = RowParser(info.keys, self.today)
+        self.width = len(info.headers)
+        self.seen: dict[tuple[str, str], int] = {}  # (field, value) -> first row number in the file
+        self.memo = import_memo(job.id)
+
+    # -- reading ------------------------------------------------------------------------------
+    def rows(self) -> Iterator[tuple[int, tuple, frozenset]]:
+        """(row number, cell values, columns holding a formula without a cached value)."""
+        options = dict(min_row=2, max_row=self.info.last_row, max_col=self.width)
+        values_book, values_sheet = open_first_sheet(self.path, data_only=True)
+        try:
+            values = values_sheet.iter_rows(values_only=True, **options)
+            if not self.info.has_formulas:
+                for number, row in enumerate(values, start=2):
+                    yield number, row, frozenset()
+                return
+            # Only files that contain formulas pay for a second pass: data_only=True reads a formula
+            # without a cached value as None, so the formula view tells those apart from blanks.
+            formula_book, formula_sheet = open_first_sheet(self.path, data_only=False)
+            try:
+                cells = formula_sheet.iter_rows(**options)
+                for number, (row, formula_row) in enumerate(zip(values, cells), start=2):
+                    missing = frozenset(
+                        index for index, cell in enumerate(formula_row)
+                        if getattr(cell, "data_type", None) == "f" and index < len(row) and row[index] is None
+                    )
+                    yield number, row, missing
+            finally:
+                formula_book.close()
+        finally:
+            values_book.close()
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self) -> bool:
+        """Process every row after the resume point; False when another runner owns the job."""
+        resume_at = self.processed
+        rejected = set()
+        if resume_at:
+            rejected = set(db.session.scalars(
+                sa.select(ImportRowError.row_number).where(ImportRowError.job_id == self.job_id)))
+        db.session.commit()  # end the read transaction before the first batch writes
+        batch: list[tuple[int, tuple, frozenset]] = []
+        for number, values, formulas in self.rows():
+            if number - 1 <= resume_at:
+                if number not in rejected:
+                    self._remember(number, values)
+                continue
+            batch.append((number, values, formulas))
+            if len(batch) >= self.batch_size:
+                if not self.commit_batch(batch):
+                    return False
+                batch = []
+        if batch and not self.commit_batch(batch):
+            return False
+        return True
+
+    def _remember(self, number: int, values: tuple) -> None:
+        """Rebuild the in-file duplicate index from rows a previous run already imported."""
+        if all(is_blank(value) for value in values):
+            return
+        for field, value in self.parser.identity(values).items():
+            self.seen.setdefault((field, value), number)
+
+    # -- one batch ----------------------------------------------------------------------------
+    def commit_batch(self, batch: list[tuple[int, tuple, frozenset]]) -> bool:
+        """Validate, dedupe, allocate and save one batch in one transaction (retried on deadlock)."""
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            seen_before = dict(self.seen)
+            try:
+                return self._commit_batch(batch)
+            except OperationalError:
+                db.session.rollback()
+                self.seen = seen_before
+                if attempt == BATCH_ATTEMPTS:
+                    raise
+                time.sleep(0.2 * attempt)
+        return False
+
+    def _commit_batch(self, batch: list[tuple[int, tuple, frozenset]]) -> bool:
+        end = batch[-1][0] - 1
+        errors: list[tuple[int, tuple, str, str]] = []
+        candidates: list[tuple[int, tuple, dict]] = []
+        for number, values, formulas in batch:
+            if not formulas and all(is_blank(value) for value in values):
+                continue
+            try:
+                record = self.parser.parse(values, formulas)
+            except RowInvalid as error:
+                errors.append((number, values, "invalid", str(error)))
+                continue
+            reason = self._repeated_in_file(number, record)
+            if reason:
+                errors.append((number, values, "duplicate", reason))
+                continue
+            candidates.append((number, values, record))
+
+        # The claim: this transaction owns rows (processed, end] or someone else already did them.
+        claimed = db.session.execute(
+            sa.update(ImportJob).where(ImportJob.id == self.job_id, ImportJob.processed_rows == self.processed)
+            .values(processed_rows=end)
+        ).rowcount
+        if claimed != 1:
+            db.session.rollback()
+            log.info("import job %s: another runner is ahead of row %s; stopping", self.job_id, end)
+            return False
+        if db.session.get_bind().dialect.name == "postgresql":
+            # Every statement of a batch is a keyed lookup or insert. A bulk load makes the
+            # table's statistics stale (autovacuum analyzes late, or never when it is off), and
+            # the planner then scans the whole table for each IN list; keep it on the indexes.
+            db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+
+        accepted = []
+        existing = self._existing_identities(candidates)
+        known_referrers = self._existing_qqs({r["referrer_qq"] for _n, _v, r in candidates if r["referrer_qq"]})
+        for number, values, record in candidates:
+            clash = next((f for f in IDENTITY_FIELDS if record[f] and (f, record[f]) in existing), None)
+            if clash:
+                errors.append((number, values, "duplicate", self._exists_reason(clash, record[clash])))
+                self._forget(number, record)
+                continue
+            referrer = record["referrer_qq"]
+            if referrer and referrer not in known_referrers and self.seen.get(("qq", referrer), number) >= number:
+                errors.append((number, values, "invalid", _(
+                    "Referred by (QQ) %(qq)s is not the QQ of an existing lead or of an earlier row.", qq=referrer)))
+                self._forget(number, record)
+                continue
+            accepted.append((number, values, record))
+
+        from crm.sales.allocation import allocate_or_pool, return_slots
+
+        slots = allocate_or_pool(len(accepted)) if accepted else []
+        # Nothing of this batch saved: nobody loses a turn (S-6).
+        uow.after_rollback(lambda: return_slots(slots))
+        lost = self._insert(accepted, slots)
+        for index in lost:
+            number, values, record = accepted[index]
+            field = next(f for f in IDENTITY_FIELDS if record[f])
+            errors.append((number, values, "duplicate", self._exists_reason(field, record[field])))
+        bulk_insert(ImportRowError.__table__, [
+            {"job_id": self.job_id, "row_number": number, "kind": kind,
+             "values": json_values(values, self.width), "reason": reason}
+            for number, values, kind, reason in errors
+        ])
+        saved = [slots[i] for i in range(len(accepted)) if i not in lost]
+        db.session.execute(
+            sa.update(ImportJob).where(ImportJob.id == self.job_id).values(
+                imported=ImportJob.imported + len(saved),
+                unassigned=ImportJob.unassigned + sum(1 for slot in saved if slot is None),
+                duplicates=ImportJob.duplicates + sum(1 for e in errors if e[2] == "duplicate"),
+                invalid=ImportJob.invalid + sum(1 for e in errors if e[2] == "invalid"),
+            )
+        )
+        uow.commit()
+        if lost:
+            return_slots([slots[i] for i in sorted(lost)])
+        self.processed = end
+        if self.progress:
+            self.progress(end, self.info.data_rows)
+        if self.pause:
+            time.sleep(self.pause)
+        return True
+
+    def _repeated_in_file(self, number: int, record: dict) -> str | None:
+        for field in IDENTITY_FIELDS:
+            value = record[field]
+            if value and (field, value) in self.seen:
+                return _("%(field)s %(value)s is repeated in this file (first on row %(row)s).",
+                         field=field_label(field), value=value, row=self.seen[(field, value)])
+        for field in IDENTITY_FIELDS:
+            if record[field]:
+                self.seen[(field, record[field])] = number
+        return None
+
+    def _forget(self, number: int, record: dict) -> None:
+        for field in IDENTITY_FIELDS:
+            if record[field] and self.seen.get((field, record[field])) == number:
+                del self.seen[(field, record[field])]
+
+    @staticmethod
+    def _exists_reason(field: str, value: str) -> str:
+        return _("A lead with %(field)s %(value)s already exists.", field=field_label(field), value=value)
+
+    @staticmethod
+    def _existing_identities(candidates) -> set[tuple[str, str]]:
+        found = set()
+        for field in IDENTITY_FIELDS:
+            values = {record[field] for _n, _v, record in candidates if record[field]}
+            if values:
+                column = getattr(Customer, field)
+                matches = db.session.scalars(sa.select(column).where(key_in(column, values)))
+                found.update((field, value) for value in matches)
+        return found
+
+    @staticmethod
+    def _existing_qqs(qqs: set[str]) -> set[str]:
+        if not qqs:
+            return set()
+        return set(db.session.scalars(sa.select(Customer.qq).where(key_in(Customer.qq, qqs))))
+
+    # -- writing ------------------------------------------------------------------------------
+    def _insert(self, accepted, slots) -> set[int]:
+        """Insert the accepted rows; returns the indexes that lost a uniqueness race."""
+        if not accepted:
+            return set()
+        # The same key order in every import keeps two concurrent imports from deadlocking.
+        order = sorted(range(len(accepted)), key=lambda i: accepted[i][2]["qq"])
+        try:
+            with db.session.begin_nested():
+                self._insert_rows([(accepted[i][2], slots[i]) for i in order])
+            return set()
+        except IntegrityError:
+            pass
+        lost = set()
+        for i in order:
+            try:
+                with db.session.begin_nested():
+                    self._insert_rows([(accepted[i][2], slots[i])])
+            except IntegrityError:
+                lost.add(i)
+        return lost
+
+    def _insert_rows(self, pairs: list[tuple[dict, int | None]]) -> None:
+        now = clock.utcnow()
+        table = Customer.__table__
+        values = [self._customer_values(record, consultant_id, now) for record, consultant_id in pairs]
+        if _postgresql():
+            id_by_qq = dict(bulk_insert(table, values, table.c.qq, table.c.id))
+        else:  # executemany, then the ids by QQ (unique)
+            bulk_insert(table, values)
+            id_by_qq = dict(db.session.execute(
+                sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, [row["qq"] for row in values]))).all())
+        ids = [id_by_qq[row["qq"]] for row in values]
+        links = [{"customer_id": cid, "course_id": course} for cid, (record, _c) in zip(ids, pairs)
+                 for course in record["course_ids"]]
+        bulk_insert(customer_courses, links)
+        history = [
+            {"customer_id": cid, "consultant_id": consultant_id, "started_on": self.today, "ended_on": None,
+             "status": choices.FOLLOWING, "origin": choices.ORIGIN_IMPORT, "memo": self.memo}
+            for cid, (_r, consultant_id) in zip(ids, pairs) if consultant_id is not None
+        ]
+        bulk_insert(CustomerDistribution.__table__, history)
+        referrers = {record["referrer_qq"] for record, _c in pairs if record["referrer_qq"]}
+        if referrers:
+            id_of = dict(db.session.execute(
+                sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, referrers))).all())
+            updates = [{"cid": cid, "rid": id_of[record["referrer_qq"]]} for cid, (record, _c) in zip(ids, pairs)
+                       if record["referrer_qq"] in id_of]
+            if updates:
+                db.session.execute(
+                    sa.update(table).where(table.c.id == sa.bindparam("cid"))
+                    .values(referred_by_id=sa.bindparam("rid")).execution_options(synchronize_session=False),
+                    updates,
+                )
+
+    def _customer_values(self, record: dict, consultant_id: int | None, now) -> dict:
+        assigned = consultant_id is not None
+        return {
+            "qq": record["qq"], "name": record["name"], "gender": record["gender"],
+            "education": record["education"], "graduation_school": record["graduation_school"],
+            "major": record["major"], "experience": record["experience"], "work_status": record["work_status"],
+            "company": record["company"], "salary": record["salary"], "source": record["source"],
+            "referred_by_id": None, "phone": record["phone"], "email": record["email"], "memo": record["memo"],
+            "status": choices.NOT_ENROLLED, "consultant_id": consultant_id, "inquiry_date": record["inquiry_date"],
+            "received_on": self.today if assigned else None, "last_follow_up_on": self.today if assigned else None,
+            "last_lost_by_id": None,
+            "pool_reason": None if assigned else choices.POOL_UNASSIGNED,
+            "pool_since": None if assigned else self.today,
+            "channel": "import", "created_by_id": self.actor_id, "created_at": now,
+        }
+
+    # -- the end ------------------------------------------------------------------------------
+    def finish(self) -> list[int]:
+        """Mark the job done, write the error workbook, queue one summary e-mail per consultant."""
+        # The write comes first in this transaction (SQLite: take the write lock before reading).
+        done = db.session.execute(
+            sa.update(ImportJob).where(ImportJob.id == self.job_id, ImportJob.status == "running").values(
+                status="done", finished_at=clock.utcnow(), total_rows=self.processed)
+        ).rowcount
+        if done != 1:
+            db.session.rollback()
+            return []
+        counts = db.session.execute(
+            sa.select(ImportJob.invalid, ImportJob.duplicates).where(ImportJob.id == self.job_id)).one()
+        if counts.invalid or counts.duplicates:
+            target = error_workbook_path(self.job_id)
+            write_error_workbook(self.job_id, self.info.headers, target)
+            db.session.execute(sa.update(ImportJob).where(ImportJob.id == self.job_id).values(error_path=str(target)))
+        per_consultant = allocated_counts(self.memo)
+        totals = db.session.execute(sa.select(ImportJob.imported, ImportJob.unassigned, ImportJob.duplicates,
+                                              ImportJob.invalid).where(ImportJob.id == self.job_id)).one()
+        # One audit row per import (P-6): who imported, and how many leads each consultant was allocated.
+        audit.record(self.actor_id, "lead.import", "import_job", self.job_id, imported=totals.imported,
+                     unassigned=totals.unassigned, duplicates=totals.duplicates, invalid=totals.invalid,
+                     allocated={str(user_id): count for user_id, count in sorted(per_consultant.items())})
+        ids = queue_summaries(self.job_id, self.memo, per_consultant)
+        uow.commit()
+        if self.progress:
+            self.progress(self.processed, self.processed)
+        return ids
+
+
+def field_label(field: str) -> str:
+    """The name of an identity field in the current locale."""
+    return {"qq": "QQ", "phone": _("phone"), "email": _("e-mail")}[field]
