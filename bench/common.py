@@ -143,3 +143,49 @@ def run_alternating(setup, args: tuple, *, processes: int, slices: int, slice_se
 def emit(summary: dict) -> None:
     """Print the one-line JSON summary (always the last line of a benchmark's output)."""
     print(json.dumps(summary, ensure_ascii=False), flush=True)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[index]
+
+
+class RequestMeter:
+    """Times every request of `app` inside the server and counts its SQL statements.
+
+    The clock starts in the first before-request hook (so the access check and the
+    session load are timed too) and stops at teardown; `elapsed_ms` and `queries`
+    describe the last request.
+    """
+
+    def __init__(self, app, engine):
+        import sqlalchemy as sa
+
+        self.engine, self.elapsed_ms, self.queries, self._statements = engine, 0.0, 0, 0
+        sa.event.listen(engine, "before_cursor_execute", self._count)
+        app.before_request_funcs.setdefault(None, []).insert(0, self._start)
+        app.teardown_request(self._stop)
+
+    def _count(self, *_args) -> None:
+        self._statements += 1
+
+    def _start(self) -> None:
+        from flask import g
+
+        g.bench_started = time.perf_counter()
+        self._statements = 0
+
+    def _stop(self, _exc) -> None:
+        from flask import g
+
+        self.elapsed_ms = (time.perf_counter() - g.bench_started) * 1000
+        self.queries = self._statements
+
+    def close(self) -> None:
+        """Stop counting statements."""
+        import sqlalchemy as sa
+
+        sa.event.remove(self.engine, "before_cursor_execute", self._count)
+

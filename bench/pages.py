@@ -14,8 +14,8 @@ import argparse
 import json
 import statistics
 import sys
-import time
 
+from bench.common import RequestMeter, percentile
 from bench.reclaim import TODAY, fill, make_app, scratch_database
 
 PAGES = [
@@ -26,13 +26,6 @@ PAGES = [
     ("my_customers", "/sales/mine"),
     ("my_history", "/sales/mine?tab=history"),
 ]
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
-    return ordered[index]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data: {args.leads} leads generated in {info['seconds']:.1f}s", flush=True)
 
         import sqlalchemy as sa
-        from flask import g
 
         from crm.auth.models import User
         from crm.core import clock
@@ -67,24 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
         timings: dict[str, list[float]] = {}
         queries: dict[str, int] = {}
-        state = {"n": 0}
-
-        def count(*_args):
-            state["n"] += 1
-
-        sa.event.listen(engine, "before_cursor_execute", count)
-
-        def start_timer():
-            g.bench_started = time.perf_counter()
-            state["n"] = 0
-
-        # First of all before-request hooks, so the access check and session load are timed too.
-        app.before_request_funcs.setdefault(None, []).insert(0, start_timer)
-
-        @app.teardown_request
-        def stop_timer(_exc):
-            state["elapsed"] = time.perf_counter() - g.bench_started
-            state["queries"] = state["n"]
+        meter = RequestMeter(app, engine)
 
         client = app.test_client()
         answer = client.post("/auth/login", data={"username": "bench1", "password": "bench-pass-1"})
@@ -94,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                 response = client.get(path)
                 assert response.status_code == 200, (path, response.status_code)
                 if i >= 5:  # warm-up requests are not counted
-                    timings.setdefault(key, []).append(state["elapsed"] * 1000)
-                    queries[key] = state["queries"]
-        sa.event.remove(engine, "before_cursor_execute", count)
+                    timings.setdefault(key, []).append(meter.elapsed_ms)
+                    queries[key] = meter.queries
+        meter.close()
         with app.app_context():
             db.engine.dispose()
 

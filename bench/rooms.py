@@ -21,8 +21,15 @@ import time
 
 import psycopg
 
-from bench.common import bench_redis_url, delete_prefix, make_app, scratch_postgres, unique_prefix
-from bench.pages import percentile
+from bench.common import (
+    RequestMeter,
+    bench_redis_url,
+    delete_prefix,
+    make_app,
+    percentile,
+    scratch_postgres,
+    unique_prefix,
+)
 from bench.reclaim import ADMIN_URL
 
 BOOKERS = 40
@@ -62,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     with bench_redis_url() as redis_url, scratch_postgres(ADMIN_URL, "rooms") as url:
         app = make_app(url, redis_url, prefix, migrate=True, WTF_CSRF_ENABLED=False)
         import sqlalchemy as sa
-        from flask import g
 
         from crm.auth.models import Role, User
         from crm.core import clock
@@ -87,23 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             ("day_grid", f"/rooms/?date={tomorrow}"),
             ("week_view", f"/rooms/{room_id}/week?date={tomorrow}"),
         ]
-        state = {"n": 0}
-
-        def count(*_args):
-            state["n"] += 1
-
-        sa.event.listen(engine, "before_cursor_execute", count)
-
-        def start_timer():
-            g.bench_started = time.perf_counter()
-            state["n"] = 0
-
-        app.before_request_funcs.setdefault(None, []).insert(0, start_timer)
-
-        @app.teardown_request
-        def stop_timer(_exc):
-            state["elapsed"] = time.perf_counter() - g.bench_started
-            state["queries"] = state["n"]
+        meter = RequestMeter(app, engine)
 
         client = app.test_client()
         answer = client.post("/auth/login", data={"username": "booker1", "password": "bench-pass-1"})
@@ -115,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
                 response = client.get(path)
                 assert response.status_code == 200, (path, response.status_code)
                 if i >= 10:
-                    timings[key].append(state["elapsed"] * 1000)
-                    queries[key].add(state["queries"])
-        sa.event.remove(engine, "before_cursor_execute", count)
+                    timings[key].append(meter.elapsed_ms)
+                    queries[key].add(meter.queries)
+        meter.close()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -22,17 +22,19 @@ import statistics
 import sys
 import time
 
-from bench.common import bench_redis_url, delete_prefix, emit, make_app, scratch_postgres, unique_prefix
+from bench.common import (
+    RequestMeter,
+    bench_redis_url,
+    delete_prefix,
+    emit,
+    make_app,
+    percentile,
+    scratch_postgres,
+    unique_prefix,
+)
 
 ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1/postgres")
 PASSWORD = "bench-pass-1"
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
-    return ordered[index]
 
 
 def fill(students: int) -> int:
@@ -112,8 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=60)
     args = parser.parse_args(argv)
-    import sqlalchemy as sa
-    from flask import g
 
     from crm.extensions import db
 
@@ -127,23 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data: {args.students} students answered 10 questions in {time.perf_counter() - started:.1f}s",
               flush=True)
 
-        state = {"n": 0}
-
-        def count(*_args):
-            state["n"] += 1
-
-        sa.event.listen(engine, "before_cursor_execute", count)
-
-        def start_timer():
-            g.bench_started = time.perf_counter()
-            state["n"] = 0
-
-        app.before_request_funcs.setdefault(None, []).insert(0, start_timer)
-
-        @app.teardown_request
-        def stop_timer(_exc):
-            state["elapsed"] = time.perf_counter() - g.bench_started
-            state["queries"] = state["n"]
+        meter = RequestMeter(app, engine)
 
         client = app.test_client()
         login = client.post("/auth/login", data={"username": "benchtutor", "password": PASSWORD})
@@ -156,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                 response = client.get(path)
                 assert response.status_code == 200, (path, response.status_code)
                 if i >= 5:
-                    timings[key].append(state["elapsed"] * 1000)
-                    queries[key] = state["queries"]
-        sa.event.remove(engine, "before_cursor_execute", count)
+                    timings[key].append(meter.elapsed_ms)
+                    queries[key] = meter.queries
+        meter.close()
         with app.app_context():
             db.engine.dispose()
         delete_prefix(redis_url, prefix)

@@ -24,7 +24,7 @@ import json
 import sys
 import time
 
-from bench.pages import percentile
+from bench.common import RequestMeter, percentile
 from bench.reclaim import make_app, scratch_database
 
 START = dt.date(2026, 3, 2)
@@ -163,30 +163,12 @@ def grade_everything(app) -> None:
 
 def time_pages(app, pages: list[tuple[str, str, str]], requests: int) -> dict:
     """p95 and statements per request of each (name, username, path), timed inside the server."""
-    import sqlalchemy as sa
-    from flask import g
 
     from crm.extensions import db
 
     with app.app_context():
         engine = db.engine
-    state = {"n": 0}
-
-    def count(*_args):
-        state["n"] += 1
-
-    def start_timer():
-        g.bench_started = time.perf_counter()
-        state["n"] = 0
-
-    app.before_request_funcs.setdefault(None, []).insert(0, start_timer)
-
-    @app.teardown_request
-    def stop_timer(_exc):
-        state["elapsed"] = time.perf_counter() - g.bench_started
-        state["queries"] = state["n"]
-
-    sa.event.listen(engine, "before_cursor_execute", count)
+    meter = RequestMeter(app, engine)
     summary = {}
     try:
         for name, username, path in pages:
@@ -198,10 +180,10 @@ def time_pages(app, pages: list[tuple[str, str, str]], requests: int) -> dict:
                 response = client.get(path)
                 assert response.status_code == 200, (path, response.status_code)
                 if i >= 5:
-                    timings.append(state["elapsed"] * 1000)
-            summary[name] = {"p95_ms": round(percentile(timings, 95), 2), "queries": state["queries"]}
+                    timings.append(meter.elapsed_ms)
+            summary[name] = {"p95_ms": round(percentile(timings, 95), 2), "queries": meter.queries}
     finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
+        meter.close()
     return summary
 
 

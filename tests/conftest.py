@@ -150,6 +150,7 @@ def build_app(app, database_url, redis_url, redis_prefix):
 
     def build(*, areas: tuple[str, ...] = AREAS, **extra):
         other = create_app(make_test_config(database_url, redis_url, redis_prefix, **extra), areas=areas)
+        other.test_client_class = FreshRequestClient
         built.append(other)
         return other
 

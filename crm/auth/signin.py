@@ -15,18 +15,6 @@ from crm.core.clock import utcnow
 from crm.core.errors import DomainError
 from crm.extensions import db, redis
 
-MIN_PASSWORD_LENGTH = 8
-
-SEED_DEPARTMENTS = [
-    (1000, "市场部"),
-    (1001, "销售"),
-    (1002, "班主任"),
-    (1003, "Python教学部"),
-    (1004, "Go教学部"),
-    (1005, "课程顾问"),
-    (1006, "销售部"),
-]
-
 
 class LoginLocked(DomainError):
     """Too many failed sign-ins; try again later."""

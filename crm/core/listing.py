@@ -214,18 +214,31 @@ def current_list_url() -> str:
 
 
 # -- export --------------------------------------------------------------------------------
-def _excel_value(value: Any) -> Any:
-    """Cells safe for Excel: no formulas from user text, no time zones (unsupported)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # a leading quote keeps user text from being read as a formula
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.replace(tzinfo=None)
+def excel_cell(sheet, value: Any) -> Any:
+    """A value ready for a write-only sheet: user text stays text, dates stay dates.
+
+    Text starting with "=" is written as a string cell, so Excel shows it and never runs it
+    as a formula (the text itself is kept exactly). Time zones are dropped (Excel has none);
+    dates get a date format.
+    """
+    if isinstance(value, str) and value.startswith("="):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"
+        return cell
+    if isinstance(value, dt.datetime):
+        cell = WriteOnlyCell(sheet, value=value.replace(tzinfo=None) if value.tzinfo else value)
+        cell.number_format = "yyyy-mm-dd hh:mm"
+        return cell
+    if isinstance(value, dt.date):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = "yyyy-mm-dd"
+        return cell
     return value
 
 
 def xlsx_response(filename: str, headers: list[str], rows: Iterable[Iterable[Any]], *,
                   sheet_title: str = "export", cap: int = EXPORT_ROW_CAP):
-    """Stream rows into an .xlsx download (write-only workbook, at most `cap` rows).
+    """Stream rows into an .xlsx download (write-only workbook, at most `cap` rows): every export uses this.
 
     The workbook is written to a temporary file as rows arrive, so memory
     stays flat; when more than `cap` rows match, the file stops there and its
@@ -246,7 +259,7 @@ def xlsx_response(filename: str, headers: list[str], rows: Iterable[Iterable[Any
         if written >= cap:
             truncated = True
             break
-        sheet.append([_excel_value(v) for v in row])
+        sheet.append([excel_cell(sheet, v) for v in row])
         written += 1
     if truncated:
         sheet.append([_("Only the first %(cap)s rows were exported; narrow the filters to export the rest.",

@@ -6,19 +6,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 
+from crm.core.listing import excel_cell
 from crm.extensions import db
 from crm.sales.imports.columns import REASON_HEADER, ROW_HEADER
-
-
-def _as_text_cell(sheet, value):
-    """Text that starts with '=' would be written as a live formula; keep it as plain text."""
-    if isinstance(value, str) and value.startswith("="):
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.data_type = "s"
-        return cell
-    return value
 
 
 def write_error_workbook(job_id: int, headers: list[str], target: Path) -> int:
@@ -37,7 +28,7 @@ def write_error_workbook(job_id: int, headers: list[str], target: Path) -> int:
     for row_number, values, reason in rows:
         cells = json.loads(values)
         cells = cells[:len(headers)] + [None] * max(0, len(headers) - len(cells))
-        sheet.append([_as_text_cell(sheet, value) for value in cells] + [reason, row_number])
+        sheet.append([excel_cell(sheet, value) for value in cells] + [reason, row_number])
         count += 1
     tmp = target.with_suffix(".tmp")
     workbook.save(tmp)
