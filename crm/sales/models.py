@@ -12,6 +12,7 @@ from crm.core.clock import utcnow
 from crm.extensions import db
 from crm.org.models import ClassList, Course
 from crm.sales import choices
+from crm.students.models import Student
 
 customer_courses = sa.Table(
     "customer_courses",
@@ -217,3 +218,9 @@ class ImportRowError(db.Model):
     reason: Mapped[str] = mapped_column(sa.Text)
 
     __table_args__ = (sa.UniqueConstraint("job_id", "row_number"),)
+
+
+# The lead a student came from. Declared here, by the area that depends on students, so
+# crm.students (and teaching and surveys, which use it) never need the sales tables.
+Student.customer = relationship(Customer)
+

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,9 +10,6 @@ from crm.auth.models import User
 from crm.core.clock import utcnow
 from crm.extensions import db
 from crm.org.models import ClassList
-
-if TYPE_CHECKING:  # the lead table belongs to sales; students only point at it
-    from crm.sales.models import Customer
 
 
 class Student(db.Model):
@@ -34,7 +30,6 @@ class Student(db.Model):
     memo: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
-    customer: Mapped[Customer] = relationship("Customer")  # the lead it came from (crm.sales)
     user: Mapped[User] = relationship()
 
 
