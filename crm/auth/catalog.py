@@ -36,6 +36,7 @@ PERMISSIONS: dict[str, str] = {
     "org.view": N_("View schools, courses, classes and departments"),
     "org.edit": N_("Create, edit and delete schools, courses, classes and departments"),
     "org.export": N_("Export organisation lists to Excel"),
+    "org.classes.all": N_("Oversee every class: its teaching records and survey results (directors)"),
     "sales.lead.create": N_("Enter leads one by one"),
     "sales.lead.import": N_("Import leads from Excel"),
     "sales.lead.view_all": N_("See every lead, whoever holds it"),
@@ -76,7 +77,7 @@ DEFAULT_ROLES: dict[str, tuple[str, str, object]] = {
             "org.view", "org.export", "sales.lead.view_all", "sales.lead.export",
             "sales.dashboard.view", "sales.dashboard.all", "sales.pool.view",
             "teaching.session.view", "teaching.student.view", "surveys.results",
-            "auth.audit.view", "rooms.book",
+            "org.classes.all", "auth.audit.view", "rooms.book",
         },
     ),
     "sales_director": (
@@ -87,7 +88,7 @@ DEFAULT_ROLES: dict[str, tuple[str, str, object]] = {
             "sales.lead.edit", "sales.lead.export", "sales.mine", "sales.followup",
             "sales.pool.view", "sales.pool.grab", "sales.pool.assign",
             "sales.allocation.manage", "sales.payment.create", "sales.dashboard.view",
-            "sales.dashboard.all", "rooms.book",
+            "sales.dashboard.all", "org.classes.all", "rooms.book",
         },
     ),
     "consultant": (

@@ -6,8 +6,8 @@ Who may do what (row level, on top of the endpoint permissions):
   creator, the tutor of its class (`ClassList.tutor_id`), or an organisation administrator
   (`org.edit`, the admin role). A new survey may be made for a class one tutors (admins: any).
 * **results** need `surveys.results` or `surveys.manage` and one of: the creator, the class
-  tutor, or a *director* -- a school-wide reader: `org.edit` (admin) or `surveys.results`
-  without `surveys.manage` (the CEO's read-only reports).
+  tutor, or a *director* -- a school-wide reader holding `org.classes.all` (by default the
+  admin, CEO and sales director roles; the same rule as teaching's T-9).
 
 Editing (Q-2): the whole editor page is saved by one call in one transaction. The survey
 row is locked first (``SELECT … FOR UPDATE``; the answering transaction bumps
@@ -45,9 +45,8 @@ def _codes(user) -> frozenset[str]:
 
 
 def is_director(user) -> bool:
-    """A school-wide reader of survey results (see the module docstring)."""
-    codes = _codes(user)
-    return "org.edit" in codes or ("surveys.results" in codes and "surveys.manage" not in codes)
+    """A school-wide reader of survey results: holds org.classes.all (admin, CEO, directors)."""
+    return "org.classes.all" in _codes(user)
 
 
 def _is_organiser(user) -> bool:

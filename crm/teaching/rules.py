@@ -2,9 +2,10 @@
 
 * Teachers (``ClassList.teachers``) see and edit only the classes they teach.
 * Tutors (``ClassList.tutor_id``) see and edit only the classes they look after.
-* Users holding a "sees all" role -- ``admin``, ``ceo`` or ``sales_director``
-  (the school's directors) -- see every class; what they may *do* there is still
-  limited by their permissions (the CEO's role is read-only).
+* Users holding ``org.classes.all`` (by default the admin, CEO and sales director
+  roles: the school's directors) see every class; what they may *do* there is still
+  limited by their permissions (the CEO's role is read-only). The same permission
+  makes someone a director for survey results.
 * A student sees only their own records.
 
 Endpoint permissions (crm.core.access) decide *what* a user may do; these
@@ -22,12 +23,12 @@ from crm.extensions import db
 from crm.org.models import ClassList, class_teachers
 from crm.students.models import Enrollment
 
-SEES_ALL_ROLES = frozenset({"admin", "ceo", "sales_director"})
+SEES_ALL = "org.classes.all"  # admin, CEO, sales director by default (crm/auth/catalog.py)
 
 
 def sees_all(user: User) -> bool:
-    """Directors and administrators see every class (T-9)."""
-    return any(role.name in SEES_ALL_ROLES for role in user.roles)
+    """Directors and administrators see every class (T-9): they hold org.classes.all."""
+    return user.has_permission(SEES_ALL)
 
 
 def staff_class_ids_clause(user: User):
