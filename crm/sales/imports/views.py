@@ -28,7 +28,8 @@ from crm.sales.imports.workbook import (
     create_job,
     error_workbook_path,
     human_size,
-    inspect_workbook,
+    job_choices,
+    job_workbook,
     save_upload,
     too_large,
 )
@@ -158,7 +159,7 @@ def import_errors(job_id: int):
     path = Path(job.error_path) if job.error_path else error_workbook_path(job.id)
     if not path.exists():  # a failed job, or the file was cleaned up: build it from the table
         try:
-            headers = inspect_workbook(Path(job.stored_path)).headers
+            headers = job_workbook(job_choices(job)).headers
         except (DomainError, OSError):
             headers = [column.header for column in COLUMNS]
         write_error_workbook(job.id, headers, path)
