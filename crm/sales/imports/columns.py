@@ -156,12 +156,13 @@ def match_headers(header_row: tuple, *, header_row_number: int = 1, ignore_unkno
         keys.append(key)
     missing = [COLUMNS_BY_KEY[key].header for key in REQUIRED_KEYS if key not in keys]
     problems = []
-    if unknown and not ignore_unknown and mapping is None:
-        problems.append(_("Unknown columns: %(names)s.", names=", ".join(unknown)))
     if repeated:
         problems.append(_("Columns given twice: %(names)s.", names=", ".join(repeated)))
     if missing:
         problems.append(_("Missing required columns: %(names)s.", names=", ".join(missing)))
+    if unknown and (problems or not (ignore_unknown or mapping is not None)):
+        # Listed whenever something is wrong: an unknown header is often a misspelt required one.
+        problems.insert(0, _("Unknown columns: %(names)s.", names=", ".join(unknown)))
     if problems:
         if header_row_number == 1:
             problems.append(_("Download the template to see the expected headers."))

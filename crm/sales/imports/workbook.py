@@ -5,6 +5,7 @@ The background job that reads it lives in `crm.sales.imports.tasks`.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import uuid
 import zipfile
@@ -139,6 +140,53 @@ def human_size(size: int) -> str:
     if size >= 1024 * 1024:
         return f"{size / (1024 * 1024):.0f} MB"
     return f"{size / 1024:.0f} KB"
+
+
+UPLOAD_TOKEN = re.compile(r"^[0-9a-f]{32}$")
+PREVIEW_ROWS = 5
+
+
+def check_upload(source: Path, filename: str) -> SheetInfo:
+    """The checks of a fresh upload before its preview (unknown columns listed, not refused); refusal deletes it."""
+    try:
+        check_extension(filename)
+        limit = setting("CRM_UPLOAD_MAX_BYTES")
+        if source.stat().st_size > limit:
+            raise too_large(limit)
+        return inspect_workbook(source, ignore_unknown=True)
+    except BaseException:
+        source.unlink(missing_ok=True)
+        raise
+
+
+def upload_token(path: Path) -> str:
+    """The token naming a stored upload awaiting its preview."""
+    return path.stem.removeprefix("upload-")
+
+
+def upload_path(token: str) -> Path | None:
+    """The stored upload of a token, or None when the token is malformed or the file is gone."""
+    if not UPLOAD_TOKEN.match(token or ""):
+        return None
+    path = import_dir() / f"upload-{token}.xlsx"
+    return path if path.exists() else None
+
+
+def preview_rows(path: Path, info: SheetInfo, count: int = PREVIEW_ROWS) -> list[tuple[int, tuple]]:
+    """(row number, cells) of the first rows below the header that hold a value, as the job will read them."""
+    workbook, worksheet, _names = open_sheet(path, info.sheet_name)
+    found = []
+    try:
+        rows = worksheet.iter_rows(min_row=info.header_row + 1, max_row=info.last_row, max_col=len(info.headers),
+                                   values_only=True)
+        for number, row in enumerate(rows, start=info.header_row + 1):
+            if any(value is not None and str(value).strip() for value in row):
+                found.append((number, tuple(row)))
+                if len(found) >= count:
+                    break
+    finally:
+        workbook.close()
+    return found
 
 
 def create_job(source: Path, filename: str, actor_id: int | None, *, keep_source: bool = False,
