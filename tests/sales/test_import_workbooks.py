@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
 import sqlalchemy as sa
 from flask_babel import force_locale
+from openpyxl import load_workbook
 
 from crm.core.errors import DomainError
 from crm.core.xlsx import CJK_DATE_FORMAT_IDS, open_sheet
 from crm.extensions import db
 from crm.sales import allocation
 from crm.sales.imports.tasks import run_import
+from crm.sales.imports.template import build_template
 from crm.sales.imports.workbook import create_job, inspect_workbook
 from crm.sales.models import Customer, ImportRowError
 from tests.sales import ooxml
@@ -158,3 +161,14 @@ def test_strict_open_xml_is_refused_with_how_to_save(app, tmp_path):
     with pytest.raises(DomainError, match="Strict Open XML"):
         inspect_workbook(save(tmp_path, data))
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportRowError)) == 0
+
+
+def test_template_example_row_left_in_is_never_imported(app, tmp_path, client):
+    with app.test_request_context():
+        template = load_workbook(io.BytesIO(build_template()))
+    rows = [[cell.value for cell in row] for row in template.worksheets[0].iter_rows(max_row=2)]
+    rows.append(lead(name="真实客户"))
+    data = ooxml.build([{"name": "客户 Leads", "rows": rows}])
+    job = import_file(tmp_path, data)
+    assert (job.imported, job.invalid, job.duplicates) == (1, 0, 0)
+    assert imported_names() == ["真实客户"]

@@ -24,6 +24,7 @@ from crm.sales.imports.columns import setting
 from crm.sales.imports.report import write_error_workbook
 from crm.sales.imports.rows import RowInvalid, RowParser, is_blank, json_values
 from crm.sales.imports.summary import allocated_counts, queue_summaries
+from crm.sales.imports.template import is_example_row
 from crm.sales.imports.workbook import SheetInfo, error_workbook_path
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, customer_courses
 
@@ -178,6 +179,8 @@ class ImportRunner:
         candidates: list[tuple[int, tuple, dict]] = []
         for number, values, formulas in batch:
             if not formulas and all(is_blank(value) for value in values):
+                continue
+            if is_example_row(self.info.keys, values):  # the template's example row, left in
                 continue
             try:
                 record = self.parser.parse(values, formulas)

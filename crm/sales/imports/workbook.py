@@ -27,6 +27,7 @@ from crm.sales.imports.columns import (
     match_headers,
     setting,
 )
+from crm.sales.imports.template import is_example_row
 
 
 def inspect_workbook(path: Path, *, sheet: str | None = None, header_row: int | None = None,
@@ -180,7 +181,8 @@ def preview_rows(path: Path, info: SheetInfo, count: int = PREVIEW_ROWS) -> list
         rows = worksheet.iter_rows(min_row=info.header_row + 1, max_row=info.last_row, max_col=len(info.headers),
                                    values_only=True)
         for number, row in enumerate(rows, start=info.header_row + 1):
-            if any(value is not None and str(value).strip() for value in row):
+            holds_value = any(value is not None and str(value).strip() for value in row)
+            if holds_value and not is_example_row(info.keys, row):
                 found.append((number, tuple(row)))
                 if len(found) >= count:
                     break
