@@ -124,3 +124,11 @@ def test_a_preview_belongs_to_the_session_that_uploaded_it(app, client, importer
     assert other.get(url).status_code == 404
     assert other.post(url, data={}).status_code == 404
     assert client.get(url.replace("/preview/", "/preview/x")).status_code == 404
+
+
+def test_unconfirmed_previews_past_the_last_five_are_deleted(client, importer, import_folder):
+    data = ooxml.build([{"name": "Sheet1", "rows": [HEADERS[:4], lead("甲")]}])
+    urls = [upload(client, data) for _ in range(6)]
+    assert client.get(urls[0]).status_code == 404
+    assert len(list(import_folder.iterdir())) == 5
+    assert client.get(urls[-1]).status_code == 200

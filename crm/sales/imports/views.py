@@ -107,7 +107,12 @@ def import_new():
     token = upload_token(temp)
     pending = dict(session.get(PENDING_UPLOADS) or {})
     pending[token] = Path(upload.filename or "").name[:255]
-    session[PENDING_UPLOADS] = dict(list(pending.items())[-MAX_PENDING_UPLOADS:])
+    kept = dict(list(pending.items())[-MAX_PENDING_UPLOADS:])
+    for dropped in set(pending) - set(kept):  # older previews this user left unconfirmed
+        old = upload_path(dropped)
+        if old is not None:
+            old.unlink(missing_ok=True)
+    session[PENDING_UPLOADS] = kept
     return redirect(url_for("sales.import_preview", token=token))
 
 
