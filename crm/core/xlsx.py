@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 import zipfile
 from pathlib import Path
+from xml.etree.ElementTree import iterparse
 
 from flask_babel import gettext as _
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles.stylesheet import apply_stylesheet
+from openpyxl.utils.datetime import from_excel, from_ISO8601
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 from crm.core.errors import DomainError
@@ -179,3 +181,100 @@ def open_sheet(path: Path, name: str | None = None, *, data_only: bool = True):
     if chosen is None:
         return reader.wb, None, names
     return reader.wb, SizedReadOnlyWorksheet(reader.wb, chosen[1], chosen[2], reader.shared_strings), names
+
+
+def _column_number(ref: str) -> int:
+    number = 0
+    for char in ref:
+        if "A" <= char <= "Z":
+            number = number * 26 + ord(char) - 64
+        else:
+            break
+    return number
+
+
+def _number(text: str) -> int | float:
+    if "." in text or "E" in text or "e" in text:
+        return float(text)
+    return int(text)
+
+
+def iter_values(archive_path: Path, sheet, *, min_row: int, max_row: int, max_col: int):
+    """Cell values of rows min_row..max_row (every row, padded to max_col), as openpyxl's read-only values_only gives.
+
+    A lean single pass over the sheet XML for the import's hot path: shared and inline strings,
+    numbers, booleans, errors, formula results and dates (by the workbook's date styles,
+    the zh-CN built-ins included). `sheet` is a worksheet from `open_sheet` (data_only=True).
+    """
+    strings = sheet._shared_strings
+    dates = sheet.parent._date_formats
+    epoch = sheet.parent.epoch
+    empty = (None,) * max_col
+    expected = min_row
+    number = 0
+    with zipfile.ZipFile(archive_path) as archive, archive.open(sheet._worksheet_path.lstrip("/")) as source:
+        for _event, element in iterparse(source, events=("end",)):
+            tag = element.tag
+            if not tag.endswith("}row") and tag != "row":
+                continue
+            ref = element.get("r")
+            number = int(ref) if ref else number + 1
+            if number < min_row:
+                element.clear()
+                continue
+            if number > max_row:
+                break
+            while expected < number:
+                yield empty
+                expected += 1
+            values = [None] * max_col
+            column = 0
+            for cell in element:
+                ref = cell.get("r")
+                column = _column_number(ref) if ref else column + 1
+                if column > max_col:
+                    continue
+                kind = cell.get("t", "n")
+                value = None
+                if kind == "inlineStr":
+                    value = _inline_text(cell)
+                else:
+                    raw = next((child.text for child in cell if child.tag.endswith("}v")), None)
+                    if raw is not None:
+                        if kind == "s":
+                            value = strings[int(raw)]
+                        elif kind == "n":
+                            value = _number(raw)
+                            style = cell.get("s")
+                            if style is not None and int(style) in dates:
+                                try:
+                                    value = from_excel(value, epoch)
+                                except (ValueError, OverflowError):
+                                    pass
+                        elif kind == "b":
+                            value = bool(int(raw))
+                        elif kind == "d":
+                            value = from_ISO8601(raw)
+                        else:  # str (a formula's text result) and e (an error such as #N/A)
+                            value = raw
+                values[column - 1] = value
+            element.clear()
+            yield tuple(values)
+            expected = number + 1
+    while expected <= max_row:
+        yield empty
+        expected += 1
+
+
+def _inline_text(cell) -> str | None:
+    """An inline string's text: its <t>, or its rich-text runs' <t>s (phonetic <rPh> runs are not shown)."""
+    for child in cell:
+        if child.tag.endswith("}is"):
+            parts = []
+            for node in child:
+                if node.tag.endswith("}t"):
+                    parts.append(node.text or "")
+                elif node.tag.endswith("}r"):
+                    parts.extend(text.text or "" for text in node if text.tag.endswith("}t"))
+            return "".join(parts)
+    return None

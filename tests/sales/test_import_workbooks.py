@@ -172,3 +172,39 @@ def test_template_example_row_left_in_is_never_imported(app, tmp_path, client):
     job = import_file(tmp_path, data)
     assert (job.imported, job.invalid, job.duplicates) == (1, 0, 0)
     assert imported_names() == ["真实客户"]
+
+
+def _both_readers(path, max_col):
+    from crm.core.xlsx import iter_values, scan_sheet
+
+    workbook, sheet, _names = open_sheet(path)
+    try:
+        last, _formulas = scan_sheet(path, sheet._worksheet_path)
+        slow = list(sheet.iter_rows(min_row=1, max_row=last, max_col=max_col, values_only=True))
+        fast = list(iter_values(path, sheet, min_row=1, max_row=last, max_col=max_col))
+    finally:
+        workbook.close()
+    return slow, fast
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_fast_reader_reads_what_openpyxl_reads(tmp_path, shared):
+    rows = [HEADERS, lead(), None, [(SERIAL, 1), (SERIAL + 0.5, 2), 1.5, 12345678901, "1.2E+8", "", (0.25, 3)],
+            [None, None, "  spaced  ", "第一行_x000D_\n第二行"]]
+    data = ooxml.build([{"name": "S", "rows": rows, "extra_rows": '<row r="9"><c r="B9" t="b"><v>0</v></c>'
+                         '<c r="C9" t="e"><v>#N/A</v></c><c r="D9" t="str"><v>text result</v></c>'
+                         '<c r="E9" t="inlineStr"><is><r><t>rich </t></r><r><t>text</t></r>'
+                         '<rPh sb="0" eb="1"><t>ふりがな</t></rPh></is></c></row>'}],
+                       styles=(0, 31, 22, 21), shared_strings=shared)
+    slow, fast = _both_readers(save(tmp_path, data), len(HEADERS))
+    assert fast == slow
+    assert fast[8][1:5] == (False, "#N/A", "text result", "rich text")
+
+
+def test_the_fast_reader_reads_openpyxl_written_files(tmp_path):
+    from tests.sales.import_support import Text, lead_row, workbook_bytes
+
+    data = workbook_bytes([lead_row(inquiry_date=DAY, memo=Text("=1+1")), None, lead_row(qq=123456789.0),
+                           [None, 1, 2.5, dt.datetime(2025, 1, 2, 3, 4)]])
+    slow, fast = _both_readers(save(tmp_path, data), len(HEADERS))
+    assert fast == slow and len(fast) == 5

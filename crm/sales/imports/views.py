@@ -105,19 +105,22 @@ def import_new():
         form.file.errors = [error.message]
         return _render_upload(form, 400)
     token = upload_token(temp)
-    pending = dict(session.get(PENDING_UPLOADS) or {})
-    pending[token] = Path(upload.filename or "").name[:255]
-    kept = dict(list(pending.items())[-MAX_PENDING_UPLOADS:])
-    for dropped in set(pending) - set(kept):  # older previews this user left unconfirmed
+    pending = _pending_uploads() + [[token, Path(upload.filename or "").name[:255]]]
+    for dropped, _name in pending[:-MAX_PENDING_UPLOADS]:  # older previews this user left unconfirmed
         old = upload_path(dropped)
         if old is not None:
             old.unlink(missing_ok=True)
-    session[PENDING_UPLOADS] = kept
+    session[PENDING_UPLOADS] = pending[-MAX_PENDING_UPLOADS:]
     return redirect(url_for("sales.import_preview", token=token))
 
 
-PENDING_UPLOADS = "import_uploads"  # session: upload token -> original file name (this user's uploads only)
+PENDING_UPLOADS = "import_uploads"  # session: [upload token, original file name], oldest first (this user's only)
 MAX_PENDING_UPLOADS = 5
+
+
+def _pending_uploads() -> list[list[str]]:
+    pending = session.get(PENDING_UPLOADS)
+    return [list(item) for item in pending] if isinstance(pending, list) else []
 
 
 class ImportPreviewForm(FlaskForm):
@@ -147,7 +150,7 @@ def _mapping_choice(width: int) -> list[str | None] | None:
 @permission_required("sales.lead.import")
 def import_preview(token: str):
     """The preview of an upload (sheet, header row, column mapping, first rows); confirming starts the job."""
-    filename = (session.get(PENDING_UPLOADS) or {}).get(token)
+    filename = dict(map(tuple, _pending_uploads())).get(token)
     path = upload_path(token) if filename else None
     if path is None:
         abort(404)
@@ -177,9 +180,7 @@ def import_preview(token: str):
         else:
             uow.commit()
             path.unlink(missing_ok=True)
-            pending = dict(session.get(PENDING_UPLOADS) or {})
-            pending.pop(token, None)
-            session[PENDING_UPLOADS] = pending
+            session[PENDING_UPLOADS] = [item for item in _pending_uploads() if item[0] != token]
             try:
                 enqueue_import(job.id)
             except Exception:  # broker unreachable: say so instead of leaving a job queued forever
