@@ -48,8 +48,12 @@ def rebuild_allocation_command(keep_position):
 @click.command("import-leads")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--as", "username", default=None, metavar="USER", help="User name recorded as the importer.")
+@click.option("--sheet", default=None, metavar="NAME", help="Visible sheet to read (default: the active one).")
+@click.option("--header-row", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Row holding the column headers (default: detected in the first rows).")
+@click.option("--ignore-unknown", is_flag=True, help="Skip columns whose header is not an import column.")
 @with_appcontext
-def import_leads_command(file, username):
+def import_leads_command(file, username, sheet, header_row, ignore_unknown):
     """Import leads from an .xlsx file now, in this process (the background import's twin, S-9)."""
     from pathlib import Path
 
@@ -65,11 +69,13 @@ def import_leads_command(file, username):
         if actor_id is None:
             raise click.ClickException(f"no user is called {username!r}")
     try:
-        job = create_job(Path(file), Path(file).name, actor_id, keep_source=True)
+        job = create_job(Path(file), Path(file).name, actor_id, keep_source=True, sheet=sheet,
+                         header_row=header_row, ignore_unknown=ignore_unknown)
     except DomainError as error:
         db.session.rollback()
         raise click.ClickException(error.message) from None
     uow.commit()
+    click.echo(describe_choices(job))
     with click.progressbar(length=max(job.total_rows, 1), label=f"import #{job.id}") as bar:
         shown = [0]
 
@@ -84,6 +90,23 @@ def import_leads_command(file, username):
         click.echo(f"rejected rows: {job.error_path}")
     if job.status != "done":
         raise click.ClickException(job.message or "the import did not finish")
+
+
+def describe_choices(job) -> str:
+    """The sheet, header row and column mapping a job reads, as the preview page shows them."""
+    import json
+
+    from crm.sales.imports.columns import COLUMNS_BY_KEY
+    from crm.sales.imports.workbook import job_choices, job_workbook
+
+    info = job_workbook(job_choices(job))
+    others = [name for name in info.sheets if name != info.sheet_name]
+    lines = [f"sheet: {info.sheet_name}" + (f" (other visible sheets: {', '.join(others)})" if others else ""),
+             f"header row: {info.header_row}; rows: {info.data_rows}"]
+    for header, key in zip(info.headers, json.loads(job.column_keys)):
+        target = f"{COLUMNS_BY_KEY[key].zh} ({COLUMNS_BY_KEY[key].en})" if key else "ignored"
+        lines.append(f"  {header or '(blank)'} -> {target}")
+    return "\n".join(lines)
 
 
 COMMANDS = (reclaim_command, rebuild_allocation_command, import_leads_command)

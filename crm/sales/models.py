@@ -197,6 +197,10 @@ class ImportJob(db.Model):
     error_path: Mapped[str | None] = mapped_column(sa.String(512))
     message: Mapped[str | None] = mapped_column(sa.Text)
     finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The preview's choices, so the job reads exactly what the preview showed.
+    sheet_name: Mapped[str | None] = mapped_column(sa.String(255))
+    header_row: Mapped[int | None]
+    column_keys: Mapped[str | None] = mapped_column(sa.Text)  # JSON: column key (or null) per position
 
     created_by: Mapped[User | None] = relationship()
 

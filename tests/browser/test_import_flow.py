@@ -33,6 +33,12 @@ def test_upload_watch_progress_and_download_rejected_rows(
     page.set_input_files("#import-file", str(path))
     page.screenshot(path=str(artifacts_dir / "import-1-upload.png"), full_page=True)
     page.click("#import-submit")
+    page.wait_for_selector("#preview-table")
+    assert page.inner_text("#preview-filename") == "浏览器导入.xlsx"
+    assert page.input_value("#preview-header-row") == "1"
+    assert page.get_attribute("#preview-row-count", "data-rows") == "50"
+    assert "浏览器0" in page.inner_text("#preview-table")
+    page.click("#preview-confirm")
     page.wait_for_selector("#import-bar")
     assert page.inner_text("#import-filename") == "浏览器导入.xlsx"
 

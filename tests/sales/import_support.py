@@ -60,6 +60,15 @@ def write_file(folder: Path, rows, name: str = "leads.xlsx", headers=None) -> Pa
     return path
 
 
+def upload_and_confirm(client, data: bytes, filename: str = "leads.xlsx", **choices):
+    """Upload through the form and, when the preview opens, confirm it (with `choices` as form fields)."""
+    response = client.post("/sales/imports/new", data={"file": (io.BytesIO(data), filename)},
+                           content_type="multipart/form-data")
+    if response.status_code == 302 and "/imports/preview/" in response.headers["Location"]:
+        response = client.post(response.headers["Location"], data=choices)
+    return response
+
+
 def new_job(folder: Path, rows, actor_id: int | None = None, name: str = "leads.xlsx", headers=None):
     """A committed queued job for the given rows."""
     path = write_file(folder, rows, name, headers)

@@ -58,3 +58,24 @@ def test_cli_refuses_a_bad_workbook_with_the_upload_message(app, tmp_path):
     assert result.exit_code != 0 and "Error:" in result.output
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportJob)) == 0
     assert path.exists()
+
+
+def test_cli_sheet_header_row_and_unknown_columns(app, tmp_path):
+    from tests.sales import ooxml
+    from tests.sales.import_support import HEADERS, next_qq
+
+    qq = next_qq()
+    rows = [["2026年11月 线索表"], ["序号", *HEADERS[:4]], [1, qq, "王五", "女", "官方网站"]]
+    data = ooxml.build([{"name": "旧", "state": "hidden", "rows": [HEADERS]},
+                        {"name": "一月", "rows": rows}, {"name": "二月", "rows": [HEADERS]}], active=2)
+    path = tmp_path / "wps.xlsx"
+    path.write_bytes(data)
+    refused = invoke(app, "import-leads", str(path), "--sheet", "一月")
+    assert refused.exit_code != 0 and "序号" in refused.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportJob)) == 0
+    result = invoke(app, "import-leads", str(path), "--sheet", "一月", "--header-row", "2", "--ignore-unknown")
+    assert result.exit_code == 0, result.output
+    assert "sheet: 一月 (other visible sheets: 二月)" in result.output
+    assert "header row: 2; rows: 1" in result.output
+    assert "序号 -> ignored" in result.output and "QQ* -> QQ (QQ)" in result.output
+    assert db.session.scalar(sa.select(Customer.qq)) == qq

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 
@@ -15,7 +16,7 @@ from crm.sales import choices
 from crm.sales.imports.columns import COLUMNS
 from crm.sales.models import Customer, ImportJob
 from tests.factories import login, make_course, make_user
-from tests.sales.import_support import HEADERS, lead_row, workbook_bytes
+from tests.sales.import_support import HEADERS, lead_row, upload_and_confirm, workbook_bytes
 
 
 @pytest.fixture(autouse=True)
@@ -37,9 +38,8 @@ def importer(client):
 
 
 def post_file(client, data: bytes, filename: str = "leads.xlsx"):
-    """Upload bytes through the form."""
-    return client.post("/sales/imports/new", data={"file": (io.BytesIO(data), filename)},
-                       content_type="multipart/form-data")
+    """Upload bytes through the form and confirm the preview when it opens."""
+    return upload_and_confirm(client, data, filename)
 
 
 def assert_nothing_written(folder):
@@ -104,7 +104,6 @@ def test_headers_match_in_english_any_order_with_spaces_and_case(client, importe
 
 
 @pytest.mark.parametrize("headers, expected", [
-    (["QQ", "姓名", "性别", "客户来源", "微信"], "Unknown columns: 微信."),
     (["QQ", "姓名", "性别"], "Missing required columns: 客户来源*."),
     (["QQ", "QQ", "姓名", "性别", "来源"], "Columns given twice: QQ."),
     (["qq", "名字"], "Unknown columns: 名字."),
@@ -114,6 +113,24 @@ def test_bad_headers_are_reported_before_any_row(client, importer, import_folder
     assert response.status_code == 400
     assert expected in response.get_data(as_text=True)
     assert_nothing_written(import_folder)
+
+
+def test_unknown_columns_are_listed_in_the_preview_and_ignored(client, importer, import_folder):
+    qq = "12345678"
+    headers = ["序号", "QQ", "姓名", "性别", "客户来源", "微信"]
+    data = workbook_bytes([["7", qq, "李四", "女", "SEO", "wx_li"]], headers=headers)
+    response = client.post("/sales/imports/new", data={"file": (io.BytesIO(data), "wx.xlsx")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 302 and "/imports/preview/" in response.headers["Location"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportJob)) == 0
+    preview = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Not imported (no matching field): 序号, 微信" in preview
+    confirmed = client.post(response.headers["Location"], data={})
+    assert confirmed.status_code == 302, confirmed.get_data(as_text=True)[:6000]
+    job = db.session.scalar(sa.select(ImportJob))
+    assert confirmed.headers["Location"].endswith(f"/sales/imports/{job.id}")
+    assert json.loads(job.column_keys) == [None, "qq", "name", "gender", "source", None]
+    assert sorted(p.name for p in import_folder.iterdir()) == [f"{job.id}.xlsx"]
 
 
 def test_unknown_and_missing_columns_are_reported_together(client, importer, import_folder):
@@ -224,7 +241,7 @@ def test_row_limit_counts_rows_even_when_the_dimension_lies(app, client, importe
 
 def test_empty_sheet_is_refused(client, importer, import_folder):
     response = post_file(client, workbook_bytes([], headers=[]))
-    assert "The first row of the first sheet must hold the column headers" in response.get_data(as_text=True)
+    assert "No column headers were found in the first 10 rows" in response.get_data(as_text=True)
     assert_nothing_written(import_folder)
 
 

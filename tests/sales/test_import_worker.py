@@ -4,7 +4,6 @@ These tests commit for real (`committing` + `clean_database`).
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -212,11 +211,10 @@ def test_upload_to_worker_to_one_summary_email_per_consultant(
         importer = make_user("staff").username
     client = app.test_client()
     login(client, importer)
-    from tests.sales.import_support import workbook_bytes
+    from tests.sales.import_support import upload_and_confirm, workbook_bytes
 
     rows = [lead_row(name=f"客户{i}") for i in range(6)] + [lead_row(gender="?")]
-    response = client.post("/sales/imports/new", data={"file": (io.BytesIO(workbook_bytes(rows)), "mail.xlsx")},
-                           content_type="multipart/form-data")
+    response = upload_and_confirm(client, workbook_bytes(rows), "mail.xlsx")
     assert response.status_code == 302
     with app.app_context():
         job_id = db.session.scalar(sa.select(ImportJob.id))

@@ -1,6 +1,7 @@
 """The import's columns (S-9): keys, Chinese and English headers, and matching a header row to them."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from flask import current_app
@@ -68,48 +69,105 @@ REQUIRED_KEYS = tuple(column.key for column in COLUMNS if column.required)
 IGNORED_HEADERS = {REASON_HEADER.casefold(), ROW_HEADER.casefold()}
 
 
+HEADER_SEARCH_ROWS = 10  # the header row is looked for in this many rows at the top of the sheet
+SPACES = re.compile(r"\s+")
+EXCEL_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def decode_escapes(text: str) -> str:
+    """Excel's `_xHHHH_` escapes (`_x000D_` is a carriage return) as the characters they stand for."""
+    if "_x" not in text:
+        return text
+    return EXCEL_ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), text)
+
+
+def clean_header(raw: object) -> str:
+    """A header cell as compared: spaces and line breaks dropped, required marker dropped, case folded."""
+    text = "" if raw is None else decode_escapes(str(raw))
+    text = SPACES.sub("", text).rstrip("*＊")
+    return text.casefold()
+
+
+def display_header(raw: object) -> str:
+    """A header cell as shown to the user: one line."""
+    return " ".join(("" if raw is None else decode_escapes(str(raw))).split())
+
+
 def _header_lookup() -> dict[str, str]:
     lookup = {}
     for column in COLUMNS:
         for name in (column.zh, column.en, column.key):
-            lookup[name.casefold()] = column.key
+            lookup[clean_header(name)] = column.key
     return lookup
 
 
 HEADER_LOOKUP = _header_lookup()
 
 
-def clean_header(raw: object) -> str:
-    """A header cell as compared: trimmed, required marker dropped, case folded."""
-    text = "" if raw is None else str(raw)
-    text = text.strip().rstrip("*＊").strip()
-    return text.casefold()
+def find_header_row(rows: list[tuple]) -> int:
+    """The 1-based position among `rows` of the row that names most columns (title rows above it skipped)."""
+    best, best_count = 1, 0
+    for position, row in enumerate(rows, start=1):
+        count = sum(1 for raw in row if clean_header(raw) in HEADER_LOOKUP)
+        if count > best_count:
+            best, best_count = position, count
+    return best
 
 
-def match_headers(header_row: tuple) -> list[str | None]:
-    """Map each column of the header row to a column key (None: ignored); refuse bad headers."""
+def auto_keys(header_row: tuple) -> list[str | None]:
+    """Each header's column key by name (None: our own error columns, blank or unknown)."""
     keys: list[str | None] = []
-    unknown, repeated = [], []
     for raw in header_row:
         cleaned = clean_header(raw)
+        key = HEADER_LOOKUP.get(cleaned)
+        keys.append(key if key not in keys else None)
+    return keys
+
+
+def match_headers(header_row: tuple, *, header_row_number: int = 1, ignore_unknown: bool = False,
+                  mapping: list[str | None] | None = None) -> tuple[list[str | None], list[str]]:
+    """(column key per position, unknown headers ignored); refuse missing, repeated or (unless ignored) unknown ones.
+
+    `mapping`, when given (the preview's edited mapping), decides each position's key; a
+    position without a key is ignored.
+    """
+    keys: list[str | None] = []
+    unknown, repeated = [], []
+    for index, raw in enumerate(header_row):
+        cleaned = clean_header(raw)
+        if mapping is not None:
+            key = mapping[index] if index < len(mapping) else None
+            if key is not None and key not in COLUMNS_BY_KEY:
+                key = None
+            if key is None and cleaned and cleaned not in IGNORED_HEADERS:
+                unknown.append(display_header(raw))
+            if key is not None and key in keys:
+                repeated.append(display_header(raw))
+            keys.append(key)
+            continue
         if not cleaned or cleaned in IGNORED_HEADERS:
             keys.append(None)
             continue
         key = HEADER_LOOKUP.get(cleaned)
         if key is None:
-            unknown.append(str(raw).strip())
+            unknown.append(display_header(raw))
         elif key in keys:
-            repeated.append(str(raw).strip())
+            repeated.append(display_header(raw))
         keys.append(key)
     missing = [COLUMNS_BY_KEY[key].header for key in REQUIRED_KEYS if key not in keys]
     problems = []
-    if unknown:
-        problems.append(_("Unknown columns: %(names)s.", names=", ".join(unknown)))
     if repeated:
         problems.append(_("Columns given twice: %(names)s.", names=", ".join(repeated)))
     if missing:
         problems.append(_("Missing required columns: %(names)s.", names=", ".join(missing)))
+    if unknown and (problems or not (ignore_unknown or mapping is not None)):
+        # Listed whenever something is wrong: an unknown header is often a misspelt required one.
+        problems.insert(0, _("Unknown columns: %(names)s.", names=", ".join(unknown)))
     if problems:
-        problems.append(_("Download the template to see the expected headers."))
+        if header_row_number == 1:
+            problems.append(_("Download the template to see the expected headers."))
+        else:
+            problems.append(_("The headers were read from row %(row)s. Download the template to see the expected "
+                              "headers.", row=header_row_number))
         raise DomainError(" ".join(problems), field="file")
-    return keys
+    return keys, unknown

@@ -11,12 +11,13 @@ from flask_babel import gettext as _
 from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.org.models import Course
-from crm.sales.imports.columns import COLUMNS, COLUMNS_BY_KEY, REQUIRED_KEYS, Column
+from crm.sales.imports.columns import COLUMNS, COLUMNS_BY_KEY, REQUIRED_KEYS, Column, decode_escapes
 from crm.sales.leads import fields
 
 COURSE_SEPARATORS = re.compile(r"[;；\n]")
 SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$")
 WHOLE_FLOAT_TEXT = re.compile(r"^\d+\.0+$")
+CJK_DATE = re.compile(r"^\s*(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?\s*$")
 
 
 class RowInvalid(Exception):
@@ -43,7 +44,7 @@ def plain_text(value: object) -> str:
         return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
     if isinstance(value, dt.date):
         return value.isoformat()
-    return str(value).strip()
+    return decode_escapes(str(value)).strip()
 
 
 def digits_text(key: str, value: object) -> str:
@@ -85,6 +86,9 @@ def parse_date(key: str, value: object, today: dt.date) -> dt.date:
     """A date cell: a real date or text YYYY-MM-DD (the lead fields' rule: not in the future)."""
     if not isinstance(value, (dt.date, dt.datetime)):
         value = plain_text(value)
+        cjk = CJK_DATE.match(value)
+        if cjk:  # 2026年11月6日: the lead fields' rule reads the same date as 2026-11-06
+            value = "{}-{:0>2}-{:0>2}".format(*cjk.groups())
     try:
         return fields.inquiry_date(value, today)
     except DomainError as error:

@@ -17,13 +17,14 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.core import audit, clock, uow
-from crm.core.xlsx import open_first_sheet
+from crm.core.xlsx import iter_values, open_sheet
 from crm.extensions import db
 from crm.sales import choices
 from crm.sales.imports.columns import setting
 from crm.sales.imports.report import write_error_workbook
 from crm.sales.imports.rows import RowInvalid, RowParser, is_blank, json_values
 from crm.sales.imports.summary import allocated_counts, queue_summaries
+from crm.sales.imports.template import is_example_row
 from crm.sales.imports.workbook import SheetInfo, error_workbook_path
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, customer_courses
 
@@ -101,20 +102,24 @@ class ImportRunner:
     # -- reading ------------------------------------------------------------------------------
     def rows(self) -> Iterator[tuple[int, tuple, frozenset]]:
         """(row number, cell values, columns holding a formula without a cached value)."""
-        options = dict(min_row=2, max_row=self.info.last_row, max_col=self.width)
-        values_book, values_sheet = open_first_sheet(self.path, data_only=True)
+        first = self.info.header_row + 1
+        options = dict(min_row=first, max_row=self.info.last_row, max_col=self.width)
+        values_book, values_sheet, _names = open_sheet(self.path, self.info.sheet_name, data_only=True)
         try:
-            values = values_sheet.iter_rows(values_only=True, **options)
             if not self.info.has_formulas:
-                for number, row in enumerate(values, start=2):
+                # The hot path: a lean pass over the sheet XML (about 3x openpyxl's cell objects).
+                fast = iter_values(self.path, values_sheet, min_row=first, max_row=self.info.last_row,
+                                   max_col=self.width)
+                for number, row in enumerate(fast, start=first):
                     yield number, row, frozenset()
                 return
+            values = values_sheet.iter_rows(values_only=True, **options)
             # Only files that contain formulas pay for a second pass: data_only=True reads a formula
             # without a cached value as None, so the formula view tells those apart from blanks.
-            formula_book, formula_sheet = open_first_sheet(self.path, data_only=False)
+            formula_book, formula_sheet, _names = open_sheet(self.path, self.info.sheet_name, data_only=False)
             try:
                 cells = formula_sheet.iter_rows(**options)
-                for number, (row, formula_row) in enumerate(zip(values, cells), start=2):
+                for number, (row, formula_row) in enumerate(zip(values, cells), start=first):
                     missing = frozenset(
                         index for index, cell in enumerate(formula_row)
                         if getattr(cell, "data_type", None) == "f" and index < len(row) and row[index] is None
@@ -136,7 +141,7 @@ class ImportRunner:
         db.session.commit()  # end the read transaction before the first batch writes
         batch: list[tuple[int, tuple, frozenset]] = []
         for number, values, formulas in self.rows():
-            if number - 1 <= resume_at:
+            if number - self.info.header_row <= resume_at:
                 if number not in rejected:
                     self._remember(number, values)
                 continue
@@ -172,11 +177,13 @@ class ImportRunner:
         return False
 
     def _commit_batch(self, batch: list[tuple[int, tuple, frozenset]]) -> bool:
-        end = batch[-1][0] - 1
+        end = batch[-1][0] - self.info.header_row
         errors: list[tuple[int, tuple, str, str]] = []
         candidates: list[tuple[int, tuple, dict]] = []
         for number, values, formulas in batch:
             if not formulas and all(is_blank(value) for value in values):
+                continue
+            if is_example_row(self.info.keys, values):  # the template's example row, left in
                 continue
             try:
                 record = self.parser.parse(values, formulas)

@@ -12,7 +12,6 @@ savepoints and counts the losers as duplicates.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import sqlalchemy as sa
 from celery import shared_task
@@ -23,7 +22,7 @@ from crm.core import clock
 from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.sales.imports.runner import ImportRunner, Progress
-from crm.sales.imports.workbook import inspect_workbook
+from crm.sales.imports.workbook import job_choices, job_workbook
 from crm.sales.models import ImportJob
 
 log = logging.getLogger(__name__)
@@ -65,10 +64,10 @@ def run_import(job_id: int, *, progress: Progress | None = None) -> ImportJob | 
         return None
     if job.status in ("done", "failed"):
         return job
-    stored_path = Path(job.stored_path)
+    choices = job_choices(job)
     db.session.commit()  # end the read; SQLite cannot always upgrade a read transaction to a write one
     try:
-        info = inspect_workbook(stored_path)
+        info = job_workbook(choices)
     except DomainError as error:
         fail_job(job_id, error.message)
         return db.session.get(ImportJob, job_id)

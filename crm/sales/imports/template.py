@@ -13,6 +13,22 @@ from crm.extensions import db
 from crm.org.models import Course
 from crm.sales.imports.columns import COLUMNS, setting
 
+EXAMPLE = {
+    "qq": "123456789", "name": "张三", "gender": "男", "source": "官方网站", "phone": "13800138000",
+    "email": "zhangsan@example.com", "courses": "", "education": "普通本科", "graduation_school": "示例大学",
+    "major": "计算机科学与技术", "experience": "一年至三年", "work_status": "在职", "company": "示例科技有限公司",
+    "salary": "8000", "referrer_qq": "", "inquiry_date": "",
+    "memo": "示例行，导入前请删除 / example row, delete before importing",
+}
+# What marks a row as the template's example (left in by the user): never imported.
+EXAMPLE_MARKS = ("qq", "name", "phone")
+
+
+def is_example_row(keys: list[str | None], values: tuple) -> bool:
+    """True for the template's example row (its QQ, name and phone), which is skipped like a blank row."""
+    found = {key: values[index] for index, key in enumerate(keys) if key in EXAMPLE_MARKS and index < len(values)}
+    return all(str(found.get(key) or "").strip() == EXAMPLE[key] for key in EXAMPLE_MARKS)
+
 
 def build_template() -> bytes:
     """The import template: data sheet with drop-downs and an example row, plus an explanation sheet."""
@@ -39,13 +55,7 @@ def build_template() -> bytes:
             )
             validation.add(f"{letter}2:{letter}{last_row}")
             ws.add_data_validation(validation)
-    example = {
-        "qq": "123456789", "name": "张三", "gender": "男", "source": "官方网站", "phone": "13800138000",
-        "email": "zhangsan@example.com", "courses": ";".join(course_names[:2]) or "课程1;课程2",
-        "education": "普通本科", "graduation_school": "示例大学", "major": "计算机科学与技术",
-        "experience": "一年至三年", "work_status": "在职", "company": "示例科技有限公司", "salary": "8000",
-        "referrer_qq": "", "inquiry_date": "", "memo": "示例行，导入前请删除 / example row, delete before importing",
-    }
+    example = dict(EXAMPLE, courses=";".join(course_names[:2]) or "课程1;课程2")
     for index, column in enumerate(COLUMNS, start=1):
         cell = ws.cell(row=2, column=index, value=example[column.key] or None)
         if column.kind in ("qq", "referrer", "phone"):

@@ -5,7 +5,18 @@ import io
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Flask, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -13,6 +24,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import RequestEntityTooLarge
+from wtforms import HiddenField
 
 from crm.core import uow
 from crm.core.access import permission_required
@@ -21,16 +33,23 @@ from crm.core.listing import paginate, parse_list_query, url_with
 from crm.core.menu import MenuItem, register_menu
 from crm.extensions import db
 from crm.sales import bp
-from crm.sales.imports.columns import COLUMNS, setting
+from crm.sales.imports.columns import COLUMNS, HEADER_SEARCH_ROWS, setting
 from crm.sales.imports.report import write_error_workbook
+from crm.sales.imports.rows import plain_text
 from crm.sales.imports.template import build_template
 from crm.sales.imports.workbook import (
+    check_upload,
     create_job,
     error_workbook_path,
     human_size,
     inspect_workbook,
+    job_choices,
+    job_workbook,
+    preview_rows,
     save_upload,
     too_large,
+    upload_path,
+    upload_token,
 )
 from crm.sales.leads.privacy import sees_all_leads
 from crm.sales.models import ImportJob
@@ -72,29 +91,110 @@ def import_template():
 @bp.route("/imports/new", methods=["GET", "POST"])
 @permission_required("sales.lead.import")
 def import_new():
-    """Upload form: checks the file, stores it, creates the job and queues the background import."""
+    """Upload form: checks and stores the file, then shows its preview."""
     form = ImportUploadForm()
     if not form.validate_on_submit():
         return _render_upload(form, 400 if request.method == "POST" else 200)
     upload = form.file.data
-    from crm.sales.imports.tasks import enqueue_import, fail_job
-
     try:
         if request.content_length and request.content_length > _upload_limit() + 64 * 1024:
             raise too_large(_upload_limit())
         temp = save_upload(upload.stream, _upload_limit())
-        job = create_job(temp, upload.filename or "", current_user.id)
+        check_upload(temp, upload.filename or "")
     except DomainError as error:
-        db.session.rollback()
         form.file.errors = [error.message]
         return _render_upload(form, 400)
-    uow.commit()
+    token = upload_token(temp)
+    pending = _pending_uploads() + [[token, Path(upload.filename or "").name[:255]]]
+    for dropped, _name in pending[:-MAX_PENDING_UPLOADS]:  # older previews this user left unconfirmed
+        old = upload_path(dropped)
+        if old is not None:
+            old.unlink(missing_ok=True)
+    session[PENDING_UPLOADS] = pending[-MAX_PENDING_UPLOADS:]
+    return redirect(url_for("sales.import_preview", token=token))
+
+
+PENDING_UPLOADS = "import_uploads"  # session: [upload token, original file name], oldest first (this user's only)
+MAX_PENDING_UPLOADS = 5
+
+
+def _pending_uploads() -> list[list[str]]:
+    pending = session.get(PENDING_UPLOADS)
+    return [list(item) for item in pending] if isinstance(pending, list) else []
+
+
+class ImportPreviewForm(FlaskForm):
+    """Confirm a preview: the sheet, header row and column mapping shown (the mapping comes as map-<n>)."""
+
+    sheet = HiddenField()
+    header_row = HiddenField()
+
+
+def _choice(name: str) -> str | None:
+    value = (request.values.get(name) or "").strip()
+    return value or None
+
+
+def _header_row_choice() -> int | None:
+    value = _choice("header_row")
+    return int(value) if value and value.isdigit() and 0 < int(value) <= 1_000_000 else None
+
+
+def _mapping_choice(width: int) -> list[str | None] | None:
+    if "map-0" not in request.form:
+        return None
+    return [request.form.get(f"map-{index}") or None for index in range(width)]
+
+
+@bp.route("/imports/preview/<token>", methods=["GET", "POST"])
+@permission_required("sales.lead.import")
+def import_preview(token: str):
+    """The preview of an upload (sheet, header row, column mapping, first rows); confirming starts the job."""
+    filename = dict(map(tuple, _pending_uploads())).get(token)
+    path = upload_path(token) if filename else None
+    if path is None:
+        abort(404)
+    form = ImportPreviewForm()
+    sheet, header_row = _choice("sheet"), _header_row_choice()
+    error = None
     try:
-        enqueue_import(job.id)
-    except Exception:  # broker unreachable: say so instead of leaving a job queued forever
-        current_app.logger.exception("could not queue import job %s", job.id)
-        fail_job(job.id, _("The background worker could not be reached; nothing was imported. Try again later."))
-    return redirect(url_for("sales.import_job", job_id=job.id))
+        info = inspect_workbook(path, sheet=sheet, header_row=header_row, ignore_unknown=True)
+    except DomainError as problem:
+        info, error = None, problem.message
+        if sheet or header_row:  # show the default choices again, with what went wrong
+            try:
+                info = inspect_workbook(path, ignore_unknown=True)
+            except DomainError:
+                info = None
+    if request.method == "POST" and info is not None and error is None and form.validate_on_submit():
+        from crm.sales.imports.tasks import enqueue_import, fail_job
+
+        mapping = _mapping_choice(len(info.headers))
+        try:
+            job = create_job(path, filename, current_user.id, keep_source=True, sheet=info.sheet_name,
+                             header_row=info.header_row, mapping=mapping, ignore_unknown=True)
+        except DomainError as problem:
+            db.session.rollback()
+            error = problem.message
+            info.keys = mapping or info.keys
+        else:
+            uow.commit()
+            path.unlink(missing_ok=True)
+            session[PENDING_UPLOADS] = [item for item in _pending_uploads() if item[0] != token]
+            try:
+                enqueue_import(job.id)
+            except Exception:  # broker unreachable: say so instead of leaving a job queued forever
+                current_app.logger.exception("could not queue import job %s", job.id)
+                fail_job(job.id, _("The background worker could not be reached; nothing was imported. "
+                                   "Try again later."))
+            return redirect(url_for("sales.import_job", job_id=job.id))
+    rows = []
+    if info is not None:
+        rows = [(number, [plain_text(value) if value is not None else "" for value in cells])
+                for number, cells in preview_rows(path, info)]
+    return render_template("sales/import_preview.html", form=form, token=token, filename=filename, info=info,
+                           error=error, rows=rows, columns=COLUMNS,
+                           search_rows=HEADER_SEARCH_ROWS), 400 if error else 200
 
 
 def upload_too_large(error: RequestEntityTooLarge):
@@ -158,7 +258,7 @@ def import_errors(job_id: int):
     path = Path(job.error_path) if job.error_path else error_workbook_path(job.id)
     if not path.exists():  # a failed job, or the file was cleaned up: build it from the table
         try:
-            headers = inspect_workbook(Path(job.stored_path)).headers
+            headers = job_workbook(job_choices(job)).headers
         except (DomainError, OSError):
             headers = [column.header for column in COLUMNS]
         write_error_workbook(job.id, headers, path)

@@ -4,10 +4,12 @@ The background job that reads it lives in `crm.sales.imports.tasks`.
 """
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import uuid
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app
@@ -15,59 +17,89 @@ from flask_babel import gettext as _
 
 from crm.core import uow
 from crm.core.errors import DomainError
-from crm.core.xlsx import check_archive, check_extension, open_first_sheet, refuse, scan_sheet
+from crm.core.xlsx import check_archive, check_extension, open_sheet, refuse, scan_sheet
 from crm.extensions import db
-from crm.sales.imports.columns import clean_header, match_headers, setting
+from crm.sales.imports.columns import (
+    HEADER_SEARCH_ROWS,
+    clean_header,
+    display_header,
+    find_header_row,
+    match_headers,
+    setting,
+)
+from crm.sales.imports.template import is_example_row
 
 
-def inspect_workbook(path: Path) -> SheetInfo:
-    """All upload checks on a stored file: archive, row limit, readability, headers."""
+def inspect_workbook(path: Path, *, sheet: str | None = None, header_row: int | None = None,
+                     mapping: list[str | None] | None = None, ignore_unknown: bool = False) -> SheetInfo:
+    """All upload checks on a stored file: archive, sheet, header row, row limit, readability, headers.
+
+    `sheet` (a visible sheet's name; default the active visible one), `header_row` (default:
+    detected in the first rows) and `mapping` (column key per position; default by header name)
+    are the preview's choices.
+    """
     check_archive(path, max_uncompressed=setting("CRM_IMPORT_MAX_UNCOMPRESSED_BYTES"),
                   max_ratio=setting("CRM_IMPORT_MAX_RATIO"))
     try:
-        workbook, sheet = open_first_sheet(path)
+        workbook, worksheet, sheets = open_sheet(path, sheet)
+    except DomainError:
+        raise
     except Exception:  # openpyxl raises many kinds for malformed parts; all mean "unreadable"
         raise refuse(_("The workbook could not be read; it may be damaged. Open it in Excel, save it "
                        "again and retry.")) from None
     try:
-        if sheet is None:
-            raise refuse(_("The workbook has no worksheet."))
-        sheet_path = sheet._worksheet_path
+        if worksheet is None:
+            raise refuse(_("The workbook has no visible worksheet."))
+        sheet_path = worksheet._worksheet_path
         try:
             last_row, has_formulas = scan_sheet(path, sheet_path)
         except (zipfile.BadZipFile, OSError, EOFError, KeyError):
             raise refuse(_("The file is damaged or incomplete; it cannot be read as an .xlsx workbook.")) from None
-        max_rows = setting("CRM_IMPORT_MAX_ROWS")
-        if last_row - 1 > max_rows:
-            raise _too_many(last_row - 1, max_rows)
         try:
-            header_row = next(sheet.iter_rows(min_row=1, max_row=1, values_only=True), None)
+            top = [tuple(row) for row in worksheet.iter_rows(min_row=1, max_row=HEADER_SEARCH_ROWS, values_only=True)]
         except Exception:
             raise refuse(_("The workbook could not be read; it may be damaged.")) from None
-        if not header_row or all(clean_header(value) == "" for value in header_row):
-            raise refuse(_("The first row of the first sheet must hold the column headers; it is empty."))
-        header_row = _trim_trailing_blanks(header_row)
-        keys = match_headers(header_row)
+        if header_row is None:
+            header_row = find_header_row(top)
+        header_row = max(1, int(header_row))
+        if header_row <= len(top):
+            header = top[header_row - 1]
+        else:
+            header = next(worksheet.iter_rows(min_row=header_row, max_row=header_row, values_only=True), ())
+        if not header or all(clean_header(value) == "" for value in header):
+            raise refuse(_("No column headers were found in the first %(rows)s rows of the sheet \"%(sheet)s\"; "
+                           "row %(row)s is empty.", rows=HEADER_SEARCH_ROWS, sheet=worksheet.title, row=header_row))
+        max_rows = setting("CRM_IMPORT_MAX_ROWS")
+        if last_row - header_row > max_rows:
+            raise _too_many(last_row - header_row, max_rows)
+        header = _trim_trailing_blanks(header)
+        keys, unknown = match_headers(header, header_row_number=header_row, ignore_unknown=ignore_unknown,
+                                      mapping=mapping)
     finally:
         workbook.close()
-    headers = ["" if value is None else str(value) for value in header_row]
-    return SheetInfo(headers, keys, max(last_row, 1), has_formulas, sheet_path)
+    headers = [display_header(value) for value in header]
+    return SheetInfo(headers, keys, max(last_row, header_row), has_formulas, sheet_path, worksheet.title, sheets,
+                     header_row, unknown)
 
 
 @dataclass
 class SheetInfo:
     """What the checks learned about an accepted workbook."""
 
-    headers: list[str]  # the header row as written
+    headers: list[str]  # the header row as written (on one line)
     keys: list[str | None]  # column key per header position
-    last_row: int  # last row number present in the sheet XML (1 = header only)
+    last_row: int  # last row number holding a value (header_row = header only)
     has_formulas: bool
     sheet_path: str
+    sheet_name: str = ""
+    sheets: list[str] = field(default_factory=list)  # the visible worksheets
+    header_row: int = 1
+    unknown: list[str] = field(default_factory=list)  # headers ignored
 
     @property
     def data_rows(self) -> int:
-        """Rows below the header (blank ones included)."""
-        return max(0, self.last_row - 1)
+        """Rows below the header up to the last that holds a value (blank ones between included)."""
+        return max(0, self.last_row - self.header_row)
 
 
 def _too_many(rows: int, limit: int) -> DomainError:
@@ -111,7 +143,57 @@ def human_size(size: int) -> str:
     return f"{size / 1024:.0f} KB"
 
 
-def create_job(source: Path, filename: str, actor_id: int | None, *, keep_source: bool = False):
+UPLOAD_TOKEN = re.compile(r"^[0-9a-f]{32}$")
+PREVIEW_ROWS = 5
+
+
+def check_upload(source: Path, filename: str) -> SheetInfo:
+    """The checks of a fresh upload before its preview (unknown columns listed, not refused); refusal deletes it."""
+    try:
+        check_extension(filename)
+        limit = setting("CRM_UPLOAD_MAX_BYTES")
+        if source.stat().st_size > limit:
+            raise too_large(limit)
+        return inspect_workbook(source, ignore_unknown=True)
+    except BaseException:
+        source.unlink(missing_ok=True)
+        raise
+
+
+def upload_token(path: Path) -> str:
+    """The token naming a stored upload awaiting its preview."""
+    return path.stem.removeprefix("upload-")
+
+
+def upload_path(token: str) -> Path | None:
+    """The stored upload of a token, or None when the token is malformed or the file is gone."""
+    if not UPLOAD_TOKEN.match(token or ""):
+        return None
+    path = import_dir() / f"upload-{token}.xlsx"
+    return path if path.exists() else None
+
+
+def preview_rows(path: Path, info: SheetInfo, count: int = PREVIEW_ROWS) -> list[tuple[int, tuple]]:
+    """(row number, cells) of the first rows below the header that hold a value, as the job will read them."""
+    workbook, worksheet, _names = open_sheet(path, info.sheet_name)
+    found = []
+    try:
+        rows = worksheet.iter_rows(min_row=info.header_row + 1, max_row=info.last_row, max_col=len(info.headers),
+                                   values_only=True)
+        for number, row in enumerate(rows, start=info.header_row + 1):
+            holds_value = any(value is not None and str(value).strip() for value in row)
+            if holds_value and not is_example_row(info.keys, row):
+                found.append((number, tuple(row)))
+                if len(found) >= count:
+                    break
+    finally:
+        workbook.close()
+    return found
+
+
+def create_job(source: Path, filename: str, actor_id: int | None, *, keep_source: bool = False,
+               sheet: str | None = None, header_row: int | None = None, mapping: list[str | None] | None = None,
+               ignore_unknown: bool = False):
     """Check a workbook and create its queued ImportJob (flush); the file moves to instance/imports/<id>.xlsx.
 
     The caller commits, then enqueues the task. On refusal, or if the transaction rolls back,
@@ -124,13 +206,15 @@ def create_job(source: Path, filename: str, actor_id: int | None, *, keep_source
         limit = setting("CRM_UPLOAD_MAX_BYTES")
         if source.stat().st_size > limit:
             raise too_large(limit)
-        info = inspect_workbook(source)
+        info = inspect_workbook(source, sheet=sheet, header_row=header_row, mapping=mapping,
+                                ignore_unknown=ignore_unknown)
     except BaseException:
         if not keep_source:
             source.unlink(missing_ok=True)
         raise
     job = ImportJob(created_by_id=actor_id, filename=Path(filename).name[:255], stored_path="",
-                    status="queued", total_rows=info.data_rows)
+                    status="queued", total_rows=info.data_rows, sheet_name=info.sheet_name,
+                    header_row=info.header_row, column_keys=json.dumps(info.keys))
     db.session.add(job)
     db.session.flush()
     target = import_dir() / f"{job.id}.xlsx"
@@ -155,3 +239,15 @@ def import_dir() -> Path:
 def error_workbook_path(job_id: int) -> Path:
     """Where a job's error workbook is written."""
     return import_dir() / f"{job_id}-errors.xlsx"
+
+
+def job_choices(job) -> dict:
+    """A job's stored file and the preview's choices, as plain values for `job_workbook`."""
+    return {"path": Path(job.stored_path), "sheet": job.sheet_name, "header_row": job.header_row,
+            "mapping": json.loads(job.column_keys) if job.column_keys else None}
+
+
+def job_workbook(choices: dict) -> SheetInfo:
+    """The checks of a job's stored file with the choices the job was created with."""
+    return inspect_workbook(choices["path"], sheet=choices["sheet"], header_row=choices["header_row"],
+                            mapping=choices["mapping"])

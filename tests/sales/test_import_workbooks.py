@@ -1,0 +1,210 @@
+"""Workbooks as schools really send them, written by hand with the habits of Excel, WPS and LibreOffice (S-9)."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+import sqlalchemy as sa
+from flask_babel import force_locale
+from openpyxl import load_workbook
+
+from crm.core.errors import DomainError
+from crm.core.xlsx import CJK_DATE_FORMAT_IDS, open_sheet
+from crm.extensions import db
+from crm.sales import allocation
+from crm.sales.imports.tasks import run_import
+from crm.sales.imports.template import build_template
+from crm.sales.imports.workbook import create_job, inspect_workbook
+from crm.sales.models import Customer, ImportRowError
+from tests.sales import ooxml
+from tests.sales.import_support import HEADERS, next_qq
+
+DAY = dt.date(2025, 11, 6)
+SERIAL = (DAY - dt.date(1899, 12, 30)).days
+
+
+@pytest.fixture(autouse=True)
+def setup(app, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "CRM_IMPORT_DIR", str(tmp_path / "imports"))
+    monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", 3)
+    allocation.reset_state()
+    with force_locale("en"):
+        yield
+    allocation.reset_state()
+
+
+def lead(qq=None, name="张三", **extra):
+    row = [qq or next_qq(), name, "男", "官方网站"]
+    return row + [extra.get(header) for header in HEADERS[4:]]
+
+
+def save(tmp_path, data: bytes, name="leads.xlsx"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def import_file(tmp_path, data: bytes, **choices):
+    job = create_job(save(tmp_path, data), "leads.xlsx", None, **choices)
+    db.session.commit()
+    return run_import(job.id)
+
+
+def imported_names() -> list[str]:
+    return list(db.session.scalars(sa.select(Customer.name).order_by(Customer.id)))
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["wps-inline", "excel-shared"])
+def test_hidden_first_sheet_is_never_read(app, tmp_path, shared):
+    hidden_rows = [HEADERS, lead(name="旧数据"), lead(name="旧数据")]
+    data = ooxml.build([{"name": "old", "state": "hidden", "rows": hidden_rows},
+                        {"name": "线索", "rows": [HEADERS, lead(name="李四")]},
+                        {"name": "lists", "state": "veryHidden", "rows": [["男"], ["女"]]}],
+                       active=0, shared_strings=shared)
+    info = inspect_workbook(save(tmp_path, data))
+    assert (info.sheet_name, info.sheets) == ("线索", ["线索"])
+    job = import_file(tmp_path, data)
+    assert (job.status, job.imported, job.total_rows) == ("done", 1, 1)
+    assert imported_names() == ["李四"]
+    with pytest.raises(DomainError, match="no visible sheet"):
+        inspect_workbook(save(tmp_path, data), sheet="old")
+
+
+def test_active_visible_sheet_by_default_and_another_when_chosen(app, tmp_path):
+    data = ooxml.build([{"name": "一月", "rows": [HEADERS, lead(name="一月甲")]},
+                        {"name": "二月", "rows": [HEADERS, lead(name="二月甲"), lead(name="二月乙")]}], active=1)
+    info = inspect_workbook(save(tmp_path, data))
+    assert (info.sheet_name, info.sheets, info.data_rows) == ("二月", ["一月", "二月"], 2)
+    job = import_file(tmp_path, data, sheet="一月")
+    assert (job.sheet_name, job.imported) == ("一月", 1)
+    assert imported_names() == ["一月甲"]
+
+
+def test_trailing_formatted_rows_do_not_count(app, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "CRM_IMPORT_MAX_ROWS", 10)
+    rows = [HEADERS] + [lead() for _ in range(6)] + [[(None, 1)] * 5 for _ in range(20)]
+    # LibreOffice after a deleted row: an empty, formatted last row of the sheet.
+    data = ooxml.build([{"name": "Sheet1", "rows": rows,
+                         "extra_rows": '<row r="1048576" s="1" customFormat="1" ht="12.8"/>'}], styles=(0, 49))
+    info = inspect_workbook(save(tmp_path, data))
+    assert info.data_rows == 6
+    job = import_file(tmp_path, data)
+    assert (job.status, job.imported, job.total_rows, job.processed_rows) == ("done", 6, 6, 6)
+
+
+def test_rows_with_values_still_count_for_the_limit(app, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "CRM_IMPORT_MAX_ROWS", 3)
+    data = ooxml.build([{"name": "Sheet1", "rows": [HEADERS] + [lead() for _ in range(4)]}])
+    with pytest.raises(DomainError, match="The sheet has 4 rows"):
+        inspect_workbook(save(tmp_path, data))
+
+
+@pytest.mark.parametrize("format_id", sorted(CJK_DATE_FORMAT_IDS))
+def test_zh_cn_builtin_date_formats_read_as_dates(tmp_path, format_id):
+    data = ooxml.build([{"name": "Sheet1", "rows": [["咨询日期"], [(SERIAL, 1)]]}], styles=(0, format_id))
+    workbook, sheet, _names = open_sheet(save(tmp_path, data))
+    try:
+        value = next(sheet.iter_rows(min_row=2, max_row=2, max_col=1, values_only=True))[0]
+    finally:
+        workbook.close()
+    assert value == dt.datetime.combine(DAY, dt.time())
+
+
+def test_cjk_dates_and_escapes_import(app, tmp_path):
+    date_column = HEADERS.index("咨询日期")
+    numeric = lead(**{"备注": "第一行_x000D_\n第二行"})
+    numeric[date_column] = (SERIAL, 1)
+    text = lead()
+    text[date_column] = "2025年11月6日"
+    data = ooxml.build([{"name": "Sheet1", "rows": [HEADERS, numeric, text]}], styles=(0, 31), shared_strings=True)
+    job = import_file(tmp_path, data)
+    assert (job.imported, job.invalid) == (2, 0)
+    leads = db.session.scalars(sa.select(Customer).order_by(Customer.id)).all()
+    assert [c.inquiry_date for c in leads] == [DAY, DAY]
+    assert leads[0].memo == "第一行\r\n第二行"
+
+
+def test_title_row_above_wrapped_headers(app, tmp_path):
+    headers = ["QQ*", "姓\n名*", "性别*", "客户\n来源*", "Inquiry\ndate"]
+    rows = [["2026年11月 线索表"], headers, [next_qq(), "王五", "女", "官方网站", "2025-11-06"]]
+    data = ooxml.build([{"name": "Sheet1", "rows": rows, "merge": "A1:E1"}])
+    info = inspect_workbook(save(tmp_path, data))
+    assert info.header_row == 2
+    assert info.keys == ["qq", "name", "gender", "source", "inquiry_date"]
+    assert info.headers[1] == "姓 名*"
+    job = import_file(tmp_path, data)
+    assert (job.header_row, job.imported, job.total_rows) == (2, 1, 1)
+    assert imported_names() == ["王五"]
+
+
+def test_missing_columns_say_which_row_was_read(app, tmp_path):
+    rows = [["2026年11月 线索表"], ["QQ", "姓名", "微信号"], [next_qq(), "王五", "wx"]]
+    with pytest.raises(DomainError, match="read from row 2"):
+        inspect_workbook(save(tmp_path, ooxml.build([{"name": "Sheet1", "rows": rows}])))
+
+
+def test_unknown_columns_refused_unless_ignored(app, tmp_path):
+    rows = [["序号", *HEADERS[:4], "微信号"], [1, *lead(name="赵六")[:4], "wx1"]]
+    data = ooxml.build([{"name": "Sheet1", "rows": rows}])
+    with pytest.raises(DomainError, match="Unknown columns: 序号, 微信号"):
+        inspect_workbook(save(tmp_path, data))
+    info = inspect_workbook(save(tmp_path, data), ignore_unknown=True)
+    assert info.unknown == ["序号", "微信号"]
+    job = import_file(tmp_path, data, ignore_unknown=True)
+    assert (job.imported, job.invalid) == (1, 0)
+    assert imported_names() == ["赵六"]
+
+
+def test_strict_open_xml_is_refused_with_how_to_save(app, tmp_path):
+    data = ooxml.build([{"name": "Sheet1", "rows": [HEADERS, lead()]}], strict=True)
+    with pytest.raises(DomainError, match="Strict Open XML"):
+        inspect_workbook(save(tmp_path, data))
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportRowError)) == 0
+
+
+def test_template_example_row_left_in_is_never_imported(app, tmp_path, client):
+    with app.test_request_context():
+        template = load_workbook(io.BytesIO(build_template()))
+    rows = [[cell.value for cell in row] for row in template.worksheets[0].iter_rows(max_row=2)]
+    rows.append(lead(name="真实客户"))
+    data = ooxml.build([{"name": "客户 Leads", "rows": rows}])
+    job = import_file(tmp_path, data)
+    assert (job.imported, job.invalid, job.duplicates) == (1, 0, 0)
+    assert imported_names() == ["真实客户"]
+
+
+def _both_readers(path, max_col):
+    from crm.core.xlsx import iter_values, scan_sheet
+
+    workbook, sheet, _names = open_sheet(path)
+    try:
+        last, _formulas = scan_sheet(path, sheet._worksheet_path)
+        slow = list(sheet.iter_rows(min_row=1, max_row=last, max_col=max_col, values_only=True))
+        fast = list(iter_values(path, sheet, min_row=1, max_row=last, max_col=max_col))
+    finally:
+        workbook.close()
+    return slow, fast
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_fast_reader_reads_what_openpyxl_reads(tmp_path, shared):
+    rows = [HEADERS, lead(), None, [(SERIAL, 1), (SERIAL + 0.5, 2), 1.5, 12345678901, "1.2E+8", "", (0.25, 3)],
+            [None, None, "  spaced  ", "第一行_x000D_\n第二行"]]
+    data = ooxml.build([{"name": "S", "rows": rows, "extra_rows": '<row r="9"><c r="B9" t="b"><v>0</v></c>'
+                         '<c r="C9" t="e"><v>#N/A</v></c><c r="D9" t="str"><v>text result</v></c>'
+                         '<c r="E9" t="inlineStr"><is><r><t>rich </t></r><r><t>text</t></r>'
+                         '<rPh sb="0" eb="1"><t>ふりがな</t></rPh></is></c></row>'}],
+                       styles=(0, 31, 22, 21), shared_strings=shared)
+    slow, fast = _both_readers(save(tmp_path, data), len(HEADERS))
+    assert fast == slow
+    assert fast[8][1:5] == (False, "#N/A", "text result", "rich text")
+
+
+def test_the_fast_reader_reads_openpyxl_written_files(tmp_path):
+    from tests.sales.import_support import Text, lead_row, workbook_bytes
+
+    data = workbook_bytes([lead_row(inquiry_date=DAY, memo=Text("=1+1")), None, lead_row(qq=123456789.0),
+                           [None, 1, 2.5, dt.datetime(2025, 1, 2, 3, 4)]])
+    slow, fast = _both_readers(save(tmp_path, data), len(HEADERS))
+    assert fast == slow and len(fast) == 5
