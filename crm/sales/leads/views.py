@@ -190,23 +190,52 @@ def follow_up_add(customer_id: int):
 
 
 # -- my customers (S-12) -----------------------------------------------------------------------
+def _choice(table):
+    """A converter keeping only the codes of a choice table."""
+    return lambda v: listing.to_int(v) if listing.to_int(v) in table else None
+
+
+# Filters of My customers, kept in the URL (P-5). Both tabs share the search box, source and course.
+MINE_FILTERS = {
+    "source": _choice(choices.SOURCE),
+    "course": listing.to_int,
+    "received_from": listing.to_date,
+    "received_to": listing.to_date,
+}
+HISTORY_FILTERS = {
+    "status": _choice(choices.DISTRIBUTION_STATUS),
+    "origin": lambda v: v if v in choices.ORIGIN else None,
+    "source": _choice(choices.SOURCE),
+    "course": listing.to_int,
+    "started_from": listing.to_date,
+    "started_to": listing.to_date,
+    "ended_from": listing.to_date,
+    "ended_to": listing.to_date,
+}
+
+
 @bp.route("/mine")
 @permission_required("sales.mine")
 def my_customers():
-    """The leads I follow, most urgent first, and my whole history."""
+    """The leads I follow, most urgent first, and my whole history; both searchable and filtered."""
     today = clock.today()
     tab = "history" if request.args.get("tab") == "history" else "current"
-    query = listing.parse_list_query(request.args, sorts=["started"], default_sort="-started")
+    courses = db.session.execute(sa.select(Course.id, Course.name).order_by(Course.name)).all()
     if tab == "history":
-        page = listing.paginate(services.history_statement(current_user.id), query)
+        query = listing.parse_list_query(request.args, sorts=["started"], default_sort="-started",
+                                         filters=HISTORY_FILTERS)
+        stmt = services.history_statement(current_user.id, query.filters, query.search)
+        page = listing.paginate(stmt, query)
         contacts = {row.id: privacy.masked_contact(current_user, row.customer, today=today)
                     for row in page.items}
-        return render_template("sales/my_customers.html", tab=tab, page=page, contacts=contacts,
-                               choices=choices, today=today)
-    rows = services.current_leads(current_user.id, today)
+        return render_template("sales/my_customers.html", tab=tab, page=page, contacts=contacts, query=query,
+                               courses=courses, choices=choices, today=today)
+    query = listing.parse_list_query(request.args, sorts=["expires"], default_sort="expires", filters=MINE_FILTERS)
+    rows = services.current_leads(current_user.id, today, query.filters, query.search,
+                                  latest_first=query.descending)
     page = listing.paginate_list(rows, query)
-    return render_template("sales/my_customers.html", tab=tab, page=page, total=len(rows),
-                           choices=choices, today=today)
+    return render_template("sales/my_customers.html", tab=tab, page=page, total=len(rows), query=query,
+                           courses=courses, choices=choices, today=today)
 
 
 # -- all leads (director) -------------------------------------------------------------------------
