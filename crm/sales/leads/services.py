@@ -300,11 +300,11 @@ def export_rows(stmt: sa.Select):
     consultant_names = dict(db.session.execute(sa.select(User.id, User.name)).all())
     for (customer,) in stream_rows(stmt):
         yield (
-            customer.id, customer.name, choices.GENDER.get(customer.gender, ""), customer.qq,
-            customer.phone or "", customer.email or "", choices.SOURCE.get(customer.source, ""),
-            choices.STATUS.get(customer.status, ""), consultant_names.get(customer.consultant_id, ""),
+            customer.id, customer.name, choices.label(choices.GENDER, customer.gender), customer.qq,
+            customer.phone or "", customer.email or "", choices.label(choices.SOURCE, customer.source),
+            choices.label(choices.STATUS, customer.status), consultant_names.get(customer.consultant_id, ""),
             customer.inquiry_date, customer.received_on, customer.last_follow_up_on,
-            choices.EDUCATION.get(customer.education, ""), customer.memo or "",
+            choices.label(choices.EDUCATION, customer.education), customer.memo or "",
         )
 
 

@@ -7,6 +7,7 @@ from flask import Flask, abort, flash, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from crm.auth.models import User
 from crm.core import clock, listing, uow
@@ -44,6 +45,15 @@ def _course_choices():
     return options((c.id, c.name) for c in db.session.scalars(sa.select(Course).order_by(Course.name)))
 
 
+def _localise_choices(form: LeadForm) -> None:
+    """The lead form's select options in the UI language (choices.items), and the courses."""
+    for name in ("gender", "education", "experience", "work_status", "source"):
+        field = getattr(form, name)
+        labels = dict(choices.items(getattr(choices, name.upper())))
+        field.choices = [SelectChoice(c.value, labels[c.value]) if c.value in labels else c for c in field.choices]
+    form.course_ids.choices = _course_choices()
+
+
 def _show_error(form, error: DomainError) -> None:
     """Put a service's messages under the lead form's fields (see show_domain_error)."""
     show_domain_error(form, error, aliases=FIELD_ALIASES)
@@ -71,7 +81,7 @@ def _next_url(default: str) -> str:
 def lead_new():
     """Enter one lead; it is deduplicated, allocated and the consultant e-mailed."""
     form = LeadForm()
-    form.course_ids.choices = _course_choices()
+    _localise_choices(form)
     if form.validate_on_submit():
         data = form.to_data()
         today = clock.today()
@@ -144,7 +154,7 @@ def lead_edit(customer_id: int):
     if not privacy.can_edit_lead(current_user, customer):
         abort(403)
     form = LeadForm()
-    form.course_ids.choices = _course_choices()
+    _localise_choices(form)
     if request.method == "GET":
         form.load(customer)
     elif form.validate_on_submit():
