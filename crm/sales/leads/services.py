@@ -21,6 +21,7 @@ from crm.core.errors import DomainError, Forbidden, NotFound
 from crm.core.ids import is_id
 from crm.extensions import db
 from crm.sales import choices
+from crm.sales.lead_search import search_clause
 from crm.sales.leads import fields as lead_fields
 from crm.sales.leads import intake
 from crm.sales.leads.privacy import can_edit_lead, sees_all_leads
@@ -273,24 +274,6 @@ def _lead_filters(stmt: sa.Select, filters: dict[str, Any], search: str) -> sa.S
     if search:
         stmt = stmt.where(search_clause(search))
     return stmt
-
-
-def search_clause(search: str) -> sa.ColumnElement[bool]:
-    """One search box for every lead list: names by prefix; QQ, phone and e-mail exactly (unique indexes)."""
-    text = search.strip()
-    digits = text.replace(" ", "")
-    conditions = [Customer.name.like(_like_prefix(text), escape="\\")]
-    if digits.isdigit():
-        conditions += [Customer.qq == digits, Customer.phone == digits]
-    if "@" in text:
-        local, _at, domain = text.rpartition("@")
-        conditions.append(Customer.email.in_({text, f"{local}@{domain.lower()}"}))
-    return sa.or_(*conditions)
-
-
-def _like_prefix(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
 
 
 def export_rows(stmt: sa.Select):
