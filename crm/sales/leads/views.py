@@ -91,7 +91,8 @@ def lead_new():
             result = intake.create_lead(current_user.id, data, channel="form", today=today)
         except intake.DuplicateLead as duplicate:
             db.session.rollback()
-            return _render_new(form, duplicate=duplicate.existing), 409
+            _show_error(form, duplicate)  # under the field that matched: QQ, phone or e-mail
+            return _render_new(form, duplicate=duplicate.existing, matched=duplicate.message), 409
         except DomainError as error:
             db.session.rollback()
             _show_error(form, error)
@@ -110,9 +111,10 @@ def lead_new():
     return _render_new(form), status
 
 
-def _render_new(form, duplicate: Customer | None = None):
+def _render_new(form, duplicate: Customer | None = None, matched: str | None = None):
     may_open = duplicate is not None and privacy.can_view_lead(current_user, duplicate, today=clock.today())
-    return render_template("sales/lead_new.html", form=form, duplicate=duplicate, may_open_duplicate=may_open)
+    return render_template("sales/lead_new.html", form=form, duplicate=duplicate, may_open_duplicate=may_open,
+                           duplicate_matched=matched)
 
 
 # -- one lead (S-11, S-13) ---------------------------------------------------------------------
