@@ -95,3 +95,24 @@ def test_reminder_lists_the_leads_with_links_in_the_recipients_language(app):
     assert "丁四" in note.body_text and f"/sales/leads/{lead.id}" in note.body_html
     assert "3 days without follow-up" in note.body_text and "三天" not in note.body_text
     uow.commit()
+
+
+def test_assignment_email_labels_the_source_in_the_recipients_language_with_a_link(app):
+    from crm.notifications.models import Notification
+    from crm.sales import allocation
+    from crm.sales.leads import intake
+    from crm.sales.models import SaleRank
+
+    allocation.reset_state()
+    dana = make_user("consultant", email="dana@example.com")
+    dana.locale = "en"
+    db.session.add(SaleRank(user_id=dana.id, weight=1, num=1))
+    db.session.commit()
+    result = intake.create_lead(None, {"qq": "8123456", "name": "Ann", "gender": 2, "source": 4}, channel="api",
+                                today=TODAY)
+    [note_id] = result.notification_ids
+    note = db.session.get(Notification, note_id)
+    assert choices.SOURCE_EN[4] in note.body_text and choices.SOURCE[4] not in note.body_text
+    assert f"{app.config['CRM_PUBLIC_URL']}/sales/leads/{result.customer.id}" in note.body_text
+    db.session.rollback()
+    allocation.reset_state()
