@@ -32,11 +32,10 @@ extract-messages: $(STAMP)
 	$(BIN)/pybabel update -i crm/translations/messages.pot -d crm/translations \
 	  --no-fuzzy-matching --ignore-obsolete
 
+# crm.devserver migrates, syncs the roles and seeds the demo data once Redis answers, then
+# starts web, worker and beat; Ctrl-C stops them all and ends with status 0.
 run: install
 	mkdir -p instance
-	$(FLASK) db upgrade heads
-	$(FLASK) crm sync-rbac
-	$(FLASK) crm seed-demo
 	$(PY) -m crm.devserver
 
 # Lint and import order, then the suite on SQLite and real Redis (a private redis-server from

@@ -51,8 +51,17 @@ def register_url_converters(app: Flask) -> None:
 
 
 def register_logging(app: Flask) -> None:
-    """Log to stderr at INFO outside tests (gunicorn and Celery collect it)."""
-    if not app.config["TESTING"] and not app.logger.handlers:
+    """Log to stderr at INFO outside tests (gunicorn and Celery collect it), each line once.
+
+    Records go to the root logger only: Flask's own handler on the app logger would print every
+    `crm.*` line a second time wherever the root has a handler too (the Celery worker's).
+    """
+    if app.config["TESTING"]:
+        return
+    from flask.logging import default_handler
+
+    app.logger.removeHandler(default_handler)
+    if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 

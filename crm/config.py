@@ -207,6 +207,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "PREFERRED_URL_SCHEME": "https" if production else "http",
+        # Where users reach the app: links in e-mails sent by the worker and the nightly jobs.
+        "CRM_PUBLIC_URL": (env.get("CRM_PUBLIC_URL", "").strip() or "http://localhost:5000").rstrip("/"),
         # surveys
         # Local hour (0-23) of the daily reminder to students who have not answered a survey closing soon.
         "CRM_SURVEY_REMINDER_HOUR": survey_reminder_hour,

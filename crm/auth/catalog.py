@@ -138,3 +138,20 @@ def codes_for_role(name: str) -> set[str]:
     """The codes a default role holds."""
     codes = DEFAULT_ROLES[name][2]
     return set(PERMISSIONS) if codes == ALL else set(codes)  # type: ignore[arg-type]
+
+
+# The default roles' titles as literal messages, so the UI shows them in its language. A title an
+# administrator changed is their own text and is shown as written (never passed to gettext).
+DEFAULT_ROLE_TITLES = {
+    "admin": _l("Administrator"), "ceo": _l("CEO"), "sales_director": _l("Sales director"),
+    "consultant": _l("Consultant"), "tutor": _l("Tutor"), "teacher": _l("Teacher"), "staff": _l("Staff"),
+    "student": _l("Student"),
+}
+
+
+def role_title(role) -> str:
+    """A role's title in the UI language when it is a default role still under its default title."""
+    default = DEFAULT_ROLES.get(role.name)
+    if default is not None and role.title == default[0] and role.name in DEFAULT_ROLE_TITLES:
+        return str(DEFAULT_ROLE_TITLES[role.name])
+    return role.title

@@ -204,7 +204,7 @@ def roles():
         sa.select(Role.id, sa.func.count(Permission.id)).join(Role.permissions).group_by(Role.id)
     ).all())
     return render_template(
-        "auth/roles.html", roles=all_roles, user_counts=services.role_user_counts(),
+        "auth/roles.html", roles=all_roles, user_counts=services.role_user_counts(), role_title=catalog.role_title,
         permission_counts=permission_counts,
     )
 
@@ -254,7 +254,7 @@ def _render_role(role: Role, held: set[str], status: int = 200):
         .order_by(User.username).limit(200)
     ))
     return render_template(
-        "auth/role_detail.html", role=role, held=held, matrix=_permission_matrix(),
+        "auth/role_detail.html", role=role, held=held, matrix=_permission_matrix(), role_title=catalog.role_title,
         form=RolePermissionsForm(formdata=None), members=members,
         user_count=services.role_user_counts().get(role.id, 0),
     ), status

@@ -23,6 +23,7 @@ from celery import shared_task
 from flask import current_app
 
 from crm.core.clock import utcnow
+from crm.core.transient import retry_transient
 from crm.extensions import db, redis
 from crm.notifications.models import Notification
 
@@ -121,47 +122,75 @@ def send_notification(self, notification_id: int) -> str:
         send_notification.apply_async(args=[notification_id], countdown=lease_seconds)
         return "busy"
     try:
+        claimed = retry_transient(lambda: _count_attempt(notification_id))
+        if claimed is not None:
+            return claimed  # missing, or sent / given up already: never send twice
         notification = db.session.get(Notification, notification_id)
-        if notification is None:
-            log.warning("notification %s does not exist (rolled back?); nothing to send", notification_id)
-            return "missing"
-        if notification.status != "queued":
-            return notification.status  # sent (or given up): never send twice
-        notification.attempts += 1
-        db.session.commit()  # the attempt counts even if this worker dies mid-conversation
+        message = build_message(notification)
+        backend = current_app.config.get("MAIL_BACKEND")
+        db.session.rollback()  # no read transaction stays open while the mail server talks
 
         max_retries = int(current_app.config["CRM_MAIL_MAX_RETRIES"])
         try:
-            message = build_message(notification)
-            if current_app.config.get("MAIL_BACKEND") == "file":
-                deliver_file(message, notification.id)
+            if backend == "file":
+                deliver_file(message, notification_id)
             else:
                 deliver_smtp(message)
         except PermanentMailError as error:
-            notification.status, notification.last_error = "failed", str(error)[:2000]
-            forget_secret_body(notification)
-            db.session.commit()
+            refusal = str(error)[:2000]
+            retry_transient(lambda: _finish(notification_id, "failed", refusal))
             log.error("notification %s refused permanently: %s", notification_id, error)
             return "failed"
         except (smtplib.SMTPException, OSError) as error:
-            notification.last_error = f"{type(error).__name__}: {error}"[:2000]
+            last_error = f"{type(error).__name__}: {error}"[:2000]
             if self.request.retries >= max_retries:
-                notification.status = "failed"
-                forget_secret_body(notification)
-                db.session.commit()
-                log.error("notification %s failed after %s attempts: %s", notification_id,
-                          notification.attempts, error)
+                attempts = retry_transient(lambda: _finish(notification_id, "failed", last_error))
+                log.error("notification %s failed after %s attempts: %s", notification_id, attempts, error)
                 return "failed"
-            db.session.commit()
+            retry_transient(lambda: _finish(notification_id, "queued", last_error))
             redis.client.delete(lease)
             raise self.retry(countdown=retry_countdown(self.request.retries), max_retries=max_retries,
                              exc=error)
-        notification.status, notification.sent_at, notification.last_error = "sent", utcnow(), None
-        forget_secret_body(notification)
-        db.session.commit()
+        retry_transient(lambda: _finish(notification_id, "sent", None))
         return "sent"
     finally:
         redis.client.delete(lease)
+
+
+def _count_attempt(notification_id: int) -> str | None:
+    """Count this attempt on a queued row and commit; else the row's status (or "missing").
+
+    The conditional UPDATE is the transaction's first statement, so on SQLite it waits for the
+    write lock (busy timeout) instead of failing as a read lock's upgrade would.
+    """
+    counted = db.session.execute(
+        sa.update(Notification)
+        .where(Notification.id == notification_id, Notification.status == "queued")
+        .values(attempts=Notification.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if counted == 1:
+        db.session.commit()  # the attempt counts even if this worker dies mid-conversation
+        return None
+    status = db.session.scalar(sa.select(Notification.status).where(Notification.id == notification_id))
+    db.session.rollback()
+    if status is None:
+        log.warning("notification %s does not exist (rolled back?); nothing to send", notification_id)
+        return "missing"
+    return status
+
+
+def _finish(notification_id: int, status: str, last_error: str | None) -> int:
+    """Record the outcome of an attempt and commit; returns the attempts so far."""
+    notification = db.session.get(Notification, notification_id, populate_existing=True)
+    notification.status, notification.last_error = status, last_error
+    if status == "sent":
+        notification.sent_at = utcnow()
+    if status != "queued":
+        forget_secret_body(notification)
+    attempts = notification.attempts
+    db.session.commit()
+    return attempts
 
 
 UNSENT_GRACE = dt.timedelta(minutes=10)

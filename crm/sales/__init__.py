@@ -10,6 +10,17 @@ from flask import Blueprint, Flask
 
 bp = Blueprint("sales", __name__, template_folder="templates")
 
+
+def _register_choice_labels() -> None:
+    """`choice_label(table, code)` and `choice_items(table)` in every template (pages and e-mails)."""
+    from crm.sales import choices
+
+    bp.add_app_template_global(choices.label, "choice_label")
+    bp.add_app_template_global(choices.items, "choice_items")
+
+
+_register_choice_labels()
+
 def init_app(app: Flask) -> None:
     """Sales pages under /sales, their menu, the allocation queue hook, tasks, schedule, CLI and demo data."""
     import crm.sales.models  # noqa: F401

@@ -68,10 +68,14 @@ ORIGIN_GRAB = "grab"
 ORIGIN_ASSIGN = "assign"
 ORIGIN = {ORIGIN_AUTO: "自动分配", ORIGIN_IMPORT: "批量导入", ORIGIN_API: "网站接口", ORIGIN_GRAB: "抢单",
           ORIGIN_ASSIGN: "主管分配"}
+ORIGIN_EN = {ORIGIN_AUTO: "automatic", ORIGIN_IMPORT: "import", ORIGIN_API: "website", ORIGIN_GRAB: "grabbed",
+             ORIGIN_ASSIGN: "assigned by a director"}
 
 # Customer.pool_reason: why a lead sits in the public pool
 POOL_UNASSIGNED = 1  # no eligible consultant at intake, or released by a director
 POOL_REASONS = {POOL_UNASSIGNED: "未分配", LOST_NO_FOLLOW_UP: "三天未跟进", LOST_NO_CONVERSION: "十五天未成单"}
+POOL_REASONS_EN = {POOL_UNASSIGNED: "unassigned", LOST_NO_FOLLOW_UP: "3 days without follow-up",
+                   LOST_NO_CONVERSION: "15 days without conversion"}
 
 # PaymentRecord.pay_type (S-4)
 PAY_DEPOSIT = 1
@@ -81,7 +85,53 @@ PAY_DROP_OUT = 4
 PAY_REFUND = 5
 PAY_TYPE = {PAY_DEPOSIT: "订金/报名费", PAY_TUITION: "学费", PAY_TRANSFER: "转班", PAY_DROP_OUT: "退学",
             PAY_REFUND: "退款"}
+PAY_TYPE_EN = {PAY_DEPOSIT: "deposit / registration fee", PAY_TUITION: "tuition", PAY_TRANSFER: "class transfer",
+               PAY_DROP_OUT: "drop-out", PAY_REFUND: "refund"}
 
 # Expiry rule (S-14)
 FOLLOW_UP_DAYS = 3
 CONVERSION_DAYS = 15
+
+
+# -- labels in the UI language ------------------------------------------------------------
+# Each Chinese table and its English twin; `label` and `items` pick by the current locale
+# (a request's, or the one an e-mail is rendered in), so pages, exports and e-mails agree.
+_ENGLISH = {
+    id(GENDER): GENDER_EN, id(EDUCATION): EDUCATION_EN, id(EXPERIENCE): EXPERIENCE_EN,
+    id(WORK_STATUS): WORK_STATUS_EN, id(SOURCE): SOURCE_EN, id(STATUS): STATUS_EN,
+    id(DISTRIBUTION_STATUS): DISTRIBUTION_STATUS_EN, id(ORIGIN): ORIGIN_EN, id(POOL_REASONS): POOL_REASONS_EN,
+    id(PAY_TYPE): PAY_TYPE_EN,
+}
+
+
+def _table_for_locale(table: dict | str) -> dict:
+    from flask_babel import get_locale
+
+    table = _named(table)
+    locale = get_locale()
+    if locale is not None and locale.language == "en":
+        return _ENGLISH.get(id(table), table)
+    return table
+
+
+def _named(table: dict | str) -> dict:
+    """A table given itself or by name ("SOURCE"), the form e-mail templates use."""
+    if isinstance(table, str):
+        found = globals().get(table)
+        if not isinstance(found, dict) or id(found) not in _ENGLISH:
+            raise KeyError(table)
+        return found
+    return table
+
+
+def label(table: dict | str, code, default: str = "") -> str:
+    """The label of `code` in one of this module's tables, in the current UI language."""
+    if code is None:
+        return default
+    table = _named(table)
+    return _table_for_locale(table).get(code, table.get(code, default))
+
+
+def items(table: dict | str) -> list[tuple]:
+    """(code, label) pairs of a table in the current UI language, for select boxes."""
+    return list(_table_for_locale(table).items())

@@ -286,3 +286,17 @@ def test_a_grab_between_reading_and_saving_the_payment_leaves_the_new_holder_alo
         payments._convert(alice.id, lead, klass.id, TODAY)
     open_rows = [r for r in history(lead.id) if r.status == choices.FOLLOWING]
     assert [r.consultant_id for r in open_rows] == [bob.id]
+
+
+def test_the_payment_form_reports_every_bad_field_at_once(client):
+    alice = make_user("consultant")
+    lead = held_lead(alice)
+    login(client, alice)
+    bad = client.post(f"/sales/leads/{lead.id}/payments/new", data={
+        "pay_type": "2", "class_id": "", "paid_amount": "1.5", "date": "2026-13-45", "deal_amount": "-3"})
+    assert bad.status_code == 400
+    html = bad.get_data(as_text=True)
+    assert gettext("Amounts are whole yuan: no decimals.") in html
+    assert gettext("Choose the class the student joins.") in html
+    assert html.count("invalid-feedback") >= 4  # amount, deal amount, date and class, each under its field
+    assert db.session.query(PaymentRecord).count() == 0

@@ -162,3 +162,17 @@ def test_entry_e_mails_the_consultant_after_commit(app, clean_database, celery_w
     assert mail.rcpt_tos == ["bing@example.com"] and "孙八" in mail.message["Subject"]
     with app.app_context():
         allocation.reset_state()
+
+
+@pytest.mark.parametrize("dup,what", [({"qq": "5556667"}, "QQ"),
+                                     ({"qq": "5556668", "phone": "13922223333"}, "phone number"),
+                                     ({"qq": "5556669", "email": "dup@example.com"}, "e-mail address")])
+def test_duplicate_message_names_the_field_that_matched(client, dup, what):
+    from flask_babel import gettext
+
+    make_lead(make_user("consultant"), qq="5556667", phone="13922223333", email="dup@example.com",
+              received_on=dt.date.today())
+    login(client, make_user("staff"))
+    html = client.post("/sales/leads/new", data=lead_form(**dup)).get_data(as_text=True)
+    expected = gettext("A lead with this %(what)s already exists.", what=gettext(what))
+    assert f'<strong data-testid="duplicate-field">{expected}</strong>' in html

@@ -145,7 +145,8 @@ def test_expiring_tomorrow_lists_only_leads_that_expire_tomorrow():
     make_lead(alice, received_on=dt.date(2026, 3, 15), last_follow_up_on=dt.date(2026, 3, 16))  # expires today
     make_lead(alice, received_on=dt.date(2026, 3, 15), last_follow_up_on=dt.date(2026, 3, 18))  # in two days
     found = expiring_tomorrow(TODAY)
-    assert sorted(i for i, _n, _q in found[alice.id]) == sorted([tomorrow_3.id, tomorrow_4.id])
+    assert sorted((i, r) for i, _n, _q, r in found[alice.id]) == sorted(
+        [(tomorrow_3.id, choices.LOST_NO_FOLLOW_UP), (tomorrow_4.id, choices.LOST_NO_CONVERSION)])
 
 
 def test_beat_schedule_and_imports_name_the_tasks(app):

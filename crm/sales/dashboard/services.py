@@ -94,9 +94,20 @@ class Dashboard:
         return [("received", t.received_total), ("followed_up", t.followed_leads), ("converted", t.converted)]
 
 
-def sales_staff_ids() -> set[int]:
-    """Active consultants: the rows of the dashboard (crm.sales.people)."""
-    return people.consultant_ids()
+def sales_staff_ids(start: dt.date | None = None, end: dt.date | None = None) -> set[int]:
+    """The rows of the dashboard: active consultants (crm.sales.people) and anyone who held a lead in
+    [start, end] (a consultant who left or changed role still answers for that period).
+
+    Directors and administrators who only follow up, take payments or oversee are not rows.
+    """
+    ids = people.consultant_ids()
+    if start is not None and end is not None:
+        cd = CustomerDistribution
+        ids |= set(db.session.scalars(
+            sa.select(cd.consultant_id).distinct()
+            .where(cd.started_on <= end, sa.or_(cd.ended_on.is_(None), cd.ended_on >= start))
+        ))
+    return ids
 
 
 def check_period(start: dt.date, end: dt.date) -> None:
@@ -121,12 +132,17 @@ def build_dashboard(start: dt.date, end: dt.date, consultant_ids: set[int] | Non
     cd = CustomerDistribution
     per: dict[int, ConsultantFigures] = {}
 
+    shown = sales_staff_ids(start, end) if consultant_ids is None else set(consultant_ids)
+    spare = ConsultantFigures(user_id=0, name="")  # figures of people who are not rows land here
+
     def row(user_id: int) -> ConsultantFigures:
+        if user_id not in shown:
+            return spare
         if user_id not in per:
             per[user_id] = ConsultantFigures(user_id=user_id, name="")
         return per[user_id]
 
-    for uid in (sales_staff_ids() if consultant_ids is None else consultant_ids):
+    for uid in shown:
         row(uid)
     received = db.session.execute(_only(
         sa.select(cd.consultant_id, cd.origin, sa.func.count())

@@ -5,6 +5,7 @@ import datetime as dt
 
 from flask import flash, render_template, request
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_login import current_user
 
 from crm.core import clock
@@ -50,7 +51,9 @@ def dashboard_page():
     if message:
         flash(message, "warning")
     board = dashboard.build_dashboard(start, end, _visible_ids())
-    labels = {"received": _("Received"), "followed_up": _("Followed up"), "converted": _("Converted")}
+    # "Received" as a number of leads, not the date column of the lead lists: its own message context.
+    received = pgettext("lead count", "Received")
+    labels = {"received": received, "followed_up": _("Followed up"), "converted": _("Converted")}
     chart = {
         "funnel": {"labels": [labels[k] for k, _v in board.funnel()], "values": [v for _k, v in board.funnel()]},
         "consultants": [r.name for r in board.rows],
@@ -60,8 +63,9 @@ def dashboard_page():
             "lost": [r.lost_total for r in board.rows],
             "revenue": [r.revenue for r in board.rows],
         },
-        "legend": {"received": _("Received"), "converted": _("Converted"), "lost": _("Lost"),
+        "legend": {"received": received, "converted": _("Converted"), "lost": _("Lost"),
                    "revenue": _("Revenue (yuan)")},
+        "axes": {"leads": _("Leads"), "money": _("Yuan")},
     }
     return render_template("sales/dashboard.html", board=board, chart=chart, origins=dashboard.ORIGINS,
                            origin_labels=origin_labels(), show_totals=_visible_ids() is None)
@@ -75,7 +79,7 @@ def dashboard_export():
     board = dashboard.build_dashboard(start, end, _visible_ids())
     labels = origin_labels()
     headers = [_("Consultant")] + [labels[o] for o in dashboard.ORIGINS] + [
-        _("Received"), _("Follow-ups"), _("Followed-up leads"), _("Converted"),
+        pgettext("lead count", "Received"), _("Follow-ups"), _("Followed-up leads"), _("Converted"),
         _("Lost: 3 days without follow-up"), _("Lost: 15 days without conversion"), _("Conversion rate"),
         _("Revenue (yuan)"),
     ]

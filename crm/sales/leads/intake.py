@@ -87,8 +87,10 @@ def _duplicate_field(existing: Customer, qq: str | None, phone: str | None, emai
 # -- validation --------------------------------------------------------------------------------
 # -- the intake itself -------------------------------------------------------------------------
 def _lead_url(customer_id: int) -> str | None:
-    if not has_request_context():
-        return None
+    if not has_request_context():  # the API worker, the import: CRM_PUBLIC_URL
+        from crm.core.links import public_url
+
+        return public_url("sales.lead_detail", customer_id=customer_id)
     try:
         return url_for("sales.lead_detail", customer_id=customer_id, _external=True)
     except Exception:  # noqa: BLE001 - a missing page must not stop the e-mail
@@ -107,7 +109,8 @@ def _queue_assignment_email(customer: Customer, consultant: User, today: dt.date
         context={
             "consultant_name": consultant.name, "lead_name": customer.name, "lead_qq": customer.qq,
             "lead_phone": customer.phone, "lead_email": customer.email,
-            "lead_source": choices.SOURCE.get(customer.source, ""), "received_on": today.isoformat(),
+            # The code: the e-mail's template labels it in the recipient's language (choice_label).
+            "lead_source": customer.source, "received_on": today.isoformat(),
             "lead_url": _lead_url(customer.id), "follow_up_days": choices.FOLLOW_UP_DAYS,
         },
         dedupe_key=f"lead_assigned:{customer.id}:{consultant.id}",

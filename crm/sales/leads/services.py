@@ -21,6 +21,7 @@ from crm.core.errors import DomainError, Forbidden, NotFound
 from crm.core.ids import is_id
 from crm.extensions import db
 from crm.sales import choices
+from crm.sales.lead_search import search_clause
 from crm.sales.leads import fields as lead_fields
 from crm.sales.leads import intake
 from crm.sales.leads.privacy import can_edit_lead, sees_all_leads
@@ -30,15 +31,18 @@ from crm.sales.pool import expiry
 NOTE_MAX_LENGTH = 2000
 
 
-def current_leads(consultant_id: int, today: dt.date) -> list[tuple[Customer, expiry.Countdown]]:
+def current_leads(consultant_id: int, today: dt.date, filters: dict[str, Any] | None = None, search: str = "",
+                  *, latest_first: bool = False) -> list[tuple[Customer, expiry.Countdown]]:
     """The consultant's not-enrolled, not-yet-expired leads with their countdown, most urgent first (S-12).
 
     Leads that expired already are in the public pool (S-16) even before the
     nightly job moves them, so they are left out; what remains is bounded by
     the 15-day rule, so it is loaded whole and sorted in Python (date
-    arithmetic differs between SQLite and PostgreSQL).
+    arithmetic differs between SQLite and PostgreSQL). `filters` (source,
+    course, received_from, received_to) and `search` narrow it in SQL;
+    `latest_first` puts the most days left first.
     """
-    leads = db.session.scalars(
+    stmt = (
         sa.select(Customer)
         .where(
             Customer.consultant_id == consultant_id,
@@ -46,21 +50,39 @@ def current_leads(consultant_id: int, today: dt.date) -> list[tuple[Customer, ex
             sa.not_(sa.func.coalesce(expiry.stale_clause(today), False)),
         )
         .options(selectinload(Customer.courses))
-    ).all()
-    rows = [(lead, expiry.countdown(lead, today)) for lead in leads]
+    )
+    stmt = _lead_filters(stmt, filters or {}, search)
+    rows = [(lead, expiry.countdown(lead, today)) for lead in db.session.scalars(stmt).all()]
     far = dt.date.max
-    rows.sort(key=lambda r: (r[1].expires_on or far, r[0].received_on or far, r[0].id))
+    rows.sort(key=lambda r: (r[1].expires_on or far, r[0].received_on or far, r[0].id), reverse=latest_first)
     return rows
 
 
-def history_statement(consultant_id: int) -> sa.Select:
-    """Every holding of the consultant, newest first, with its lead (S-12 history)."""
-    return (
+def history_statement(consultant_id: int, filters: dict[str, Any] | None = None, search: str = "") -> sa.Select:
+    """Every holding of the consultant, newest first, with its lead (S-12 history).
+
+    `filters`: status (of the holding), origin, source, course, started_from/started_to,
+    ended_from/ended_to; `search` as on every lead list (name, QQ, phone, e-mail).
+    """
+    filters = filters or {}
+    stmt = (
         sa.select(CustomerDistribution)
+        .join(Customer, Customer.id == CustomerDistribution.customer_id)
         .where(CustomerDistribution.consultant_id == consultant_id)
         .options(joinedload(CustomerDistribution.customer))
-        .order_by(CustomerDistribution.started_on.desc(), CustomerDistribution.id.desc())
     )
+    if "status" in filters:
+        stmt = stmt.where(CustomerDistribution.status == filters["status"])
+    if "origin" in filters:
+        stmt = stmt.where(CustomerDistribution.origin == filters["origin"])
+    for name, column, compare in (
+        ("started_from", CustomerDistribution.started_on, "ge"), ("started_to", CustomerDistribution.started_on, "le"),
+        ("ended_from", CustomerDistribution.ended_on, "ge"), ("ended_to", CustomerDistribution.ended_on, "le"),
+    ):
+        if name in filters:
+            stmt = stmt.where(column >= filters[name] if compare == "ge" else column <= filters[name])
+    stmt = _lead_filters(stmt, {k: v for k, v in filters.items() if k in ("source", "course")}, search)
+    return stmt.order_by(CustomerDistribution.started_on.desc(), CustomerDistribution.id.desc())
 
 
 # -- one lead ------------------------------------------------------------------------------
@@ -228,31 +250,30 @@ def filtered_leads(filters: dict[str, Any], search: str) -> sa.Select:
         stmt = stmt.where(Customer.consultant_id == filters["consultant"])
     if filters.get("unassigned"):
         stmt = stmt.where(Customer.consultant_id.is_(None))
-    if "source" in filters:
-        stmt = stmt.where(Customer.source == filters["source"])
-    if "course" in filters:
-        from crm.sales.models import customer_courses
-
-        stmt = stmt.where(Customer.id.in_(
-            sa.select(customer_courses.c.customer_id).where(customer_courses.c.course_id == filters["course"])
-        ))
     if "inquiry_from" in filters:
         stmt = stmt.where(Customer.inquiry_date >= filters["inquiry_from"])
     if "inquiry_to" in filters:
         stmt = stmt.where(Customer.inquiry_date <= filters["inquiry_to"])
+    return _lead_filters(stmt, filters, search)
+
+
+def _lead_filters(stmt: sa.Select, filters: dict[str, Any], search: str) -> sa.Select:
+    """The filters every lead list shares (source, course, received dates) and the search box."""
+    from crm.sales.models import customer_courses
+
+    if "source" in filters:
+        stmt = stmt.where(Customer.source == filters["source"])
+    if "course" in filters:
+        stmt = stmt.where(Customer.id.in_(
+            sa.select(customer_courses.c.customer_id).where(customer_courses.c.course_id == filters["course"])
+        ))
+    if "received_from" in filters:
+        stmt = stmt.where(Customer.received_on >= filters["received_from"])
+    if "received_to" in filters:
+        stmt = stmt.where(Customer.received_on <= filters["received_to"])
     if search:
-        # QQ and phone match exactly (unique indexes); names match by prefix.
-        digits = search.replace(" ", "")
-        conditions = [Customer.name.like(_like_prefix(search), escape="\\")]
-        if digits.isdigit():
-            conditions += [Customer.qq == digits, Customer.phone == digits]
-        stmt = stmt.where(sa.or_(*conditions))
+        stmt = stmt.where(search_clause(search))
     return stmt
-
-
-def _like_prefix(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
 
 
 def export_rows(stmt: sa.Select):
@@ -262,11 +283,11 @@ def export_rows(stmt: sa.Select):
     consultant_names = dict(db.session.execute(sa.select(User.id, User.name)).all())
     for (customer,) in stream_rows(stmt):
         yield (
-            customer.id, customer.name, choices.GENDER.get(customer.gender, ""), customer.qq,
-            customer.phone or "", customer.email or "", choices.SOURCE.get(customer.source, ""),
-            choices.STATUS.get(customer.status, ""), consultant_names.get(customer.consultant_id, ""),
+            customer.id, customer.name, choices.label(choices.GENDER, customer.gender), customer.qq,
+            customer.phone or "", customer.email or "", choices.label(choices.SOURCE, customer.source),
+            choices.label(choices.STATUS, customer.status), consultant_names.get(customer.consultant_id, ""),
             customer.inquiry_date, customer.received_on, customer.last_follow_up_on,
-            choices.EDUCATION.get(customer.education, ""), customer.memo or "",
+            choices.label(choices.EDUCATION, customer.education), customer.memo or "",
         )
 
 

@@ -7,6 +7,7 @@ from flask import Flask, abort, flash, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from crm.auth.models import User
 from crm.core import clock, listing, uow
@@ -44,6 +45,15 @@ def _course_choices():
     return options((c.id, c.name) for c in db.session.scalars(sa.select(Course).order_by(Course.name)))
 
 
+def _localise_choices(form: LeadForm) -> None:
+    """The lead form's select options in the UI language (choices.items), and the courses."""
+    for name in ("gender", "education", "experience", "work_status", "source"):
+        field = getattr(form, name)
+        labels = dict(choices.items(getattr(choices, name.upper())))
+        field.choices = [SelectChoice(c.value, labels[c.value]) if c.value in labels else c for c in field.choices]
+    form.course_ids.choices = _course_choices()
+
+
 def _show_error(form, error: DomainError) -> None:
     """Put a service's messages under the lead form's fields (see show_domain_error)."""
     show_domain_error(form, error, aliases=FIELD_ALIASES)
@@ -71,7 +81,7 @@ def _next_url(default: str) -> str:
 def lead_new():
     """Enter one lead; it is deduplicated, allocated and the consultant e-mailed."""
     form = LeadForm()
-    form.course_ids.choices = _course_choices()
+    _localise_choices(form)
     if form.validate_on_submit():
         data = form.to_data()
         today = clock.today()
@@ -81,7 +91,8 @@ def lead_new():
             result = intake.create_lead(current_user.id, data, channel="form", today=today)
         except intake.DuplicateLead as duplicate:
             db.session.rollback()
-            return _render_new(form, duplicate=duplicate.existing), 409
+            _show_error(form, duplicate)  # under the field that matched: QQ, phone or e-mail
+            return _render_new(form, duplicate=duplicate.existing, matched=duplicate.message), 409
         except DomainError as error:
             db.session.rollback()
             _show_error(form, error)
@@ -100,9 +111,10 @@ def lead_new():
     return _render_new(form), status
 
 
-def _render_new(form, duplicate: Customer | None = None):
+def _render_new(form, duplicate: Customer | None = None, matched: str | None = None):
     may_open = duplicate is not None and privacy.can_view_lead(current_user, duplicate, today=clock.today())
-    return render_template("sales/lead_new.html", form=form, duplicate=duplicate, may_open_duplicate=may_open)
+    return render_template("sales/lead_new.html", form=form, duplicate=duplicate, may_open_duplicate=may_open,
+                           duplicate_matched=matched)
 
 
 # -- one lead (S-11, S-13) ---------------------------------------------------------------------
@@ -144,7 +156,7 @@ def lead_edit(customer_id: int):
     if not privacy.can_edit_lead(current_user, customer):
         abort(403)
     form = LeadForm()
-    form.course_ids.choices = _course_choices()
+    _localise_choices(form)
     if request.method == "GET":
         form.load(customer)
     elif form.validate_on_submit():
@@ -190,23 +202,52 @@ def follow_up_add(customer_id: int):
 
 
 # -- my customers (S-12) -----------------------------------------------------------------------
+def _choice(table):
+    """A converter keeping only the codes of a choice table."""
+    return lambda v: listing.to_int(v) if listing.to_int(v) in table else None
+
+
+# Filters of My customers, kept in the URL (P-5). Both tabs share the search box, source and course.
+MINE_FILTERS = {
+    "source": _choice(choices.SOURCE),
+    "course": listing.to_int,
+    "received_from": listing.to_date,
+    "received_to": listing.to_date,
+}
+HISTORY_FILTERS = {
+    "status": _choice(choices.DISTRIBUTION_STATUS),
+    "origin": lambda v: v if v in choices.ORIGIN else None,
+    "source": _choice(choices.SOURCE),
+    "course": listing.to_int,
+    "started_from": listing.to_date,
+    "started_to": listing.to_date,
+    "ended_from": listing.to_date,
+    "ended_to": listing.to_date,
+}
+
+
 @bp.route("/mine")
 @permission_required("sales.mine")
 def my_customers():
-    """The leads I follow, most urgent first, and my whole history."""
+    """The leads I follow, most urgent first, and my whole history; both searchable and filtered."""
     today = clock.today()
     tab = "history" if request.args.get("tab") == "history" else "current"
-    query = listing.parse_list_query(request.args, sorts=["started"], default_sort="-started")
+    courses = db.session.execute(sa.select(Course.id, Course.name).order_by(Course.name)).all()
     if tab == "history":
-        page = listing.paginate(services.history_statement(current_user.id), query)
+        query = listing.parse_list_query(request.args, sorts=["started"], default_sort="-started",
+                                         filters=HISTORY_FILTERS)
+        stmt = services.history_statement(current_user.id, query.filters, query.search)
+        page = listing.paginate(stmt, query)
         contacts = {row.id: privacy.masked_contact(current_user, row.customer, today=today)
                     for row in page.items}
-        return render_template("sales/my_customers.html", tab=tab, page=page, contacts=contacts,
-                               choices=choices, today=today)
-    rows = services.current_leads(current_user.id, today)
+        return render_template("sales/my_customers.html", tab=tab, page=page, contacts=contacts, query=query,
+                               courses=courses, choices=choices, today=today)
+    query = listing.parse_list_query(request.args, sorts=["expires"], default_sort="expires", filters=MINE_FILTERS)
+    rows = services.current_leads(current_user.id, today, query.filters, query.search,
+                                  latest_first=query.descending)
     page = listing.paginate_list(rows, query)
-    return render_template("sales/my_customers.html", tab=tab, page=page, total=len(rows),
-                           choices=choices, today=today)
+    return render_template("sales/my_customers.html", tab=tab, page=page, total=len(rows), query=query,
+                           courses=courses, choices=choices, today=today)
 
 
 # -- all leads (director) -------------------------------------------------------------------------

@@ -212,24 +212,50 @@ def _convert(actor_id: int, customer: Customer, class_id: int, on: dt.date) -> t
 
 
 # -- the service ----------------------------------------------------------------------------
+def invalid_fields(problems: dict[str, str]) -> DomainError:
+    """One error carrying a message per field (crm.core.forms.show_domain_error places them all)."""
+    first_field, first_message = next(iter(problems.items()))
+    error = DomainError(first_message, field=first_field)
+    error.errors = dict(problems)
+    return error
+
+
 def record_payment(actor_id: int, customer_id: int, data: dict, *, today: dt.date) -> PaymentResult:
     """Validate and record a payment; converts, transfers, drops out or refunds as its type says. Flushes."""
     actor, customer = _load(actor_id, customer_id)
     ensure_may_record(actor, customer)
-    pay_type = _parse_int(data.get("pay_type"), "pay_type", _("Choose a payment type."))
+    problems: dict[str, str] = {}  # every field's message at once, not one per try
+
+    def check(parse, *args, **kwargs):
+        try:
+            return parse(*args, **kwargs)
+        except DomainError as error:
+            if error.field is None:
+                raise
+            problems.setdefault(error.field, error.message)
+            return None
+
+    pay_type = check(_parse_int, data.get("pay_type"), "pay_type", _("Choose a payment type."))
     if pay_type not in choices.PAY_TYPE:
-        raise DomainError(_("Choose a payment type."), field="pay_type")
-    paid = parse_amount(data.get("paid_amount"), "paid_amount", required=True)
-    deal = parse_amount(data.get("deal_amount"), "deal_amount", required=False)
-    quoted = parse_amount(data.get("quoted_amount"), "quoted_amount", required=False)
-    on = parse_date(data.get("date"), "date", today)
+        problems.setdefault("pay_type", _("Choose a payment type."))
+    paid = check(parse_amount, data.get("paid_amount"), "paid_amount", required=True)
+    deal = check(parse_amount, data.get("deal_amount"), "deal_amount", required=False)
+    quoted = check(parse_amount, data.get("quoted_amount"), "quoted_amount", required=False)
+    on = check(parse_date, data.get("date"), "date", today)
     note = (data.get("note") or "").strip() or None
     if note and len(note) > MAX_NOTE:
-        raise DomainError(_("The note may have at most %(n)d characters.", n=MAX_NOTE), field="note")
-    class_id = _parse_int(data.get("class_id"), "class_id", _("Choose a class."))
+        problems["note"] = _("The note may have at most %(n)d characters.", n=MAX_NOTE)
+    class_id = check(_parse_int, data.get("class_id"), "class_id", _("Choose a class."))
     klass = db.session.get(ClassList, class_id) if class_id is not None else None
     if class_id is not None and klass is None:
-        raise DomainError(_("Choose a class."), field="class_id")
+        problems.setdefault("class_id", _("Choose a class."))
+    if pay_type in MONEY_TYPES:
+        if paid == 0:
+            problems.setdefault("paid_amount", _("A deposit or tuition payment must be more than 0 yuan."))
+        if customer.status == choices.NOT_ENROLLED and klass is None:
+            problems.setdefault("class_id", _("Choose the class the student joins."))
+    if problems:
+        raise invalid_fields(problems)
 
     student = students.student_of(customer.id)
     result_extra: dict[str, Any] = {}

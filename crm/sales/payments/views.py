@@ -46,7 +46,7 @@ class StudentForm(FlaskForm):
     position = StringField(_l("Position"))
     salary = StringField(_l("Salary (yuan)"))
     welfare = StringField(_l("Welfare"))
-    placement_date = StringField(_l("Start date"))
+    placement_date = StringField(_l("Job start date"))
     memo = StringField(_l("Memo"))
 
 
@@ -89,7 +89,7 @@ def payment_create(customer_id: int):
     except DomainError:
         abort(403)
     form = PaymentForm()
-    form.pay_type.choices = [(str(k), v) for k, v in choices.PAY_TYPE.items()]
+    form.pay_type.choices = [(str(k), v) for k, v in choices.items(choices.PAY_TYPE)]
     form.class_id.choices = _class_choices()
     if request.method == "GET":
         form.date.data = clock.today().isoformat()

@@ -13,6 +13,7 @@ queued e-mails go out after that commit (crm.core.uow).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ from crm.sales.pool.expiry import expired_clause, reason_case
 
 LOCK_TIMEOUT_SECONDS = 15 * 60
 LOCK_WAIT_SECONDS = 120
+LEAD_LIST_LIMIT = 50  # leads named in one e-mail; the rest are counted and one link away
 
 
 @dataclass
@@ -39,6 +41,9 @@ class ReclaimResult:
     today: dt.date
     # consultant id -> {reason: count}
     per_consultant: dict[int, dict[int, int]] = field(default_factory=dict)
+    # consultant id -> [(lead id, reason)] of the leads this run moved, by lead id
+    leads: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     notification_ids: list[int] = field(default_factory=list)
     skipped: bool = False  # another run held the lock for too long
 
@@ -53,7 +58,7 @@ class ReclaimResult:
 
 
 def _move_postgresql(today: dt.date) -> list[tuple[int, int, int]]:
-    """One statement: move the expired leads, close their history rows, count per consultant."""
+    """One statement: move the expired leads, close their history rows; (lead, consultant, reason) rows."""
     customers = Customer.__table__
     cd = CustomerDistribution.__table__
     moved = (
@@ -76,10 +81,9 @@ def _move_postgresql(today: dt.date) -> list[tuple[int, int, int]]:
         .cte("closed")
     )
     query = (
-        sa.select(moved.c.last_lost_by_id, moved.c.pool_reason, sa.func.count())
+        sa.select(moved.c.id, moved.c.last_lost_by_id, moved.c.pool_reason)
         # Referencing `closed` makes sure the history update is part of the statement.
         .add_cte(closed)
-        .group_by(moved.c.last_lost_by_id, moved.c.pool_reason)
     )
     return [tuple(row) for row in db.session.execute(query)]
 
@@ -92,7 +96,7 @@ def _move_portable(today: dt.date) -> list[tuple[int, int, int]]:
     reason_of_lead = (
         sa.select(reason_case(today)).where(customers.c.id == cd.c.customer_id).scalar_subquery()
     )
-    # The history rows first: this takes SQLite's write lock, so the count and the move
+    # The history rows first: this takes SQLite's write lock, so the list and the move
     # below see the same rows and no other writer can slip in between.
     db.session.execute(
         sa.update(cd)
@@ -100,10 +104,8 @@ def _move_portable(today: dt.date) -> list[tuple[int, int, int]]:
         .values(status=reason_of_lead, ended_on=today),
         execution_options={"synchronize_session": False},
     )
-    counts = db.session.execute(
-        sa.select(customers.c.consultant_id, reason_case(today), sa.func.count())
-        .where(expired_clause(today))
-        .group_by(customers.c.consultant_id, reason_case(today))
+    moved = db.session.execute(
+        sa.select(customers.c.id, customers.c.consultant_id, reason_case(today)).where(expired_clause(today))
     ).all()
     db.session.execute(
         sa.update(customers)
@@ -116,7 +118,7 @@ def _move_portable(today: dt.date) -> list[tuple[int, int, int]]:
         ),
         execution_options={"synchronize_session": False},
     )
-    return [tuple(row) for row in counts]
+    return [tuple(row) for row in moved]
 
 
 def reclaim_expired(today: dt.date, actor_id: int | None = None, *, use_lock: bool = True) -> ReclaimResult:
@@ -139,15 +141,18 @@ def reclaim_expired(today: dt.date, actor_id: int | None = None, *, use_lock: bo
             rows = _move_portable(today)
         db.session.expire_all()  # the ORM copies of moved leads are stale now
         result = ReclaimResult(today=today)
-        per: dict[int, dict[int, int]] = defaultdict(dict)
-        for consultant_id, reason, count in rows:
-            per[int(consultant_id)][int(reason)] = int(count)
-        result.per_consultant = dict(per)
+        per: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        leads: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for lead_id, consultant_id, reason in sorted(rows):
+            per[int(consultant_id)][int(reason)] += 1
+            leads[int(consultant_id)].append((int(lead_id), int(reason)))
+        result.per_consultant = {k: dict(v) for k, v in per.items()}
+        result.leads = dict(leads)
         if result.per_consultant:
             result.notification_ids = _queue_summaries(result)
         audit.record(
             actor_id, "lead.reclaim", "reclaim", today.isoformat(), total=result.total,
-            consultants={str(k): v for k, v in sorted(result.per_consultant.items())},
+            consultants={str(k): v for k, v in sorted(result.per_consultant.items())}, run=result.run_id,
         )
         db.session.flush()
         return result
@@ -173,33 +178,67 @@ def _users_by_id(ids) -> dict[int, User]:
     return {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(list(ids))))}
 
 
+def _listed_leads(ids: list[int]) -> dict[int, Customer]:
+    """The leads an e-mail lists, by id, in one query."""
+    if not ids:
+        return {}
+    return {c.id: c for c in db.session.scalars(sa.select(Customer).where(Customer.id.in_(ids)))}
+
+
+def _lead_items(customers: dict[int, Customer], pairs: list[tuple[int, int]]) -> list[dict]:
+    """What an e-mail says of each lead: name, QQ, reason, the day it expired and a link."""
+    from crm.core.links import public_url
+    from crm.sales.pool.expiry import expiry_dates
+
+    items = []
+    for lead_id, reason in pairs:
+        customer = customers.get(lead_id)
+        if customer is None:
+            continue
+        dates = expiry_dates(customer.received_on, customer.last_follow_up_on)
+        items.append({"id": lead_id, "name": customer.name, "qq": customer.qq, "reason": reason,
+                      "expired_on": min(dates.values()).isoformat() if dates else "",
+                      "url": public_url("sales.lead_detail", customer_id=lead_id)})
+    return items
+
+
 def _queue_summaries(result: ReclaimResult) -> list[int]:
-    """One summary e-mail per consultant for this run date (deduplicated in the database)."""
+    """One summary e-mail per consultant for this run, naming its leads (capped; deduplicated per run)."""
+    from crm.core.links import public_url
+
     users = _users_by_id(result.per_consultant)
     if not any(u.email for u in users.values()):
         return []
     from crm.notifications.services import queue_email
 
+    listed = {cid: pairs[:LEAD_LIST_LIMIT] for cid, pairs in result.leads.items()}
+    customers = _listed_leads([lead_id for pairs in listed.values() for lead_id, _reason in pairs])
     ids = []
     for consultant_id, reasons in sorted(result.per_consultant.items()):
         user = users.get(consultant_id)
         if user is None or not user.email:
             continue
+        total = sum(reasons.values())
         note = queue_email(
             kind="lead_reclaimed",
             recipient_id=consultant_id,
             to_address=user.email,
             subject=_l("%(n)d lead(s) returned to the public pool on %(date)s",
-                       n=sum(reasons.values()), date=result.today.isoformat()),
+                       n=total, date=result.today.isoformat()),
             template="sales_reclaim_summary",
             context={
                 "name": user.name,
                 "today": result.today.isoformat(),
-                "total": sum(reasons.values()),
+                "total": total,
                 "no_follow_up": reasons.get(choices.LOST_NO_FOLLOW_UP, 0),
                 "no_conversion": reasons.get(choices.LOST_NO_CONVERSION, 0),
+                "leads": _lead_items(customers, listed.get(consultant_id, [])),
+                "more": max(total - LEAD_LIST_LIMIT, 0),
+                "history_url": public_url("sales.my_customers", tab="history", ended_from=result.today.isoformat(),
+                                          ended_to=result.today.isoformat()),
             },
-            dedupe_key=f"reclaim:{result.today}:{consultant_id}",
+            dedupe_key=f"reclaim:{result.today}:{result.run_id}:{consultant_id}",  # per run (S-15)
+            locale=user.locale,
         )
         if note is not None:
             ids.append(note.id)
@@ -216,20 +255,20 @@ def run_reclaim(today: dt.date, actor_id: int | None = None) -> ReclaimResult:
 
 # -- reminder ----------------------------------------------------------------------------
 
-REMINDER_LIST_LIMIT = 50
+REMINDER_LIST_LIMIT = LEAD_LIST_LIMIT
 
 
-def expiring_tomorrow(today: dt.date) -> dict[int, list[tuple[int, str, str]]]:
-    """Leads that are fine today and expired tomorrow, per consultant (id, name, qq); capped per consultant."""
+def expiring_tomorrow(today: dt.date) -> dict[int, list[tuple[int, str, str, int]]]:
+    """Leads that are fine today and expired tomorrow, per consultant (id, name, qq, reason)."""
     tomorrow = today + dt.timedelta(days=1)
     rows = db.session.execute(
-        sa.select(Customer.consultant_id, Customer.id, Customer.name, Customer.qq)
+        sa.select(Customer.consultant_id, Customer.id, Customer.name, Customer.qq, reason_case(tomorrow))
         .where(expired_clause(tomorrow), sa.not_(expired_clause(today)))
         .order_by(Customer.consultant_id, Customer.id)
     )
-    per: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-    for consultant_id, lead_id, name, qq in rows:
-        per[consultant_id].append((lead_id, name, qq))
+    per: dict[int, list[tuple[int, str, str, int]]] = defaultdict(list)
+    for consultant_id, lead_id, name, qq, reason in rows:
+        per[consultant_id].append((lead_id, name, qq, int(reason)))
     return dict(per)
 
 
@@ -239,9 +278,11 @@ def queue_expiry_reminders(today: dt.date) -> list[int]:
     users = _users_by_id(leads)
     if not any(u.email for u in users.values()):
         return []
+    from crm.core.links import public_url
     from crm.notifications.services import queue_email
 
     ids = []
+    tomorrow = (today + dt.timedelta(days=1)).isoformat()
     for consultant_id, items in sorted(leads.items()):
         user = users.get(consultant_id)
         if user is None or not user.email:
@@ -254,12 +295,16 @@ def queue_expiry_reminders(today: dt.date) -> list[int]:
             template="sales_expiry_reminder",
             context={
                 "name": user.name,
-                "tomorrow": (today + dt.timedelta(days=1)).isoformat(),
+                "tomorrow": tomorrow,
                 "total": len(items),
-                "leads": [{"id": i, "name": n, "qq": q} for i, n, q in items[:REMINDER_LIST_LIMIT]],
+                "leads": [{"id": i, "name": n, "qq": q, "reason": r, "expired_on": tomorrow,
+                           "url": public_url("sales.lead_detail", customer_id=i)}
+                          for i, n, q, r in items[:REMINDER_LIST_LIMIT]],
                 "more": max(len(items) - REMINDER_LIST_LIMIT, 0),
+                "list_url": public_url("sales.my_customers"),
             },
             dedupe_key=f"expiry-reminder:{today}:{consultant_id}",
+            locale=user.locale,
         )
         if note is not None:
             ids.append(note.id)

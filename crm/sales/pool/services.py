@@ -65,6 +65,7 @@ class PoolFilters:
     inquiry_from: dt.date | None = None
     inquiry_to: dt.date | None = None
     reason: int | None = None
+    search: str = ""  # name, QQ, phone or e-mail (crm.sales.lead_search)
 
 
 def pool_select(today: dt.date, filters: PoolFilters) -> sa.Select:
@@ -72,7 +73,7 @@ def pool_select(today: dt.date, filters: PoolFilters) -> sa.Select:
     stmt = sa.select(
         Customer.id, Customer.name, Customer.gender, Customer.education, Customer.source,
         Customer.inquiry_date, Customer.pool_since, Customer.received_on, Customer.last_follow_up_on,
-        Customer.consultant_id, Customer.status, pool_reason_expr(today).label("reason"),
+        Customer.consultant_id, Customer.last_lost_by_id, Customer.status, pool_reason_expr(today).label("reason"),
     ).where(in_pool_clause(today))
     if filters.source is not None:
         stmt = stmt.where(Customer.source == filters.source)
@@ -88,7 +89,17 @@ def pool_select(today: dt.date, filters: PoolFilters) -> sa.Select:
         stmt = stmt.where(Customer.inquiry_date <= filters.inquiry_to)
     if filters.reason in REASON_FILTERS:
         stmt = stmt.where(reason_filter(today, filters.reason))
+    if filters.search:
+        from crm.sales.lead_search import search_clause
+
+        stmt = stmt.where(search_clause(filters.search))
     return stmt
+
+
+def may_grab(row, consultant_id: int) -> bool:
+    """Python twin of grab's loser rule for a pool row: whoever lost the lead last may not take it back."""
+    loser = row.consultant_id if row.consultant_id is not None else row.last_lost_by_id
+    return loser != consultant_id
 
 
 def courses_of(customer_ids: list[int]) -> dict[int, list[str]]:

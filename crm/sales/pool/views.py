@@ -58,7 +58,7 @@ def pool_page():
     filters = pool.PoolFilters(
         source=f.get("source") if f.get("source") in choices.SOURCE else None,
         course_id=f.get("course"), inquiry_from=f.get("from"), inquiry_to=f.get("to"),
-        reason=f.get("reason") if f.get("reason") in pool.REASON_FILTERS else None,
+        reason=f.get("reason") if f.get("reason") in pool.REASON_FILTERS else None, search=query.search,
     )
     stmt = pool.pool_select(today, filters).order_by(*order_clauses(query, POOL_SORTS, Customer.id))
     page = paginate(stmt, query, scalars=False)
@@ -69,6 +69,7 @@ def pool_page():
         "sales/pool.html", page=page, query=query, filters=filters, courses=courses, today=today,
         all_courses=db.session.scalars(sa.select(Course).order_by(Course.name)).all(),
         consultants=consultants, can_assign=can_assign, since_date=pool.since_date, url_with=url_with,
+        may_grab=pool.may_grab, can_grab=current_user.has_permission("sales.pool.grab"), user_id=current_user.id,
         sources=choices.SOURCE, reasons=choices.POOL_REASONS, genders=choices.GENDER,
         educations=choices.EDUCATION, next_url=current_list_url(),
     )
