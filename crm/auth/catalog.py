@@ -8,6 +8,7 @@ existed.
 """
 from __future__ import annotations
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 
@@ -137,3 +138,23 @@ def codes_for_role(name: str) -> set[str]:
     """The codes a default role holds."""
     codes = DEFAULT_ROLES[name][2]
     return set(PERMISSIONS) if codes == ALL else set(codes)  # type: ignore[arg-type]
+
+
+def role_text(name: str, stored: str, part: int) -> str:
+    """A role's title (part 0) or description (part 1) for display.
+
+    Only the untouched text of a default role is a catalogue msgid and is
+    translated; anything else is shown as stored (and escaped by the template).
+    """
+    default = DEFAULT_ROLES.get(name)
+    if default is not None and stored and default[part] == stored:
+        return gettext(default[part])  # a literal of DEFAULT_ROLES, never user text
+    return stored or ""
+
+
+def permission_text(code: str, stored: str) -> str:
+    """A permission's label for display: the catalogue text translated, else as stored."""
+    label = PERMISSIONS.get(code)
+    if label is not None and label == stored:
+        return gettext(label)  # a literal of PERMISSIONS, never user text
+    return stored or ""

@@ -41,7 +41,7 @@ def _department_choices() -> list[tuple[int, str]]:
 
 
 def _role_choices() -> list[tuple[int, str]]:
-    return [(r.id, f"{r.title} ({r.name})") for r in db.session.scalars(sa.select(Role).order_by(Role.name))]
+    return [(r.id, f"{r.display_title} ({r.name})") for r in db.session.scalars(sa.select(Role).order_by(Role.name))]
 
 
 def _show_error(form, error: DomainError) -> None:
@@ -278,5 +278,5 @@ def role_permissions(role_id: int):
         flash(error.message, "danger")
         return _render_role(role, set(form.permissions.data or []), 400)
     db.session.commit()
-    flash(_("The permissions of %(r)s have been saved.", r=role.title), "success")
+    flash(_("The permissions of %(r)s have been saved.", r=role.display_title), "success")
     return redirect(url_for("auth.role_detail", role_id=role.id))

@@ -53,6 +53,13 @@ class Permission(db.Model):
     def __str__(self) -> str:
         return self.code
 
+    @property
+    def display_label(self) -> str:
+        """The label to show: translated when it is the catalogue's text."""
+        from crm.auth.catalog import permission_text
+
+        return permission_text(self.code, self.label)
+
 
 class Role(db.Model):
     """A named set of permissions."""
@@ -70,6 +77,20 @@ class Role(db.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def display_title(self) -> str:
+        """The title to show: translated for an unchanged default role, else as stored."""
+        from crm.auth.catalog import role_text
+
+        return role_text(self.name, self.title, 0)
+
+    @property
+    def display_description(self) -> str:
+        """The description to show: translated for an unchanged default role, else as stored."""
+        from crm.auth.catalog import role_text
+
+        return role_text(self.name, self.description, 1)
 
 
 class User(UserMixin, db.Model):
