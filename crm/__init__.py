@@ -36,6 +36,7 @@ def create_app(config: dict | None = None, *, areas: tuple[str, ...] = AREAS) ->
     register_extensions(app)
     register_areas(app, areas)
     register_access(app)
+    register_input_guard(app)
     register_templates(app)
     register_security_headers(app)
     register_cli(app)
@@ -150,6 +151,13 @@ def register_access(app: Flask) -> None:
 
     declare_endpoint(app, "static", PUBLIC)
     app.before_request(enforce_access)
+
+
+def register_input_guard(app: Flask) -> None:
+    """Every query parameter, form value and JSON string passes one guard before anything else."""
+    from crm.core.input_guard import init_input_guard
+
+    init_input_guard(app)
 
 
 def register_templates(app: Flask) -> None:

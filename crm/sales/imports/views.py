@@ -9,7 +9,6 @@ from flask import Flask, abort, current_app, jsonify, redirect, render_template,
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -17,6 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from crm.core import uow
 from crm.core.access import permission_required
 from crm.core.errors import DomainError
+from crm.core.forms import CrmForm
 from crm.core.listing import paginate, parse_list_query, url_with
 from crm.core.menu import MenuItem, register_menu
 from crm.extensions import db
@@ -38,7 +38,7 @@ from crm.sales.models import ImportJob
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-class ImportUploadForm(FlaskForm):
+class ImportUploadForm(CrmForm):
     """Upload one .xlsx workbook of leads."""
 
     file = FileField(_l("Excel workbook (.xlsx)"), validators=[FileRequired(_l("Choose an .xlsx file to upload."))])
