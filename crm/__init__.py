@@ -86,12 +86,9 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        from crm.auth.models import User
+        from crm.auth.sessions import user_for_token
 
-        try:
-            return db.session.get(User, int(user_id))
-        except (TypeError, ValueError):
-            return None
+        return user_for_token(user_id)
 
     def select_locale():
         from flask import has_request_context
