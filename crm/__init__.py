@@ -192,7 +192,16 @@ def register_security_headers(app: Flask) -> None:
         )
         if app.config.get("SESSION_COOKIE_SECURE"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if response.mimetype == "text/html" and _signed_in():
+            # A signed-in page holds someone's data: no browser or proxy may keep a copy.
+            response.headers["Cache-Control"] = "no-store"
         return response
+
+    def _signed_in() -> bool:
+        from flask import has_request_context
+        from flask_login import current_user
+
+        return has_request_context() and bool(current_user) and current_user.is_authenticated
 
     from crm.core.errors import register_error_pages
 

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
+from crm.extensions import db
 from tests.factories import login, make_user
 from tests.sales.lead_factories import make_lead
 
@@ -143,3 +144,22 @@ def _form_body(body: dict[str, str]) -> bytes:
         f"{quote(k.encode('utf-8', 'surrogatepass'))}={quote(v.encode('utf-8', 'surrogatepass'))}"
         for k, v in body.items()
     ).encode("ascii")
+
+
+def test_every_page_with_a_confirm_question_loads_the_confirm_script(app, admin):
+    """Flask-Admin pages too (issue 12, item 9): a misclick must not deactivate a colleague."""
+    from crm.auth.models import User
+
+    make_user("consultant")
+    users = [u.id for u in db.session.scalars(db.select(User).limit(3))]
+    pages = get_pages(app) + [f"/auth/users/{uid}/edit" for uid in users]
+    asking = []
+    for page in pages:
+        response = admin.get(page)
+        if response.status_code != 200 or "html" not in response.content_type:
+            continue
+        html = response.get_data(as_text=True)
+        if "data-confirm=" in html:
+            asking.append(page)
+            assert "js/confirm.js" in html, page
+    assert "/admin/users/" in asking
