@@ -36,6 +36,7 @@ def create_app(config: dict | None = None, *, areas: tuple[str, ...] = AREAS) ->
     register_extensions(app)
     register_areas(app, areas)
     register_access(app)
+    register_input_guard(app)
     register_templates(app)
     register_security_headers(app)
     register_cli(app)
@@ -94,12 +95,9 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        from crm.auth.models import User
+        from crm.auth.sessions import user_for_token
 
-        try:
-            return db.session.get(User, int(user_id))
-        except (TypeError, ValueError):
-            return None
+        return user_for_token(user_id)
 
     def select_locale():
         from flask import has_request_context
@@ -161,6 +159,13 @@ def register_access(app: Flask) -> None:
     app.before_request(enforce_access)
 
 
+def register_input_guard(app: Flask) -> None:
+    """Every query parameter, form value and JSON string passes one guard before anything else."""
+    from crm.core.input_guard import init_input_guard
+
+    init_input_guard(app)
+
+
 def register_templates(app: Flask) -> None:
     """Template globals: permission checks, the menu, local dates."""
     from crm.core import clock
@@ -196,7 +201,16 @@ def register_security_headers(app: Flask) -> None:
         )
         if app.config.get("SESSION_COOKIE_SECURE"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if response.mimetype == "text/html" and _signed_in():
+            # A signed-in page holds someone's data: no browser or proxy may keep a copy.
+            response.headers["Cache-Control"] = "no-store"
         return response
+
+    def _signed_in() -> bool:
+        from flask import has_request_context
+        from flask_login import current_user
+
+        return has_request_context() and bool(current_user) and current_user.is_authenticated
 
     from crm.core.errors import register_error_pages
 

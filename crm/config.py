@@ -7,6 +7,7 @@ that the table and `load_config` agree.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from collections.abc import Mapping
@@ -125,6 +126,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
             "0 <= first <= last <= 23 (the last slot starts at CRM_ROOM_LAST_HOUR)"
         )
     # surveys
+    remember_days = env_int("CRM_REMEMBER_DAYS", 14, env, minimum=1)
     survey_reminder_hour = env_int("CRM_SURVEY_REMINDER_HOUR", 9, env, minimum=0)
     if survey_reminder_hour > 23:
         raise ConfigError(f"CRM_SURVEY_REMINDER_HOUR must be an hour from 0 to 23, got {survey_reminder_hour}")
@@ -204,6 +206,10 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "SESSION_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", production, env),
         "REMEMBER_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", production, env),
         "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # Days a "remember me" sign-in lasts (the cookie is renewed at each sign-in).
+        "CRM_REMEMBER_DAYS": remember_days,
+        "REMEMBER_COOKIE_DURATION": dt.timedelta(days=remember_days),
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "PREFERRED_URL_SCHEME": "https" if production else "http",

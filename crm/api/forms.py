@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
+
+from crm.core.forms import CrmForm
 
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class TokenForm(FlaskForm):
+class TokenForm(CrmForm):
     """Create an API token for a website or partner."""
 
     name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired(), Length(max=64)])
@@ -20,5 +21,5 @@ class TokenForm(FlaskForm):
     )
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(CrmForm):
     """An empty form: CSRF protection for a confirmed POST action."""

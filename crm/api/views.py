@@ -41,6 +41,7 @@ from crm.api.services import find_active_token, find_idempotency, hit_rate_limit
 from crm.auth.models import User
 from crm.core import clock, uow
 from crm.core.access import public
+from crm.core.input_guard import json_problem
 from crm.extensions import db
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,10 @@ def _read_body() -> dict:
         raise ApiError(400, {"error": "malformed JSON"}) from None
     if not isinstance(body, dict):
         raise ApiError(400, {"error": "the body must be a JSON object"})
+    bad = json_problem(body)
+    if bad:
+        field, reason = bad
+        raise ApiError(422, {"errors": {field if field is not None else "": reason}})
     return body
 
 

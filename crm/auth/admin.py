@@ -13,7 +13,6 @@ from flask import Flask, has_request_context
 from flask_admin.contrib.sqla import filters
 from flask_babel import lazy_gettext as _l
 
-from crm.auth.catalog import role_title
 from crm.auth.models import Department, Role, User
 from crm.core.admin import SecuredModelView, add_secured_view
 from crm.core.audit import AuditLog
@@ -30,7 +29,7 @@ def local_time(value: dt.datetime | None) -> str:
 
 def role_options() -> list[tuple[str, str]]:
     """Filter choices: every role."""
-    return [(str(r.id), role_title(r)) for r in db.session.scalars(sa.select(Role).order_by(Role.name))]
+    return [(str(r.id), r.display_title) for r in db.session.scalars(sa.select(Role).order_by(Role.name))]
 
 
 def department_options() -> list[tuple[str, str]]:
@@ -156,7 +155,7 @@ class UserView(LiveFilterChoices, SecuredModelView):
         "last_login_at": _l("Last sign-in"),
     }
     column_formatters = {
-        "roles": lambda v, c, m, p: ", ".join(role_title(r) for r in m.roles),
+        "roles": lambda v, c, m, p: ", ".join(r.display_title for r in m.roles),
         "kind": lambda v, c, m, p: str(_l("Student")) if m.kind == User.KIND_STUDENT else str(_l("Staff")),
         "last_login_at": lambda v, c, m, p: local_time(m.last_login_at),
         "created_at": lambda v, c, m, p: local_time(m.created_at),

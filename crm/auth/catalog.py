@@ -8,6 +8,7 @@ existed.
 """
 from __future__ import annotations
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 
@@ -140,18 +141,21 @@ def codes_for_role(name: str) -> set[str]:
     return set(PERMISSIONS) if codes == ALL else set(codes)  # type: ignore[arg-type]
 
 
-# The default roles' titles as literal messages, so the UI shows them in its language. A title an
-# administrator changed is their own text and is shown as written (never passed to gettext).
-DEFAULT_ROLE_TITLES = {
-    "admin": _l("Administrator"), "ceo": _l("CEO"), "sales_director": _l("Sales director"),
-    "consultant": _l("Consultant"), "tutor": _l("Tutor"), "teacher": _l("Teacher"), "staff": _l("Staff"),
-    "student": _l("Student"),
-}
+def role_text(name: str, stored: str, part: int) -> str:
+    """A role's title (part 0) or description (part 1) for display.
+
+    Only the untouched text of a default role is a catalogue msgid and is
+    translated; anything else is shown as stored (and escaped by the template).
+    """
+    default = DEFAULT_ROLES.get(name)
+    if default is not None and stored and default[part] == stored:
+        return gettext(default[part])  # a literal of DEFAULT_ROLES, never user text
+    return stored or ""
 
 
-def role_title(role) -> str:
-    """A role's title in the UI language when it is a default role still under its default title."""
-    default = DEFAULT_ROLES.get(role.name)
-    if default is not None and role.title == default[0] and role.name in DEFAULT_ROLE_TITLES:
-        return str(DEFAULT_ROLE_TITLES[role.name])
-    return role.title
+def permission_text(code: str, stored: str) -> str:
+    """A permission's label for display: the catalogue text translated, else as stored."""
+    label = PERMISSIONS.get(code)
+    if label is not None and label == stored:
+        return gettext(label)  # a literal of PERMISSIONS, never user text
+    return stored or ""

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
 
+from crm.core.forms import CrmForm
 
-class LoginForm(FlaskForm):
+
+class LoginForm(CrmForm):
     """Sign in with user name and password."""
 
     username = StringField(_l("User name"), validators=[DataRequired(), Length(max=64)])
@@ -16,7 +17,7 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(CrmForm):
     """Change one's own password."""
 
     current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=128)])
@@ -31,7 +32,7 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class ProfileFields(FlaskForm):
+class ProfileFields(CrmForm):
     """Profile fields shared by the create and edit forms (P-2)."""
 
     name = StringField(_l("Name"), filters=[_strip], validators=[DataRequired(), Length(max=64)])
@@ -63,17 +64,17 @@ class UserEditForm(ProfileFields):
     """Edit a user's profile."""
 
 
-class UserRolesForm(FlaskForm):
+class UserRolesForm(CrmForm):
     """Replace a user's roles."""
 
     roles = SelectMultipleField(_l("Roles"), coerce=int)
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(CrmForm):
     """A POST that carries only the CSRF token (reset password, deactivate, ...)."""
 
 
-class RoleCreateForm(FlaskForm):
+class RoleCreateForm(CrmForm):
     """Create a custom role."""
 
     name = StringField(
@@ -86,7 +87,7 @@ class RoleCreateForm(FlaskForm):
     description = StringField(_l("Description"), filters=[_strip], validators=[Optional(), Length(max=255)])
 
 
-class RolePermissionsForm(FlaskForm):
+class RolePermissionsForm(CrmForm):
     """The permission matrix of a role: one checkbox per code."""
 
     permissions = SelectMultipleField(_l("Permissions"))

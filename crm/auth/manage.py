@@ -41,7 +41,7 @@ def _department_choices() -> list[tuple[int, str]]:
 
 
 def _role_choices() -> list[tuple[int, str]]:
-    return [(r.id, f"{r.title} ({r.name})") for r in db.session.scalars(sa.select(Role).order_by(Role.name))]
+    return [(r.id, f"{r.display_title} ({r.name})") for r in db.session.scalars(sa.select(Role).order_by(Role.name))]
 
 
 def _show_error(form, error: DomainError) -> None:
@@ -204,7 +204,7 @@ def roles():
         sa.select(Role.id, sa.func.count(Permission.id)).join(Role.permissions).group_by(Role.id)
     ).all())
     return render_template(
-        "auth/roles.html", roles=all_roles, user_counts=services.role_user_counts(), role_title=catalog.role_title,
+        "auth/roles.html", roles=all_roles, user_counts=services.role_user_counts(),
         permission_counts=permission_counts,
     )
 
@@ -254,7 +254,7 @@ def _render_role(role: Role, held: set[str], status: int = 200):
         .order_by(User.username).limit(200)
     ))
     return render_template(
-        "auth/role_detail.html", role=role, held=held, matrix=_permission_matrix(), role_title=catalog.role_title,
+        "auth/role_detail.html", role=role, held=held, matrix=_permission_matrix(),
         form=RolePermissionsForm(formdata=None), members=members,
         user_count=services.role_user_counts().get(role.id, 0),
     ), status
@@ -278,5 +278,5 @@ def role_permissions(role_id: int):
         flash(error.message, "danger")
         return _render_role(role, set(form.permissions.data or []), 400)
     db.session.commit()
-    flash(_("The permissions of %(r)s have been saved.", r=role.title), "success")
+    flash(_("The permissions of %(r)s have been saved.", r=role.display_title), "success")
     return redirect(url_for("auth.role_detail", role_id=role.id))

@@ -53,6 +53,13 @@ class Permission(db.Model):
     def __str__(self) -> str:
         return self.code
 
+    @property
+    def display_label(self) -> str:
+        """The label to show: translated when it is the catalogue's text."""
+        from crm.auth.catalog import permission_text
+
+        return permission_text(self.code, self.label)
+
 
 class Role(db.Model):
     """A named set of permissions."""
@@ -70,6 +77,20 @@ class Role(db.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def display_title(self) -> str:
+        """The title to show: translated for an unchanged default role, else as stored."""
+        from crm.auth.catalog import role_text
+
+        return role_text(self.name, self.title, 0)
+
+    @property
+    def display_description(self) -> str:
+        """The description to show: translated for an unchanged default role, else as stored."""
+        from crm.auth.catalog import role_text
+
+        return role_text(self.name, self.description, 1)
 
 
 class User(UserMixin, db.Model):
@@ -93,6 +114,8 @@ class User(UserMixin, db.Model):
     )
     active: Mapped[bool] = mapped_column(default=True)
     must_change_password: Mapped[bool] = mapped_column(default=False)
+    # Part of every session and remember-me cookie; raising it ends them all (sign-out, password, deactivation).
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     locale: Mapped[str | None] = mapped_column(sa.String(8))
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
@@ -114,6 +137,15 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # type: ignore[override]
         """Deactivated accounts cannot sign in or stay signed in."""
         return bool(self.active)
+
+    def get_id(self) -> str:
+        """"<id>:<session version>:<sign-in nonce>", kept in the session and the signed remember cookie.
+
+        The loader accepts it only while the version is the account's current one; the nonce
+        (new at each sign-in) makes every remember cookie a different value.
+        """
+        nonce = self.__dict__.get("_sign_in_nonce") or "0"
+        return f"{self.id}:{self.session_version}:{nonce}"
 
     # -- passwords --------------------------------------------------------
     def set_password(self, password: str) -> None:

@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from crm.auth import catalog
-from crm.auth.models import Department, Permission, Role, User, user_roles
+from crm.auth.models import Department, Permission, Role, User, role_permissions, user_roles
+from crm.auth.sessions import revoke_sessions
 from crm.auth.signin import clear_failures
 from crm.core import audit
-from crm.core.errors import Conflict, DomainError, NotFound
+from crm.core.errors import Conflict, DomainError, Forbidden, NotFound
 from crm.extensions import db
 
 MIN_PASSWORD_LENGTH = 8
@@ -96,6 +97,31 @@ def random_password(length: int = 12) -> str:
             return value
 
 
+# -- no escalation ---------------------------------------------------------------------
+def held_codes(user_id: int) -> set[str]:
+    """The permission codes a user holds through their roles (read fresh, not from a cache)."""
+    return set(db.session.scalars(
+        sa.select(Permission.code).distinct()
+        .join(role_permissions, role_permissions.c.permission_id == Permission.id)
+        .join(user_roles, user_roles.c.role_id == role_permissions.c.role_id)
+        .where(user_roles.c.user_id == user_id)
+    ))
+
+
+def _role_codes(roles: Iterable[Role]) -> set[str]:
+    return {perm.code for role in roles for perm in role.permissions}
+
+
+def require_no_escalation(actor_id: int | None, codes: Iterable[str], *, field: str | None = None) -> None:
+    """Nobody acts on, grants or edits permissions they do not hold themselves (None: the CLI)."""
+    if actor_id is None:
+        return
+    missing = set(codes) - held_codes(actor_id)
+    if missing:
+        raise Forbidden(_("You cannot do this: it involves permissions you do not hold (%(codes)s).",
+                          codes=", ".join(sorted(missing))), field=field)
+
+
 # -- account management ------------------------------------------------------------
 def change_own_password(user: User, current: str, new: str) -> None:
     """Change a user's own password after checking the current one."""
@@ -107,6 +133,7 @@ def change_own_password(user: User, current: str, new: str) -> None:
     user.set_password(new)
     user.must_change_password = False
     db.session.flush()
+    revoke_sessions(user.id)
 
 
 def get_user(user_id: int) -> User:
@@ -169,8 +196,13 @@ def create_user(
     role_names: Iterable[str] = (),
     role_ids: Iterable[int] = (),
     must_change_password: bool = True,
+    roles_by_rule: bool = False,
 ) -> tuple[User, str]:
-    """Create an account; returns the user and the initial password."""
+    """Create an account; returns the user and the initial password.
+
+    `roles_by_rule`: the roles come from a product rule (a converted lead's student account),
+    not from the actor's choice, so the no-escalation check does not apply.
+    """
     username = (username or "").strip()
     if not username:
         raise DomainError(_("A user name is required."), field="username")
@@ -197,6 +229,8 @@ def create_user(
         if len(roles) != len(names):
             raise DomainError(_("Unknown role."), field="roles")
     roles.extend(r for r in _roles_by_ids(role_ids) if r not in roles)
+    if not roles_by_rule:
+        require_no_escalation(actor_id, _role_codes(roles), field="roles")
     user = User(
         username=username, name=name, email=email, phone=phone, wechat_openid=wechat_openid,
         department_id=department_id, kind=kind, active=True, must_change_password=must_change_password,
@@ -229,6 +263,7 @@ def update_profile(
 ) -> User:
     """Change a user's profile (P-2); the changed fields are audited."""
     user = get_user(user_id)
+    require_no_escalation(actor_id, held_codes(user.id))
     values = {
         "name": _clean(name), "email": _clean(email), "phone": _clean(phone),
         "wechat_openid": _clean(wechat_openid), "department_id": department_id, "kind": kind,
@@ -248,12 +283,14 @@ def update_profile(
 def reset_password(actor_id: int, user_id: int) -> str:
     """Give a user a new random password that must be changed at next sign-in."""
     user = get_user(user_id)
+    require_no_escalation(actor_id, held_codes(user.id))
     password = random_password()
     user.set_password(password)
     user.must_change_password = True
     clear_failures(user.username)
     audit.record(actor_id, "user.reset_password", "user", user.id)
     db.session.flush()
+    revoke_sessions(user.id)
     return password
 
 
@@ -262,11 +299,14 @@ def set_active(actor_id: int, user_id: int, active: bool) -> User:
     user = get_user(user_id)
     if actor_id == user_id and not active:
         raise DomainError(_("You cannot deactivate your own account."))
+    require_no_escalation(actor_id, held_codes(user.id))
     if user.active == active:
         return user
     user.active = active
     audit.record(actor_id, "user.activate" if active else "user.deactivate", "user", user.id)
     db.session.flush()
+    if not active:
+        revoke_sessions(user.id)
     return user
 
 
@@ -274,6 +314,7 @@ def set_user_roles(actor_id: int, user_id: int, role_ids: Iterable[int]) -> User
     """Replace a user's roles (audited)."""
     user = get_user(user_id)
     roles = _roles_by_ids(role_ids)
+    require_no_escalation(actor_id, held_codes(user.id) | _role_codes(roles), field="roles")
     before = sorted(r.name for r in user.roles)
     after = sorted(r.name for r in roles)
     if actor_id == user_id and "admin" in before and "admin" not in after:
@@ -341,6 +382,7 @@ def set_role_permissions(actor_id: int, role_id: int, codes: Iterable[str]) -> R
     if len(perms) != len(wanted):
         raise DomainError(_("Unknown permission."), field="permissions")
     before = sorted(p.code for p in role.permissions)
+    require_no_escalation(actor_id, set(wanted) | set(before), field="permissions")
     role.permissions = perms
     if before != wanted:
         audit.record(actor_id, "role.permissions", "role", role.id, before=before, after=wanted,

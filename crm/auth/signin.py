@@ -6,9 +6,12 @@ takes as long to refuse as a wrong password.
 """
 from __future__ import annotations
 
+import secrets
+
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm.auth.models import User
 from crm.core.clock import utcnow
@@ -96,6 +99,16 @@ def clear_failures(username: str) -> None:
     redis.client.delete(failure_keys(username, "")[0])
 
 
+_DUMMY_HASH: list[str] = []
+
+
+def _verify_dummy(password: str) -> None:
+    """Check the password against a hash made like every user's (scrypt), and ignore the answer."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(generate_password_hash(secrets.token_hex(16), method="scrypt"))
+    check_password_hash(_DUMMY_HASH[0], password)
+
+
 def authenticate(username: str, password: str, ip: str) -> User:
     """Check credentials with throttling; return the user or raise DomainError."""
     username = (username or "").strip()
@@ -110,7 +123,10 @@ def authenticate(username: str, password: str, ip: str) -> User:
     # Names are unique whatever their case (index on lower(username)), so "Admin" signs in as "admin".
     user = (db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.lower()))
             if username else None)
-    if user is None or not user.check_password(password or ""):
+    if user is None or not user.password_hash:
+        _verify_dummy(password or "")  # as slow as a real check: the answer time tells no names
+        raise DomainError(_("Wrong user name or password."))
+    if not user.check_password(password or ""):
         raise DomainError(_("Wrong user name or password."))
     _release_attempt(username, ip)
     if not user.active:

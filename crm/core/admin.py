@@ -22,13 +22,13 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from werkzeug.utils import secure_filename
 from wtforms.validators import ValidationError
 
 from crm.core import clock
 from crm.core.access import AUTHENTICATED, can, declare_blueprint
+from crm.core.forms import CrmForm
 from crm.core.ids import MAX_ID
 from crm.core.listing import xlsx_response
 from crm.extensions import db
@@ -80,7 +80,7 @@ class LazyOptions:
         return iter(self._load())
 
 
-class CrmAdminForm(FlaskForm):
+class CrmAdminForm(CrmForm):
     """Base of every Flask-Admin form: carries Flask-WTF's CSRF token.
 
     Flask-Admin's own SecureForm signs a different token than the global
@@ -219,6 +219,40 @@ class SecuredModelView(ModelView):
     def is_action_allowed(self, name: str) -> bool:
         """Only whitelisted bulk actions, and only for users who may edit."""
         return name in self.allowed_actions and self.can_edit and super().is_action_allowed(name)
+
+    # -- list arguments -----------------------------------------------------
+    def _get_list_extra_args(self):
+        """Page numbers and sizes no list can have fall back to the first page and the default size."""
+        args = super()._get_list_extra_args()
+        size = args.page_size if args.page_size in self.page_size_options else self.page_size
+        if not args.page or args.page < 0 or args.page * size > MAX_INT_ID:
+            args.page = 0
+        if args.page_size not in self.page_size_options:
+            args.page_size = 0
+        return args
+
+    def _get_list_filter_args(self):
+        """Filter values the column cannot hold are dropped with a message, never sent to the database.
+
+        A filter on an integer column gets an int within the column's range (PostgreSQL
+        refuses to compare an integer column with text, or with a number past 32 bits).
+        """
+        kept = []
+        for idx, name, value in super()._get_list_filter_args() or []:
+            flt = self._filters[idx]
+            try:
+                cleaned = flt.clean(value)
+                column = getattr(flt, "column", None)
+                if isinstance(getattr(column, "type", None), sa.Integer) and not isinstance(cleaned, list):
+                    cleaned = int(str(cleaned).strip())
+                    if not -MAX_INT_ID <= cleaned <= MAX_INT_ID:
+                        raise ValueError(value)
+                    value = cleaned
+            except (TypeError, ValueError, OverflowError, ArithmeticError):
+                flash(self.get_invalid_value_msg(value, flt), "error")
+                continue
+            kept.append((idx, name, value))
+        return kept if self._filters else None
 
     # -- lookups ----------------------------------------------------------
     def get_one(self, id):

@@ -2,8 +2,36 @@
 from __future__ import annotations
 
 from flask import flash
+from flask_wtf import FlaskForm
 
 from crm.core.errors import DomainError
+from crm.core.input_guard import problem
+
+
+class CrmForm(FlaskForm):
+    """Base of every form: text with control characters, lone surrogates or past the length
+    limit gets a message under its field before any other check (or query) sees it."""
+
+    # True on a form whose services clean and explain control characters themselves.
+    allow_control = False
+
+    def validate(self, extra_validators=None) -> bool:
+        bad = {}
+        for field in self:
+            data = field.data
+            texts = [data] if isinstance(data, str) else [x for x in data if isinstance(x, str)] \
+                if isinstance(data, (list, tuple)) else []
+            for text in texts:
+                reason = problem(text, allow_control=self.allow_control)
+                if reason:
+                    bad[field.name] = reason
+                    break
+        if not bad:
+            return super().validate(extra_validators)
+        for field in self:
+            field.errors = [bad[field.name]] if field.name in bad else []
+        self._errors = None
+        return False
 
 
 def show_domain_error(form, error: DomainError, *, aliases: dict[str, str] | None = None,

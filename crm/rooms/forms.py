@@ -5,11 +5,11 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
 from crm.core.admin import CrmAdminForm, UniqueValue
+from crm.core.forms import CrmForm
 from crm.rooms.cells import Cell, parse_cell
 from crm.rooms.models import Room
 
@@ -51,7 +51,7 @@ class RoomForm(CrmAdminForm):
     active = BooleanField(_l("Active (takes bookings)"), default=True)
 
 
-class FeedKeyForm(FlaskForm):
+class FeedKeyForm(CrmForm):
     """Regenerate the secret calendar URL (CSRF only)."""
 
 

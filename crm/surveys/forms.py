@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -21,6 +20,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.core.clock import local_zone, to_local
+from crm.core.forms import CrmForm
 from crm.core.ids import is_id
 from crm.surveys.models import KIND_CHOICE, KIND_SCORE, KIND_TEXT
 from crm.surveys.services import (
@@ -102,7 +102,7 @@ class QuestionForm(Form):
     options = FieldList(FormField(OptionForm), max_entries=POSTED_OPTIONS_CAP)
 
 
-class SurveyForm(FlaskForm):
+class SurveyForm(CrmForm):
     """The editor page: title, times, anonymous mode and every question with its options (Q-2)."""
 
     class_id = SelectField(_l("Class"), coerce=int, validate_choice=False)
@@ -178,11 +178,11 @@ class SurveyForm(FlaskForm):
                 row.form.position.data = len(entry.form.options.entries)
 
 
-class CopyForm(FlaskForm):
+class CopyForm(CrmForm):
     """Copy a survey to another class as a new draft."""
 
     class_id = SelectField(_l("Class"), coerce=int, validate_choice=False)
 
 
-class ActionForm(FlaskForm):
+class ActionForm(CrmForm):
     """A bare form for POST buttons (publish) and the answer form: CSRF only."""

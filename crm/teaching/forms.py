@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
+from crm.core.forms import CrmForm
+from crm.core.input_guard import strip_control
 
-class SessionForm(FlaskForm):
+
+class SessionForm(CrmForm):
     """A course session (T-1)."""
+
+    allow_control = True  # services.save_session drops control characters and explains what is left
 
     session_no = StringField(_l("Session number"))
     held_on = StringField(_l("Date"))
@@ -21,12 +25,12 @@ class SessionForm(FlaskForm):
     grading_points = TextAreaField(_l("Grading points"))
 
 
-class PostForm(FlaskForm):
+class PostForm(CrmForm):
     """CSRF only: pages whose inputs are one per row (grids, bulk actions)."""
 
 
-class HomeworkForm(FlaskForm):
+class HomeworkForm(CrmForm):
     """A student's homework file and memo (T-7)."""
 
     file = FileField(_l("File"))
-    memo = TextAreaField(_l("Memo"))
+    memo = TextAreaField(_l("Memo"), filters=[strip_control])

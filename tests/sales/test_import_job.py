@@ -285,6 +285,7 @@ def test_formula_without_cached_value_is_refused(tmp_path):
     job = run(job)
     assert (job.imported, job.invalid) == (1, 1)
     assert "姓名 (Name) holds a formula without a calculated value" in rejected(job)[2][1]
+    assert rejected(job)[2][2][1] == "=\"张\"&\"三\""  # the original text, not an empty cell
     assert lead(qq) is None
 
 

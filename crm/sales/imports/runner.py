@@ -100,8 +100,8 @@ class ImportRunner:
         self.memo = import_memo(job.id)
 
     # -- reading ------------------------------------------------------------------------------
-    def rows(self) -> Iterator[tuple[int, tuple, frozenset]]:
-        """(row number, cell values, columns holding a formula without a cached value)."""
+    def rows(self) -> Iterator[tuple[int, tuple, dict]]:
+        """(row number, cell values, {column: formula text} of formulas without a cached value)."""
         first = self.info.header_row + 1
         options = dict(min_row=first, max_row=self.info.last_row, max_col=self.width)
         values_book, values_sheet, _names = open_sheet(self.path, self.info.sheet_name, data_only=True)
@@ -111,7 +111,7 @@ class ImportRunner:
                 fast = iter_values(self.path, values_sheet, min_row=first, max_row=self.info.last_row,
                                    max_col=self.width)
                 for number, row in enumerate(fast, start=first):
-                    yield number, row, frozenset()
+                    yield number, row, {}
                 return
             values = values_sheet.iter_rows(values_only=True, **options)
             # Only files that contain formulas pay for a second pass: data_only=True reads a formula
@@ -120,10 +120,10 @@ class ImportRunner:
             try:
                 cells = formula_sheet.iter_rows(**options)
                 for number, (row, formula_row) in enumerate(zip(values, cells), start=first):
-                    missing = frozenset(
-                        index for index, cell in enumerate(formula_row)
+                    missing = {
+                        index: str(cell.value) for index, cell in enumerate(formula_row)
                         if getattr(cell, "data_type", None) == "f" and index < len(row) and row[index] is None
-                    )
+                    }
                     yield number, row, missing
             finally:
                 formula_book.close()
@@ -139,7 +139,7 @@ class ImportRunner:
             rejected = set(db.session.scalars(
                 sa.select(ImportRowError.row_number).where(ImportRowError.job_id == self.job_id)))
         db.session.commit()  # end the read transaction before the first batch writes
-        batch: list[tuple[int, tuple, frozenset]] = []
+        batch: list[tuple[int, tuple, dict]] = []
         for number, values, formulas in self.rows():
             if number - self.info.header_row <= resume_at:
                 if number not in rejected:
@@ -162,7 +162,7 @@ class ImportRunner:
             self.seen.setdefault((field, value), number)
 
     # -- one batch ----------------------------------------------------------------------------
-    def commit_batch(self, batch: list[tuple[int, tuple, frozenset]]) -> bool:
+    def commit_batch(self, batch: list[tuple[int, tuple, dict]]) -> bool:
         """Validate, dedupe, allocate and save one batch in one transaction (retried on deadlock)."""
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             seen_before = dict(self.seen)
@@ -176,7 +176,7 @@ class ImportRunner:
                 time.sleep(0.2 * attempt)
         return False
 
-    def _commit_batch(self, batch: list[tuple[int, tuple, frozenset]]) -> bool:
+    def _commit_batch(self, batch: list[tuple[int, tuple, dict]]) -> bool:
         end = batch[-1][0] - self.info.header_row
         errors: list[tuple[int, tuple, str, str]] = []
         candidates: list[tuple[int, tuple, dict]] = []
@@ -188,7 +188,9 @@ class ImportRunner:
             try:
                 record = self.parser.parse(values, formulas)
             except RowInvalid as error:
-                errors.append((number, values, "invalid", str(error)))
+                # The error workbook shows the row as the user wrote it: a formula as its text.
+                original = tuple(formulas.get(index, value) for index, value in enumerate(values))
+                errors.append((number, original, "invalid", str(error)))
                 continue
             reason = self._repeated_in_file(number, record)
             if reason:

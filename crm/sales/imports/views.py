@@ -20,7 +20,6 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -29,6 +28,7 @@ from wtforms import HiddenField
 from crm.core import uow
 from crm.core.access import permission_required
 from crm.core.errors import DomainError
+from crm.core.forms import CrmForm
 from crm.core.listing import paginate, parse_list_query, url_with
 from crm.core.menu import MenuItem, register_menu
 from crm.extensions import db
@@ -57,7 +57,7 @@ from crm.sales.models import ImportJob
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-class ImportUploadForm(FlaskForm):
+class ImportUploadForm(CrmForm):
     """Upload one .xlsx workbook of leads."""
 
     file = FileField(_l("Excel workbook (.xlsx)"), validators=[FileRequired(_l("Choose an .xlsx file to upload."))])
@@ -123,7 +123,7 @@ def _pending_uploads() -> list[list[str]]:
     return [list(item) for item in pending] if isinstance(pending, list) else []
 
 
-class ImportPreviewForm(FlaskForm):
+class ImportPreviewForm(CrmForm):
     """Confirm a preview: the sheet, header row and column mapping shown (the mapping comes as map-<n>)."""
 
     sheet = HiddenField()

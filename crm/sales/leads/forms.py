@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -19,6 +18,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
+from crm.core.forms import CrmForm
 from crm.sales import choices
 from crm.sales.allocation_table import NUM_MAX, NUM_MIN, WEIGHT_MAX, WEIGHT_MIN
 from crm.sales.leads import fields
@@ -41,7 +41,7 @@ def options(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-class LeadForm(FlaskForm):
+class LeadForm(CrmForm):
     """A lead's profile (S-1 fields except consultant, status and dates).
 
     The form only collects the values: every format, length and choice rule is
@@ -111,7 +111,7 @@ class LeadForm(FlaskForm):
         self.course_ids.data = [c.id for c in customer.courses]
 
 
-class FollowUpForm(FlaskForm):
+class FollowUpForm(CrmForm):
     """A follow-up note (S-13)."""
 
     note = TextAreaField(
@@ -139,7 +139,7 @@ class RankRowForm(Form):
     on_leave_until = DateField(_l("On leave until"), validators=[Optional()])
 
 
-class AllocationTableForm(FlaskForm):
+class AllocationTableForm(CrmForm):
     """The whole allocation table, saved at once, plus an optional consultant to add (S-3)."""
 
     rows = FieldList(FormField(RankRowForm))

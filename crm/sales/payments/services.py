@@ -157,7 +157,7 @@ def create_student_account(actor_id: int, customer: Customer) -> tuple[User, str
         try:
             return create_user(
                 actor_id, username=username, name=customer.name, email=customer.email,
-                kind=User.KIND_STUDENT, role_names=["student"], must_change_password=True,
+                kind=User.KIND_STUDENT, role_names=["student"], must_change_password=True, roles_by_rule=True,
             )
         except Conflict as error:
             if error.field != "username":

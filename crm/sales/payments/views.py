@@ -6,14 +6,13 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload
 from wtforms import SelectField, StringField, TextAreaField
 
 from crm.core import clock, uow
 from crm.core.access import permission_required
 from crm.core.errors import DomainError
-from crm.core.forms import show_domain_error
+from crm.core.forms import CrmForm, show_domain_error
 from crm.core.listing import paginate, parse_list_query, url_with
 from crm.extensions import db
 from crm.org.models import ClassList
@@ -25,7 +24,7 @@ from crm.students import services as student_services
 from crm.students.models import Enrollment, Student
 
 
-class PaymentForm(FlaskForm):
+class PaymentForm(CrmForm):
     """A payment (amounts as text: the service parses whole yuan and explains mistakes)."""
 
     pay_type = SelectField(_l("Type"), choices=[], validate_choice=False)
@@ -37,7 +36,7 @@ class PaymentForm(FlaskForm):
     note = TextAreaField(_l("Note"))
 
 
-class StudentForm(FlaskForm):
+class StudentForm(CrmForm):
     """Emergency contact and placement (S-19)."""
 
     emergency_contact = StringField(_l("Emergency contact"))

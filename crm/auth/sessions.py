@@ -1,0 +1,51 @@
+"""Revocable sessions (issue 12): a per-user session version in every session and remember cookie.
+
+`User.get_id()` is "<id>:<version>:<nonce>"; Flask-Login keeps it in the session
+and signs it into the remember-me cookie, and hands it back to `user_for_token`
+on every request. Raising `users.session_version` (one UPDATE, so concurrent
+bumps never get lost) ends every session and remember cookie of the account.
+"""
+from __future__ import annotations
+
+import secrets
+
+import sqlalchemy as sa
+from flask import g
+
+from crm.auth.models import User
+from crm.core.ids import MAX_ID
+from crm.extensions import db
+
+
+def user_for_token(token: str) -> User | None:
+    """The user a session or remember cookie names, if its version is still the current one."""
+    parts = str(token or "").split(":")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    user_id, version = int(parts[0]), int(parts[1])
+    if not 0 < user_id <= MAX_ID:
+        return None
+    user = db.session.get(User, user_id)
+    if user is None:
+        return None
+    if user.session_version != version:
+        g.ended_session_user = user  # end_stale_session (crm/auth/views.py) clears the cookie and says why
+        return None
+    user.__dict__["_sign_in_nonce"] = parts[2]
+    return user
+
+
+def new_sign_in(user: User) -> None:
+    """Give this sign-in its own nonce, so its remember cookie differs from every earlier one."""
+    user.__dict__["_sign_in_nonce"] = secrets.token_urlsafe(12)
+
+
+def revoke_sessions(user_id: int) -> None:
+    """End every session and remember cookie of the account (the caller commits)."""
+    db.session.execute(
+        sa.update(User).where(User.id == user_id).values(session_version=User.session_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    user = db.session.get(User, user_id)
+    if user is not None:
+        db.session.refresh(user, ["session_version"])
