@@ -21,6 +21,11 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.conf.imports = tuple(task_modules(app))
     celery_app.conf.beat_schedule = {**(celery_app.conf.beat_schedule or {}), **beat_schedule(app)}
     celery_app.conf.broker_url = app.config["CELERY_BROKER_URL"]
+    if app.config["CELERY_BROKER_URL"].startswith(("redis://", "rediss://")):
+        from crm.broker import TRANSPORT
+
+        # kombu's Redis transport with a guard that keeps the worker alive when Redis dies (see crm.broker).
+        celery_app.conf.broker_transport = TRANSPORT
     celery_app.conf.timezone = app.config["CRM_TIMEZONE"]
     overrides = app.config.get("CELERY_OVERRIDES") or {}
     if overrides:

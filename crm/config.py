@@ -186,10 +186,12 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "MAIL_USE_SSL": env_bool("MAIL_USE_SSL", False, env),
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "").strip() or "crm@localhost",
         "MAIL_TIMEOUT": env_int("MAIL_TIMEOUT", 10, env, minimum=1),
-        # S-21: a failed send is retried after BASE * 2**n seconds (capped at MAX), MAX_RETRIES times.
-        "CRM_MAIL_MAX_RETRIES": env_int("CRM_MAIL_MAX_RETRIES", 5, env, minimum=0),
+        # S-21: a failed send is retried after BASE * 2**n seconds (capped at MAX) for WINDOW hours after it
+        # was queued (a night without SMTP loses nothing); MAX_RETRIES > 0 also limits the count (0: no limit).
+        "CRM_MAIL_MAX_RETRIES": env_int("CRM_MAIL_MAX_RETRIES", 0, env, minimum=0),
         "CRM_MAIL_RETRY_BASE_SECONDS": env_int("CRM_MAIL_RETRY_BASE_SECONDS", 30, env, minimum=1),
-        "CRM_MAIL_RETRY_MAX_SECONDS": env_int("CRM_MAIL_RETRY_MAX_SECONDS", 3600, env, minimum=1),
+        "CRM_MAIL_RETRY_MAX_SECONDS": env_int("CRM_MAIL_RETRY_MAX_SECONDS", 900, env, minimum=1),
+        "CRM_MAIL_RETRY_WINDOW_HOURS": env_int("CRM_MAIL_RETRY_WINDOW_HOURS", 24, env, minimum=1),
         # "smtp" sends through MAIL_SERVER; "file" writes .eml files to instance/mail/ (the
         # development default when MAIL_SERVER is unset, so `make run` mail is readable).
         "MAIL_BACKEND": mail_backend(env, crm_env),

@@ -9,4 +9,4 @@ def init_app(app: Flask) -> None:
     from crm.core.areas import register_beat, register_tasks
 
     register_tasks(app, "crm.notifications.tasks")
-    register_beat(app, "requeue-unsent-email", "crm.notifications.requeue_unsent", crontab(minute="*/10"))
+    register_beat(app, "requeue-unsent-email", "crm.notifications.requeue_unsent", crontab(minute="*"))

@@ -36,7 +36,7 @@ def queue_email(*, kind: str, recipient_id: int | None, to_address: str | None, 
         text, html = render_email(template, context)
         subject_text = " ".join(str(subject).split())[:255]
     values = dict(kind=kind, recipient_id=recipient_id, to_address=to_address.strip(), subject=subject_text,
-                  body_text=text, body_html=html, status="queued", attempts=0)
+                  body_text=text, body_html=html, status="queued", attempts=0, next_attempt_at=utcnow())
     if dedupe_key is None:
         notification = Notification(**values)
         db.session.add(notification)
