@@ -196,6 +196,8 @@ class ImportJob(db.Model):
     error_path: Mapped[str | None] = mapped_column(sa.String(512))
     message: Mapped[str | None] = mapped_column(sa.Text)
     finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Written with every batch: a running job whose heartbeat is stale lost its worker (resume_stalled_imports).
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     created_by: Mapped[User | None] = relationship()
 
