@@ -26,7 +26,11 @@ AREAS = (
 
 def create_app(config: dict | None = None, *, areas: tuple[str, ...] = AREAS) -> Flask:
     """Build the Flask application; `config` overrides values read from the environment."""
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
+    from crm.core import reconnect
+
+    # CrmFlask: a request that lost its database connection before writing is served again (16.4).
+    app = reconnect.CrmFlask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
+    reconnect.init_app(app)
     app.config.update(load_config())
     if config:
         app.config.update(config)
