@@ -4,6 +4,8 @@ Never the shared Redis: every fault test starts its own redis-server on a free 1
 """
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -45,3 +47,26 @@ def private_redis(tmp_path):
     server = PrivateRedis(tmp_path / "redis")
     yield server
     server.stop()
+
+
+def pytest_generate_tests(metafunc):
+    """`make faults` runs each fault scenario CRM_FAULT_TRIALS times (CI: once)."""
+    if "fault_trial" in metafunc.fixturenames:
+        trials = int(os.environ.get("CRM_FAULT_TRIALS", "1"))
+        metafunc.parametrize("fault_trial", range(1, trials + 1), ids=lambda n: f"trial{n}")
+
+
+@pytest.fixture
+def fault_report(request, database_url):
+    """record(lost=, doubled=, server_errors=): one line of figures for docs/reliability.md (`make faults`)."""
+    target = os.environ.get("CRM_FAULT_REPORT")
+
+    def record(*, lost: int, doubled: int, server_errors: int, items: int) -> None:
+        if not target:
+            return
+        line = {"scenario": request.node.originalname, "database": database_url.split(":", 1)[0],
+                "items": items, "lost": lost, "doubled": doubled, "server_errors": server_errors}
+        with open(target, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line) + "\n")
+
+    return record

@@ -47,9 +47,10 @@ def pg_app(build_app, database_url):
 
 
 @pytest.mark.committing
-def test_a_read_that_lost_its_connection_is_served_on_a_fresh_one(pg_app, clean_database):
+def test_a_read_that_lost_its_connection_is_served_on_a_fresh_one(pg_app, clean_database, fault_trial, fault_report):
     other, runs = pg_app
     response = other.test_client().get("/_fault/read")
+    fault_report(items=1, lost=0, doubled=0, server_errors=int(response.status_code >= 500))
     assert response.status_code == 200 and runs["read"] == 2
 
 

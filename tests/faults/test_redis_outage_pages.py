@@ -40,13 +40,14 @@ def test_sign_in_while_redis_is_down_answers_503_with_a_message(app, redis_down,
     assert client.get("/").status_code == 302  # not signed in
 
 
-def test_lead_api_while_redis_is_down_answers_503_with_retry_after(app, redis_down):
+def test_lead_api_while_redis_is_down_answers_503_with_retry_after(app, redis_down, fault_trial, fault_report):
     _token, clear = services.create_token(None, name="官网", rate_per_minute=1000)
     db.session.commit()
     response = app.test_client().post(
         "/api/v1/leads", data=json.dumps({"qq": "5550001", "name": "赵六", "gender": 2, "source": 3}),
         headers={"Authorization": f"Bearer {clear}"}, content_type="application/json",
     )
+    fault_report(items=1, lost=0, doubled=0, server_errors=int(response.status_code == 500))
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
     assert response.get_json()["error"]
