@@ -55,9 +55,14 @@ def register_url_converters(app: Flask) -> None:
 
 
 def register_logging(app: Flask) -> None:
-    """Log to stderr at INFO outside tests (gunicorn and Celery collect it)."""
-    if not app.config["TESTING"] and not app.logger.handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Log to stderr at INFO outside tests (gunicorn and Celery collect it), each line with its request id."""
+    from crm.core.logs import configure_handler, init_request_ids
+
+    init_request_ids(app)
+    root = logging.getLogger()
+    if not app.config["TESTING"] and not root.handlers:
+        root.setLevel(logging.INFO)
+        root.addHandler(configure_handler(logging.StreamHandler(), app.config["CRM_LOG_FORMAT"]))
 
 
 def register_proxy(app: Flask) -> None:

@@ -77,6 +77,14 @@ def mail_backend(env: dict, crm_env: str) -> str:
     return raw
 
 
+def log_format(env: Mapping[str, str]) -> str:
+    """CRM_LOG_FORMAT: json or text."""
+    raw = env.get("CRM_LOG_FORMAT", "").strip().lower() or "json"
+    if raw not in {"json", "text"}:
+        raise ConfigError(f"CRM_LOG_FORMAT must be json or text, got {raw!r}")
+    return raw
+
+
 # Environment variables whose Flask config key has another name.
 CONFIG_KEY_OF = {
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
@@ -141,6 +149,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "CRM_REDIS_PREFIX": env.get("CRM_REDIS_PREFIX", "crm").strip() or "crm",
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", "").strip() or redis_url,
         "CRM_TIMEZONE": timezone,
+        # Log lines: "json" (one object per line with a request id) or "text" (the same fields as text).
+        "CRM_LOG_FORMAT": log_format(env),
         "CRM_LOGIN_MAX_FAILURES": max_failures,
         # Per client address: a shared office IP gets more room than one account.
         "CRM_LOGIN_MAX_FAILURES_IP": env_int("CRM_LOGIN_MAX_FAILURES_IP", max_failures * 4, env, minimum=1),
