@@ -17,6 +17,7 @@ TITLES = {
     "test_database_connections_terminated_while_sending": "pg_terminate_backend on the worker while sending e-mail",
     "test_a_read_that_lost_its_connection_is_served_on_a_fresh_one": "pg_terminate_backend inside a web request",
     "test_lead_api_while_redis_is_down_answers_503_with_retry_after": "Lead API while Redis is down",
+    "test_a_worker_killed_mid_import_is_replaced_and_the_job_resumes": "Worker SIGKILLed mid-import (rows)",
 }
 
 
