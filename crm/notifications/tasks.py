@@ -189,8 +189,10 @@ def _gives_up(notification: Notification) -> bool:
 @shared_task(bind=True, name="crm.notifications.send_email", max_retries=None, ignore_result=True)
 def send_notification(self, notification_id: int) -> str:
     """Send one queued notification by id; safe to run twice, and it never sends a row twice."""
+    claimed = False
     try:
-        if not _claim(notification_id):
+        claimed = _claim(notification_id)
+        if not claimed:
             notification = db.session.get(Notification, notification_id)
             db.session.rollback()
             if notification is None:
@@ -201,6 +203,8 @@ def send_notification(self, notification_id: int) -> str:
         message = build_message(notification)
     except TRANSIENT_DB_ERRORS as error:
         db.session.rollback()
+        if claimed:  # nothing was sent yet: give the row back rather than leave it "sending"
+            _record(notification_id, {"status": "queued", "next_attempt_at": utcnow()})
         if self.request.called_directly or self.request.retries >= DB_RETRIES:
             raise
         log.warning("notification %s: database error before sending; retrying", notification_id)

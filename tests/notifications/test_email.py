@@ -271,3 +271,19 @@ def test_a_password_mail_keeps_its_body_only_until_it_is_sent(app, smtp_server):
     db.session.refresh(notification)
     assert secret not in (notification.body_text or "") and secret not in (notification.body_html or "")
     assert notification.body_text == tasks.REDACTED_BODY
+
+
+def test_a_database_error_after_the_claim_gives_the_row_back(app, monkeypatch):
+    """17.3: nothing was sent yet, so the row goes back to "queued" (not left "sending" to end as unknown)."""
+    notification = queue()
+    db.session.commit()
+
+    def connection_lost(_notification):
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(tasks, "build_message", connection_lost)
+    with pytest.raises(sa.exc.OperationalError):
+        tasks.send_notification(notification.id)
+    db.session.expire_all()
+    row = db.session.get(Notification, notification.id)
+    assert (row.status, row.attempts) == ("queued", 1)
