@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard crm/translations/*/LC_MESSAGES/messages.po))
 export CRM_ENV ?= development
 
-.PHONY: install run test lint test-pg e2e bench catalogs extract-messages clean
+.PHONY: install run test lint test-pg e2e bench catalogs extract-messages clean faults
 
 $(STAMP): requirements.lock setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,18 @@ lint: $(STAMP)
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1/postgres
 test-pg: install
 	CRM_ENV=testing PG_ADMIN_URL=$(PG_ADMIN_URL) $(PY) -m tests.pg_run $(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+
+# Fault tests (tests/faults) FAULT_TRIALS times on SQLite and PostgreSQL; the figures (lost, doubled,
+# 5xx) go into the table of docs/reliability.md.
+FAULT_TRIALS ?= 3
+FAULT_RESULTS := instance/fault-results.jsonl
+faults: install
+	mkdir -p instance && rm -f $(FAULT_RESULTS)
+	CRM_ENV=testing CRM_FAULT_TRIALS=$(FAULT_TRIALS) CRM_FAULT_REPORT=$(CURDIR)/$(FAULT_RESULTS) \
+	  $(BIN)/pytest -m "not browser" tests/faults -q
+	CRM_ENV=testing CRM_FAULT_TRIALS=$(FAULT_TRIALS) CRM_FAULT_REPORT=$(CURDIR)/$(FAULT_RESULTS) \
+	  PG_ADMIN_URL=$(PG_ADMIN_URL) $(PY) -m tests.pg_run $(BIN)/pytest -m "not browser" tests/faults -q
+	$(PY) -m tests.faults.report $(FAULT_RESULTS) docs/reliability.md
 
 # Browser tests: Playwright driving Debian's Chromium (apt-get install chromium).
 e2e: install

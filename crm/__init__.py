@@ -26,7 +26,11 @@ AREAS = (
 
 def create_app(config: dict | None = None, *, areas: tuple[str, ...] = AREAS) -> Flask:
     """Build the Flask application; `config` overrides values read from the environment."""
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
+    from crm.core import reconnect
+
+    # CrmFlask: a request that lost its database connection before writing is served again (16.4).
+    app = reconnect.CrmFlask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
+    reconnect.init_app(app)
     app.config.update(load_config())
     if config:
         app.config.update(config)
@@ -52,18 +56,23 @@ def register_url_converters(app: Flask) -> None:
 
 
 def register_logging(app: Flask) -> None:
-    """Log to stderr at INFO outside tests (gunicorn and Celery collect it), each line once.
+    """Log to stderr at INFO outside tests (gunicorn and Celery collect it), each line once, with its request id.
 
     Records go to the root logger only: Flask's own handler on the app logger would print every
     `crm.*` line a second time wherever the root has a handler too (the Celery worker's).
     """
+    from crm.core.logs import configure_handler, init_request_ids
+
+    init_request_ids(app)
     if app.config["TESTING"]:
         return
     from flask.logging import default_handler
 
     app.logger.removeHandler(default_handler)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    if not root.handlers:
+        root.setLevel(logging.INFO)
+        root.addHandler(configure_handler(logging.StreamHandler(), app.config["CRM_LOG_FORMAT"]))
 
 
 def register_proxy(app: Flask) -> None:

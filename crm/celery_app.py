@@ -21,10 +21,30 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.conf.imports = tuple(task_modules(app))
     celery_app.conf.beat_schedule = {**(celery_app.conf.beat_schedule or {}), **beat_schedule(app)}
     celery_app.conf.broker_url = app.config["CELERY_BROKER_URL"]
+    if app.config["CELERY_BROKER_URL"].startswith(("redis://", "rediss://")):
+        from crm.broker import TRANSPORT
+
+        # kombu's Redis transport with a guard that keeps the worker alive when Redis dies (see crm.broker).
+        celery_app.conf.broker_transport = TRANSPORT
     celery_app.conf.timezone = app.config["CRM_TIMEZONE"]
     overrides = app.config.get("CELERY_OVERRIDES") or {}
     if overrides:
         celery_app.conf.update(overrides)
     celery_app.set_default()
+    _structured_worker_logs(app.config["CRM_LOG_FORMAT"])
     app.extensions["celery"] = celery_app
     return celery_app
+
+
+def _structured_worker_logs(log_format: str) -> None:
+    """The worker's and beat's log handlers get the request (task) id and the JSON/text format (crm.core.logs)."""
+    from celery import signals
+
+    from crm.core.logs import configure_handler
+
+    def configure(logger=None, **_kwargs):
+        for handler in (logger.handlers if logger is not None else []):
+            configure_handler(handler, log_format)
+
+    signals.after_setup_logger.connect(configure, weak=False, dispatch_uid="crm-structured-logs")
+    signals.after_setup_task_logger.connect(configure, weak=False, dispatch_uid="crm-structured-task-logs")

@@ -71,6 +71,87 @@ def seed_demo_command(password):
         click.echo(f"  {username:<12} {role}")
 
 
+def _check_database() -> str:
+    import sqlalchemy as sa
+
+    db.session.execute(sa.text("SELECT 1"))
+    version = db.session.scalars(sa.text("SELECT version_num FROM alembic_version")).all()
+    db.session.rollback()
+    return f"{db.engine.dialect.name}, schema at {', '.join(sorted(version)) or 'no migration'}"
+
+
+def _check_redis() -> str:
+    from crm.extensions import redis
+
+    redis.client.ping()
+    return "answers PING"
+
+
+def _check_broker() -> str:
+    from flask import current_app
+
+    celery_app = current_app.extensions["celery"]
+    with celery_app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=5)
+        return f"{connection.as_uri()} reachable"
+
+
+def _check_smtp() -> str:
+    import smtplib
+    import ssl
+
+    from flask import current_app
+
+    config = current_app.config
+    if config.get("MAIL_BACKEND") == "file":
+        return "MAIL_BACKEND=file: messages are written to instance/mail/, nothing is sent"
+    host, port, timeout = config["MAIL_SERVER"], int(config["MAIL_PORT"]), config.get("MAIL_TIMEOUT", 10)
+    if config.get("MAIL_USE_SSL"):
+        client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        client = smtplib.SMTP(host, port, timeout=timeout)
+    try:
+        client.ehlo()
+        if config.get("MAIL_USE_TLS"):
+            client.starttls(context=ssl.create_default_context())
+            client.ehlo()
+        if config.get("MAIL_USERNAME"):
+            client.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
+    finally:
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+    return f"{host}:{port} accepts a session"
+
+
+CHECKS = (("database", _check_database), ("redis", _check_redis), ("broker", _check_broker),
+          ("smtp", _check_smtp))
+
+
+@crm_cli.command("check")
+@with_appcontext
+def check_command():
+    """Validate the configuration and every connection (database, Redis, broker, SMTP): one verdict per item."""
+    from flask import current_app
+
+    # The configuration was validated when the app was built (crm.config raises ConfigError on bad values).
+    config = current_app.config
+    click.echo(f"OK    configuration  CRM_ENV={config['CRM_ENV']}, MAIL_BACKEND={config['MAIL_BACKEND']}")
+    failed = 0
+    for name, check in CHECKS:
+        try:
+            detail = check()
+        except Exception as error:  # noqa: BLE001 - every failure is a verdict, with its reason
+            failed += 1
+            click.echo(f"FAIL  {name:<13}  {type(error).__name__}: {error}")
+        else:
+            click.echo(f"OK    {name:<13}  {detail}")
+    if failed:
+        raise click.ClickException(f"{failed} check(s) failed")
+    click.echo("all checks passed")
+
+
 def build_cli(app) -> click.Group:
     """The `crm` command group of this app: the core commands plus every area's (crm.core.areas)."""
     from crm.core.areas import commands

@@ -78,6 +78,14 @@ def mail_backend(env: dict, crm_env: str) -> str:
     return raw
 
 
+def log_format(env: Mapping[str, str]) -> str:
+    """CRM_LOG_FORMAT: json or text."""
+    raw = env.get("CRM_LOG_FORMAT", "").strip().lower() or "json"
+    if raw not in {"json", "text"}:
+        raise ConfigError(f"CRM_LOG_FORMAT must be json or text, got {raw!r}")
+    return raw
+
+
 # Environment variables whose Flask config key has another name.
 CONFIG_KEY_OF = {
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
@@ -143,6 +151,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "CRM_REDIS_PREFIX": env.get("CRM_REDIS_PREFIX", "crm").strip() or "crm",
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", "").strip() or redis_url,
         "CRM_TIMEZONE": timezone,
+        # Log lines: "json" (one object per line with a request id) or "text" (the same fields as text).
+        "CRM_LOG_FORMAT": log_format(env),
         "CRM_LOGIN_MAX_FAILURES": max_failures,
         # Per client address: a shared office IP gets more room than one account.
         "CRM_LOGIN_MAX_FAILURES_IP": env_int("CRM_LOGIN_MAX_FAILURES_IP", max_failures * 4, env, minimum=1),
@@ -170,6 +180,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
                                                      minimum=1024),
         "CRM_IMPORT_MAX_RATIO": env_int("CRM_IMPORT_MAX_RATIO", 200, env, minimum=1),
         "CRM_IMPORT_BATCH_PAUSE_MS": env_int("CRM_IMPORT_BATCH_PAUSE_MS", 0, env, minimum=0),
+        # A queued/running import without a heartbeat (one per batch) for this long lost its worker: re-queued.
+        "CRM_IMPORT_STALL_SECONDS": env_int("CRM_IMPORT_STALL_SECONDS", 120, env, minimum=10),
         "MAX_CONTENT_LENGTH": env_int("CRM_REQUEST_MAX_BYTES", 12 * 1024 * 1024, env, minimum=1024),
         # teaching
         "CRM_HOMEWORK_MAX_BYTES": env_int("CRM_HOMEWORK_MAX_BYTES", 5 * 1024 * 1024, env, minimum=1024),
@@ -188,10 +200,12 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "MAIL_USE_SSL": env_bool("MAIL_USE_SSL", False, env),
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "").strip() or "crm@localhost",
         "MAIL_TIMEOUT": env_int("MAIL_TIMEOUT", 10, env, minimum=1),
-        # S-21: a failed send is retried after BASE * 2**n seconds (capped at MAX), MAX_RETRIES times.
-        "CRM_MAIL_MAX_RETRIES": env_int("CRM_MAIL_MAX_RETRIES", 5, env, minimum=0),
+        # S-21: a failed send is retried after BASE * 2**n seconds (capped at MAX) for WINDOW hours after it
+        # was queued (a night without SMTP loses nothing); MAX_RETRIES > 0 also limits the count (0: no limit).
+        "CRM_MAIL_MAX_RETRIES": env_int("CRM_MAIL_MAX_RETRIES", 0, env, minimum=0),
         "CRM_MAIL_RETRY_BASE_SECONDS": env_int("CRM_MAIL_RETRY_BASE_SECONDS", 30, env, minimum=1),
-        "CRM_MAIL_RETRY_MAX_SECONDS": env_int("CRM_MAIL_RETRY_MAX_SECONDS", 3600, env, minimum=1),
+        "CRM_MAIL_RETRY_MAX_SECONDS": env_int("CRM_MAIL_RETRY_MAX_SECONDS", 900, env, minimum=1),
+        "CRM_MAIL_RETRY_WINDOW_HOURS": env_int("CRM_MAIL_RETRY_WINDOW_HOURS", 24, env, minimum=1),
         # "smtp" sends through MAIL_SERVER; "file" writes .eml files to instance/mail/ (the
         # development default when MAIL_SERVER is unset, so `make run` mail is readable).
         "MAIL_BACKEND": mail_backend(env, crm_env),

@@ -6,6 +6,7 @@ every received message (parsed) in `smtp_server.messages`.
 """
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -39,9 +40,12 @@ class CollectingHandler:
     messages: list[ReceivedMail] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
     refuse_with: str | None = None  # e.g. "550 mailbox unavailable": answer DATA with this instead
+    delay_seconds: float = 0.0  # think this long before answering DATA (a slow server)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd hook name)
         """Parse and keep the message (or refuse it when told to)."""
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         if self.refuse_with:
             return self.refuse_with
         parsed = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)

@@ -64,6 +64,7 @@ PERMISSIONS: dict[str, str] = {
     "surveys.results": N_("View survey results"),
     "surveys.answer": N_("Answer surveys of one's class"),
     "api.token.manage": N_("Manage API tokens"),
+    "notifications.manage": N_("See e-mail that could not be delivered and send it again"),
 }
 
 ALL = "*"

@@ -1,7 +1,15 @@
 """Domain errors raised by services and the HTTP error pages."""
 from __future__ import annotations
 
+import logging
+
+import redis as redis_lib
 from flask import Flask, jsonify, render_template, request
+
+log = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait (Retry-After) while Redis does not answer.
+REDIS_DOWN_RETRY_AFTER = 30
 
 
 class DomainError(Exception):
@@ -70,6 +78,26 @@ def register_error_pages(app: Flask) -> None:
             return jsonify(body), status
         return render_template("errors/error.html", status=status, title=titles.get(status, _("Bad request")),
                                message=error.message), status
+
+    @app.errorhandler(redis_lib.exceptions.ConnectionError)
+    @app.errorhandler(redis_lib.exceptions.TimeoutError)
+    def redis_unavailable(error):
+        """Redis (throttles, rate limits, the allocation queue) does not answer: 503 with Retry-After, never 500.
+
+        One guard for every page and the API: whatever step needed Redis, the request's writes are
+        undone and the client is told to come back shortly.
+        """
+        from crm.extensions import db
+
+        db.session.rollback()
+        log.warning("Redis unavailable during %s %s: %s", request.method, request.path, error)
+        response = app.make_response(render(
+            503, _("Temporarily unavailable"),
+            _("A service this page needs is not answering right now; nothing was saved. "
+              "Please try again in a minute."),
+        ))
+        response.headers["Retry-After"] = str(REDIS_DOWN_RETRY_AFTER)
+        return response
 
     @app.errorhandler(400)
     def bad_request(error):

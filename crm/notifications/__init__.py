@@ -7,6 +7,8 @@ def init_app(app: Flask) -> None:
     """The notifications table, the send task and the sweeper for rows whose task never reached the broker."""
     import crm.notifications.models  # noqa: F401
     from crm.core.areas import register_beat, register_tasks
+    from crm.notifications.views import register_notifications_admin
 
     register_tasks(app, "crm.notifications.tasks")
-    register_beat(app, "requeue-unsent-email", "crm.notifications.requeue_unsent", crontab(minute="*/10"))
+    register_notifications_admin(app)
+    register_beat(app, "requeue-unsent-email", "crm.notifications.requeue_unsent", crontab(minute="*"))

@@ -11,11 +11,17 @@ from crm.extensions import db
 
 
 class Notification(db.Model):
-    """One e-mail message: queued, sent or failed, with attempts and the last error."""
+    """One e-mail message and its delivery state, kept here and not in the broker (S-21).
+
+    queued: waiting; due at `next_attempt_at` (the sweeper re-queues every due row).
+    sending: claimed by a worker that is talking to SMTP; `next_attempt_at` is the end of its lease.
+    sent / failed: final. unknown: the worker was lost between SMTP and recording the outcome, so the
+    message may or may not have arrived; it is never re-sent on its own (an admin decides).
+    """
 
     __tablename__ = "notifications"
 
-    STATUSES = ("queued", "sent", "failed")
+    STATUSES = ("queued", "sending", "sent", "failed", "unknown")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(32), index=True)  # lead_assigned, import_summary, ...
@@ -27,9 +33,14 @@ class Notification(db.Model):
     status: Mapped[str] = mapped_column(sa.String(16), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    # The Message-ID header, fixed at the first attempt and reused by every later one.
+    message_id: Mapped[str | None] = mapped_column(sa.String(255))
     # Makes "one summary per consultant per import/run" a database rule.
     dedupe_key: Mapped[str | None] = mapped_column(sa.String(128), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
-    __table_args__ = (sa.CheckConstraint("status in ('queued', 'sent', 'failed')", name="status"),)
+    __table_args__ = (
+        sa.CheckConstraint("status in ('queued', 'sending', 'sent', 'failed', 'unknown')", name="status"),
+    )

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.core import uow
@@ -36,7 +38,7 @@ def queue_email(*, kind: str, recipient_id: int | None, to_address: str | None, 
         text, html = render_email(template, context)
         subject_text = " ".join(str(subject).split())[:255]
     values = dict(kind=kind, recipient_id=recipient_id, to_address=to_address.strip(), subject=subject_text,
-                  body_text=text, body_html=html, status="queued", attempts=0)
+                  body_text=text, body_html=html, status="queued", attempts=0, next_attempt_at=utcnow())
     if dedupe_key is None:
         notification = Notification(**values)
         db.session.add(notification)
@@ -64,3 +66,36 @@ def _send_after_commit(notification_id: int) -> None:
     from crm.notifications.tasks import dispatch
 
     uow.after_commit(lambda: dispatch([notification_id]))
+
+
+# States an admin may send again: given up (failed) or lost between SMTP and recording it (unknown).
+RESENDABLE = ("failed", "unknown")
+
+
+def resend(actor_id: int | None, notification_id: int) -> Notification:
+    """Put a failed or unknown message back in the queue (one conditional UPDATE; sent after commit).
+
+    Its queueing time becomes now, so the retry window (CRM_MAIL_RETRY_WINDOW_HOURS) starts again.
+    """
+    from crm.core import audit
+    from crm.core.errors import Conflict, NotFound
+    from crm.notifications.tasks import REDACTED_BODY
+
+    notification = db.session.get(Notification, notification_id)
+    if notification is None:
+        raise NotFound(_("This e-mail does not exist."))
+    if notification.body_text == REDACTED_BODY:
+        raise Conflict(_("This e-mail contained a password that is no longer stored; it cannot be sent again."))
+    changed = db.session.execute(
+        sa.update(Notification)
+        .where(Notification.id == notification_id, Notification.status.in_(RESENDABLE))
+        .values(status="queued", next_attempt_at=utcnow(), created_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise Conflict(_("This e-mail is not failed any more; it was not queued again."))
+    audit.record(actor_id, "notification.resend", "notification", notification_id)
+    db.session.flush()
+    db.session.refresh(notification)
+    _send_after_commit(notification_id)
+    return notification

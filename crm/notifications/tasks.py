@@ -1,12 +1,14 @@
 """Celery task that delivers one queued Notification (S-21).
 
-Delivery is at-least-once and idempotent per row: a sent row is never sent
-again, a short Redis lease keeps two deliveries of the same task from sending
-at the same time, and every attempt is counted in the row before the SMTP
-conversation starts. Temporary failures retry with exponential backoff
-(`CRM_MAIL_RETRY_BASE_SECONDS` * 2**n, capped by `CRM_MAIL_RETRY_MAX_SECONDS`)
-up to `CRM_MAIL_MAX_RETRIES` times; then the row is marked failed. A
-permanent SMTP refusal (5xx) fails at once.
+The row's state lives in the database, not in the broker. A worker claims a
+due queued row with one conditional UPDATE (status "sending", attempt counted,
+Message-ID fixed) before the SMTP conversation, and records the outcome right
+after it, retrying that write on a fresh connection; a message is sent at most
+once. Temporary failures set the row back to "queued" with its next attempt
+time (`CRM_MAIL_RETRY_BASE_SECONDS` * 2**n, capped by
+`CRM_MAIL_RETRY_MAX_SECONDS`) for `CRM_MAIL_RETRY_WINDOW_HOURS`; the beat
+sweeper re-queues every due row, so a retry lost with the broker still
+happens. A permanent SMTP refusal (5xx) fails at once.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import datetime as dt
 import logging
 import smtplib
 import ssl
+import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -23,8 +26,7 @@ from celery import shared_task
 from flask import current_app
 
 from crm.core.clock import utcnow
-from crm.core.transient import retry_transient
-from crm.extensions import db, redis
+from crm.extensions import db
 from crm.notifications.models import Notification
 
 log = logging.getLogger(__name__)
@@ -42,13 +44,6 @@ SECRET_KINDS = frozenset({"student_account"})
 REDACTED_BODY = "[removed after delivery: this message contained a password]"
 
 
-def forget_secret_body(notification: Notification) -> None:
-    """Blank the body of a message that carried a password once it no longer needs sending."""
-    if notification.kind in SECRET_KINDS:
-        notification.body_text = REDACTED_BODY
-        notification.body_html = None
-
-
 def build_message(notification: Notification) -> EmailMessage:
     """A multipart/alternative message (text first, then HTML) for a notification row."""
     message = EmailMessage()
@@ -56,7 +51,8 @@ def build_message(notification: Notification) -> EmailMessage:
     message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
     message["To"] = notification.to_address
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(idstring=f"crm-notification-{notification.id}")
+    # Fixed per row at its first attempt (see _claim), so every attempt carries the same Message-ID.
+    message["Message-ID"] = notification.message_id or make_msgid(idstring=f"crm-notification-{notification.id}")
     message.set_content(notification.body_text)
     if notification.body_html:
         message.add_alternative(notification.body_html, subtype="html")
@@ -111,101 +107,166 @@ def retry_countdown(retries: int) -> float:
     return min(base * (2 ** retries), cap)
 
 
-@shared_task(bind=True, name="crm.notifications.send_email", max_retries=DEFAULT_MAX_RETRIES, ignore_result=True)
-def send_notification(self, notification_id: int) -> str:
-    """Send one queued notification by id; safe to run twice."""
-    lease = redis.key("notification", "sending", notification_id)
-    lease_seconds = int(current_app.config.get("MAIL_TIMEOUT", 10)) * 6 + 30
-    if not redis.client.set(lease, self.request.id or "1", nx=True, ex=lease_seconds):
-        # Another delivery of this row is sending right now; look again once its lease ran out
-        # (it will then be sent, and this run ends at once, or still queued, and this run sends it).
-        send_notification.apply_async(args=[notification_id], countdown=lease_seconds)
-        return "busy"
-    try:
-        claimed = retry_transient(lambda: _count_attempt(notification_id))
-        if claimed is not None:
-            return claimed  # missing, or sent / given up already: never send twice
-        notification = db.session.get(Notification, notification_id)
-        message = build_message(notification)
-        backend = current_app.config.get("MAIL_BACKEND")
-        db.session.rollback()  # no read transaction stays open while the mail server talks
-
-        max_retries = int(current_app.config["CRM_MAIL_MAX_RETRIES"])
-        try:
-            if backend == "file":
-                deliver_file(message, notification_id)
-            else:
-                deliver_smtp(message)
-        except PermanentMailError as error:
-            refusal = str(error)[:2000]
-            retry_transient(lambda: _finish(notification_id, "failed", refusal))
-            log.error("notification %s refused permanently: %s", notification_id, error)
-            return "failed"
-        except (smtplib.SMTPException, OSError) as error:
-            last_error = f"{type(error).__name__}: {error}"[:2000]
-            if self.request.retries >= max_retries:
-                attempts = retry_transient(lambda: _finish(notification_id, "failed", last_error))
-                log.error("notification %s failed after %s attempts: %s", notification_id, attempts, error)
-                return "failed"
-            retry_transient(lambda: _finish(notification_id, "queued", last_error))
-            redis.client.delete(lease)
-            raise self.retry(countdown=retry_countdown(self.request.retries), max_retries=max_retries,
-                             exc=error)
-        retry_transient(lambda: _finish(notification_id, "sent", None))
-        return "sent"
-    finally:
-        redis.client.delete(lease)
+# Database errors worth another try on a fresh connection (a restarted or failed-over server).
+TRANSIENT_DB_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
+DB_RETRIES = 8  # the claim, before any SMTP: Celery retries the task this often (1, 2, 4 ... 60 s)
+RECORD_TRIES = 6  # the outcome, after SMTP: retried in place, never by sending again
 
 
-def _count_attempt(notification_id: int) -> str | None:
-    """Count this attempt on a queued row and commit; else the row's status (or "missing").
+def lease_seconds() -> int:
+    """How long a claimed ("sending") row belongs to its worker; past it the worker is taken as lost."""
+    return int(current_app.config.get("MAIL_TIMEOUT", 10)) * 6 + 30
 
-    The conditional UPDATE is the transaction's first statement, so on SQLite it waits for the
-    write lock (busy timeout) instead of failing as a read lock's upgrade would.
+
+def _claim(notification_id: int) -> bool:
+    """Mark a due queued row as sending, count the attempt and fix its Message-ID: one conditional UPDATE.
+
+    Two deliveries of the same task (a redelivery, the sweeper) cannot both claim it; the row, not the
+    broker, says whether it is still to be sent.
     """
-    counted = db.session.execute(
+    now = utcnow()
+    claimed = db.session.execute(
         sa.update(Notification)
-        .where(Notification.id == notification_id, Notification.status == "queued")
-        .values(attempts=Notification.attempts + 1)
+        .where(Notification.id == notification_id, Notification.status == "queued",
+               sa.or_(Notification.next_attempt_at.is_(None),
+                      Notification.next_attempt_at <= now + dt.timedelta(seconds=2)))
+        .values(status="sending", attempts=Notification.attempts + 1,
+                next_attempt_at=now + dt.timedelta(seconds=lease_seconds()),
+                message_id=sa.func.coalesce(Notification.message_id,
+                                            make_msgid(idstring=f"crm-notification-{notification_id}")))
         .execution_options(synchronize_session=False)
     ).rowcount
-    if counted == 1:
-        db.session.commit()  # the attempt counts even if this worker dies mid-conversation
-        return None
-    status = db.session.scalar(sa.select(Notification.status).where(Notification.id == notification_id))
-    db.session.rollback()
-    if status is None:
-        log.warning("notification %s does not exist (rolled back?); nothing to send", notification_id)
-        return "missing"
-    return status
-
-
-def _finish(notification_id: int, status: str, last_error: str | None) -> int:
-    """Record the outcome of an attempt and commit; returns the attempts so far."""
-    notification = db.session.get(Notification, notification_id, populate_existing=True)
-    notification.status, notification.last_error = status, last_error
-    if status == "sent":
-        notification.sent_at = utcnow()
-    if status != "queued":
-        forget_secret_body(notification)
-    attempts = notification.attempts
     db.session.commit()
-    return attempts
+    return bool(claimed)
 
 
-UNSENT_GRACE = dt.timedelta(minutes=10)
+def _record(notification_id: int, values: dict) -> None:
+    """Write a claimed row's outcome (only while it is still ours), retrying on a fresh connection.
+
+    Runs after the SMTP conversation, so a dropped database connection here must never lead to a
+    second send: the write is retried in place; if the database stays away, the row keeps "sending"
+    and the sweeper marks it "unknown" for an admin once the lease has run out.
+    """
+    for attempt in range(RECORD_TRIES):
+        try:
+            db.session.execute(
+                sa.update(Notification)
+                .where(Notification.id == notification_id, Notification.status == "sending")
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            db.session.commit()
+            return
+        except TRANSIENT_DB_ERRORS:
+            db.session.rollback()
+            if attempt == RECORD_TRIES - 1:
+                raise
+            log.warning("notification %s: outcome not recorded yet, database error; trying again",
+                        notification_id, exc_info=True)
+            time.sleep(min(0.5 * 2 ** attempt, 8))
+
+
+def _final_body(notification: Notification) -> dict:
+    """Body columns once the row needs no sending any more (a password body is blanked)."""
+    if notification.kind in SECRET_KINDS:
+        return {"body_text": REDACTED_BODY, "body_html": None}
+    return {}
+
+
+def _gives_up(notification: Notification) -> bool:
+    """True when the retry window (or the optional retry count) is used up."""
+    config = current_app.config
+    window = dt.timedelta(hours=float(config["CRM_MAIL_RETRY_WINDOW_HOURS"]))
+    created = notification.created_at
+    if created.tzinfo is None:  # SQLite returns naive UTC
+        created = created.replace(tzinfo=dt.timezone.utc)
+    if utcnow() - created >= window:
+        return True
+    max_retries = int(config["CRM_MAIL_MAX_RETRIES"])
+    return bool(max_retries) and notification.attempts > max_retries
+
+
+@shared_task(bind=True, name="crm.notifications.send_email", max_retries=None, ignore_result=True)
+def send_notification(self, notification_id: int) -> str:
+    """Send one queued notification by id; safe to run twice, and it never sends a row twice."""
+    claimed = False
+    try:
+        claimed = _claim(notification_id)
+        if not claimed:
+            notification = db.session.get(Notification, notification_id)
+            db.session.rollback()
+            if notification is None:
+                log.warning("notification %s does not exist (rolled back?); nothing to send", notification_id)
+                return "missing"
+            return notification.status  # sent, failed, being sent elsewhere, or not due yet
+        notification = db.session.get(Notification, notification_id)
+        message = build_message(notification)
+    except TRANSIENT_DB_ERRORS as error:
+        db.session.rollback()
+        if claimed:  # nothing was sent yet: give the row back rather than leave it "sending"
+            _record(notification_id, {"status": "queued", "next_attempt_at": utcnow()})
+        if self.request.called_directly or self.request.retries >= DB_RETRIES:
+            raise
+        log.warning("notification %s: database error before sending; retrying", notification_id)
+        raise self.retry(countdown=min(2 ** self.request.retries, 60), max_retries=DB_RETRIES, exc=error) from error
+
+    try:
+        if current_app.config.get("MAIL_BACKEND") == "file":
+            deliver_file(message, notification.id)
+        else:
+            deliver_smtp(message)
+    except PermanentMailError as error:
+        _record(notification_id, {"status": "failed", "last_error": str(error)[:2000], "next_attempt_at": None,
+                                  **_final_body(notification)})
+        log.error("notification %s refused permanently: %s", notification_id, error)
+        return "failed"
+    except (smtplib.SMTPException, OSError) as error:
+        last_error = f"{type(error).__name__}: {error}"[:2000]
+        if _gives_up(notification):
+            _record(notification_id, {"status": "failed", "last_error": last_error, "next_attempt_at": None,
+                                      **_final_body(notification)})
+            log.error("notification %s failed after %s attempts: %s", notification_id, notification.attempts, error)
+            return "failed"
+        countdown = retry_countdown(notification.attempts - 1)
+        # The next attempt is due at this time whatever happens to the broker: the sweeper re-queues it.
+        _record(notification_id, {"status": "queued", "last_error": last_error,
+                                  "next_attempt_at": utcnow() + dt.timedelta(seconds=countdown)})
+        if self.request.called_directly:
+            raise
+        raise self.retry(countdown=countdown, exc=error) from error
+    _record(notification_id, {"status": "sent", "sent_at": utcnow(), "last_error": None, "next_attempt_at": None,
+                              **_final_body(notification)})
+    return "sent"
+
+
+UNSENT_GRACE = dt.timedelta(minutes=2)
 REQUEUE_BATCH = 500
 
 
 @shared_task(name="crm.notifications.requeue_unsent", ignore_result=True)
 def requeue_unsent() -> int:
-    """Re-enqueue e-mail rows never attempted 10+ minutes after they were queued (broker was down)."""
+    """Re-enqueue every queued row that is due (whatever its attempt count); settle rows whose sender was lost.
 
-    cutoff = utcnow() - UNSENT_GRACE
+    The database holds each row's next attempt, so a retry that lived only in the broker (Redis
+    restarted empty) is not lost. A row still "sending" past its lease lost its worker between the
+    SMTP conversation and recording the outcome: it becomes "unknown", shown to the admin, never
+    re-sent on its own (it may have arrived).
+    """
+    now = utcnow()
+    db.session.execute(
+        sa.update(Notification)
+        .where(Notification.status == "sending", Notification.next_attempt_at < now)
+        .values(status="unknown", next_attempt_at=None,
+                last_error=sa.func.coalesce(Notification.last_error, "worker lost while sending"))
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    cutoff = now - UNSENT_GRACE
+    due = sa.func.coalesce(Notification.next_attempt_at, Notification.created_at)
     ids = list(db.session.scalars(
         sa.select(Notification.id)
-        .where(Notification.status == "queued", Notification.attempts == 0, Notification.created_at < cutoff)
-        .order_by(Notification.id)
+        .where(Notification.status == "queued", due < cutoff)
+        .order_by(due, Notification.id)
         .limit(REQUEUE_BATCH)
     ))
     db.session.rollback()

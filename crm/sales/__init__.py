@@ -44,6 +44,8 @@ def init_app(app: Flask) -> None:
     register_tasks(app, "crm.sales.pool.tasks", "crm.sales.imports.tasks")
     # S-15: local time (the Celery app's timezone is CRM_TIMEZONE).
     register_beat(app, "reclaim-expired-leads", "crm.sales.reclaim_expired_leads", crontab(hour=0, minute=5))
+    # S-9: an import whose worker died resumes within minutes (heartbeat), not after the broker's hour.
+    register_beat(app, "resume-stalled-imports", "crm.sales.resume_stalled_imports", crontab(minute="*"))
     register_beat(app, "remind-expiring-leads", "crm.sales.remind_expiring_leads", crontab(hour=9, minute=0))
     register_commands(app, *COMMANDS)
     register_seeder(app, "sales", 30, seed_sales_area)

@@ -201,6 +201,8 @@ class ImportJob(db.Model):
     sheet_name: Mapped[str | None] = mapped_column(sa.String(255))
     header_row: Mapped[int | None]
     column_keys: Mapped[str | None] = mapped_column(sa.Text)  # JSON: column key (or null) per position
+    # Written with every batch: a running job whose heartbeat is stale lost its worker (resume_stalled_imports).
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     created_by: Mapped[User | None] = relationship()
 

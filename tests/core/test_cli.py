@@ -144,3 +144,31 @@ def test_sync_rbac_adds_a_code_missing_from_the_database(app):
     assert "permissions added: 1, roles added: 0" in result.output
     assert code in role_codes("admin")
     assert db.session.scalar(sa.select(Permission.area).where(Permission.code == code)) == "api"
+
+
+def test_check_gives_a_verdict_per_connection(app, smtp_server):
+    result = run(app, "check")
+    assert result.exit_code == 0, result.output
+    for item in ("configuration", "database", "redis", "broker", "smtp"):
+        assert any(line.startswith("OK") and item in line for line in result.output.splitlines()), result.output
+    assert "all checks passed" in result.output
+
+
+def test_check_fails_clearly_when_smtp_and_redis_do_not_answer(app, monkeypatch):
+    import redis as redis_lib
+
+    from tests.smtp_fixtures import free_port
+
+    monkeypatch.setitem(app.config, "MAIL_BACKEND", "smtp")
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
+    monkeypatch.setitem(app.config, "MAIL_PORT", free_port())
+    closed = redis_lib.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    monkeypatch.setitem(app.extensions, "crm_redis", closed)
+    result = run(app, "check")
+    closed.close()
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert any(line.startswith("FAIL") and "smtp" in line for line in lines), result.output
+    assert any(line.startswith("FAIL") and "redis" in line for line in lines), result.output
+    assert any(line.startswith("OK") and "database" in line for line in lines), result.output
+    assert "2 check(s) failed" in result.output

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import smtplib
 import time
 
 import pytest
@@ -137,19 +138,78 @@ def test_dispatch_survives_a_broker_outage(app, monkeypatch):
     tasks.dispatch([1, 2])  # logged, not raised: the lead is already committed
 
 
-def test_requeue_unsent_picks_only_old_never_tried_rows(app, monkeypatch):
+def test_requeue_unsent_picks_every_due_row_whatever_its_attempts(app, monkeypatch):
+    """17.2: the sweeper reads the next attempt from the row, so a retry lost with the broker still happens."""
     sent_ids = []
     monkeypatch.setattr(tasks, "dispatch", lambda ids: sent_ids.extend(ids))
+    hour_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
     old = queue()
-    old.created_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    old.created_at = old.next_attempt_at = hour_ago
     tried = queue()
-    tried.created_at, tried.attempts = old.created_at, 2
+    tried.created_at, tried.next_attempt_at, tried.attempts = hour_ago, hour_ago, 2
+    later = queue()
+    later.created_at, later.attempts = hour_ago, 1
+    later.next_attempt_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
     fresh = queue()
+    lost = queue()
+    lost.status, lost.attempts, lost.next_attempt_at = "sending", 1, hour_ago
+    busy = queue()
+    busy.status, busy.attempts = "sending", 1
+    busy.next_attempt_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)
     db.session.commit()
-    assert sorted(sent_ids) == sorted([old.id, tried.id, fresh.id])  # the commit hands each row over once
     sent_ids.clear()
-    assert tasks.requeue_unsent() >= 1
-    assert old.id in sent_ids and tried.id not in sent_ids and fresh.id not in sent_ids
+    assert tasks.requeue_unsent() >= 2
+    assert old.id in sent_ids and tried.id in sent_ids
+    assert not {later.id, fresh.id, lost.id, busy.id} & set(sent_ids)
+    db.session.expire_all()
+    # A worker lost between SMTP and recording the outcome: "unknown", never re-sent on its own.
+    assert db.session.get(Notification, lost.id).status == "unknown"
+    assert db.session.get(Notification, busy.id).status == "sending"
+
+
+def test_a_claimed_row_is_not_sent_by_a_second_delivery(app, smtp_server):
+    notification = queue()
+    db.session.commit()
+    assert tasks._claim(notification.id)
+    assert not tasks._claim(notification.id)  # a redelivery or the sweeper's copy finds it taken
+    assert tasks.send_notification(notification.id) == "sending"
+    time.sleep(0.3)
+    assert smtp_server.messages == []
+
+
+def test_every_attempt_carries_the_same_message_id(app, smtp_server):
+    smtp_server.handler.refuse_with = "451 4.3.0 try again later"
+    notification = queue()
+    db.session.commit()
+    with pytest.raises(smtplib.SMTPResponseException):
+        tasks.send_notification(notification.id)
+    db.session.expire_all()
+    row = db.session.get(Notification, notification.id)
+    first_id, row.next_attempt_at = row.message_id, None
+    db.session.commit()
+    assert first_id and row.status == "queued"
+    smtp_server.handler.refuse_with = None
+    assert tasks.send_notification(notification.id) == "sent"
+    [mail] = smtp_server.wait_for(1)
+    assert mail.message["Message-ID"].strip() == first_id
+
+
+def test_a_long_outage_keeps_retrying_until_the_window_ends(app, monkeypatch):
+    """16.2: no count limit by default; the row fails only once CRM_MAIL_RETRY_WINDOW_HOURS has passed."""
+    monkeypatch.setitem(app.config, "CRM_MAIL_MAX_RETRIES", 0)
+    monkeypatch.setitem(app.config, "MAIL_PORT", free_port())
+    monkeypatch.setitem(app.config, "MAIL_BACKEND", "smtp")
+    notification = queue()
+    notification.attempts = 40
+    db.session.commit()
+    with pytest.raises(OSError):
+        tasks.send_notification(notification.id)
+    db.session.expire_all()
+    row = db.session.get(Notification, notification.id)
+    assert row.status == "queued" and row.next_attempt_at is not None
+    row.created_at = row.next_attempt_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=25)
+    db.session.commit()
+    assert tasks.send_notification(notification.id) == "failed"
 
 
 # -- through a real worker on real Redis --------------------------------------------------------
@@ -211,3 +271,19 @@ def test_a_password_mail_keeps_its_body_only_until_it_is_sent(app, smtp_server):
     db.session.refresh(notification)
     assert secret not in (notification.body_text or "") and secret not in (notification.body_html or "")
     assert notification.body_text == tasks.REDACTED_BODY
+
+
+def test_a_database_error_after_the_claim_gives_the_row_back(app, monkeypatch):
+    """17.3: nothing was sent yet, so the row goes back to "queued" (not left "sending" to end as unknown)."""
+    notification = queue()
+    db.session.commit()
+
+    def connection_lost(_notification):
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(tasks, "build_message", connection_lost)
+    with pytest.raises(sa.exc.OperationalError):
+        tasks.send_notification(notification.id)
+    db.session.expire_all()
+    row = db.session.get(Notification, notification.id)
+    assert (row.status, row.attempts) == ("queued", 1)

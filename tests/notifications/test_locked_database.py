@@ -7,10 +7,7 @@ import threading
 import time
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.exc import OperationalError
 
-from crm.core.transient import is_transient, retry_transient
 from crm.extensions import db
 from crm.notifications import tasks
 from crm.notifications.models import Notification
@@ -69,39 +66,3 @@ def test_a_send_that_meets_a_locked_database_is_delivered_within_seconds(
             assert time.monotonic() < deadline, "the row was not marked sent"
             time.sleep(0.1)
         assert db.session.get(Notification, notification_id).attempts == 1
-
-
-@pytest.mark.committing
-def test_retry_transient_retries_a_locked_write_then_succeeds(app, clean_database):
-    """The upgrade of a read lock fails at once while another connection writes; the retry waits it out."""
-    path = _sqlite_file(app)
-    with app.app_context():
-        _retry_a_locked_write(path)
-
-
-def _retry_a_locked_write(path: str) -> None:
-    started = threading.Event()
-    holder = threading.Thread(target=_hold_write_lock, args=(path, 0.5, started))
-    runs = []
-
-    def step():
-        runs.append(time.monotonic())
-        db.session.scalar(sa.select(sa.func.count()).select_from(Notification))  # a read lock first
-        if len(runs) == 1:
-            holder.start()
-            started.wait(5)
-        db.session.add(Notification(kind="test", to_address="x@example.com", subject="s", body_text="b",
-                                    status="queued", attempts=0))
-        db.session.commit()
-        return len(runs)
-
-    assert retry_transient(step) > 1
-    holder.join(5)
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
-        Notification.kind == "test")) == 1
-
-
-def test_only_lock_errors_are_transient():
-    locked = OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))
-    other = OperationalError("UPDATE", {}, sqlite3.OperationalError("no such table: x"))
-    assert is_transient(locked) and not is_transient(other) and not is_transient(ValueError("locked"))

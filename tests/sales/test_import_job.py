@@ -466,3 +466,47 @@ def test_job_page_progress_and_history_respect_ownership(tmp_path, client, app):
     assert f'data-job-id="{job.id}"' in client.get("/sales/imports/").get_data(as_text=True)
     assert client.get("/sales/imports/999999").status_code == 404
     refresh()
+
+
+def test_a_stalled_import_is_requeued_once_by_its_heartbeat_and_resumes_exactly(tmp_path, monkeypatch, app):
+    """16.1: a worker killed mid-import; the beat sweep re-queues the job within CRM_IMPORT_STALL_SECONDS."""
+    from crm.sales.imports import tasks as import_tasks
+
+    consultants((5, 1))
+    job = new_job(tmp_path, [lead_row() for _ in range(10)])
+    fresh = new_job(tmp_path, [lead_row()], name="fresh.xlsx")
+    real = ImportRunner.commit_batch
+    calls = {"n": 0}
+
+    def crash_on_second(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("worker killed")
+        return real(self, batch)
+
+    monkeypatch.setattr(ImportRunner, "commit_batch", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        run(job)
+    db.session.rollback()
+    monkeypatch.setattr(ImportRunner, "commit_batch", real)
+    queued = []
+    monkeypatch.setattr(import_tasks, "enqueue_import", queued.append)
+    assert import_tasks.resume_stalled_imports() == 0  # its heartbeat is fresh: the runner may be alive
+    stalled = db.session.get(ImportJob, job.id)
+    assert (stalled.status, stalled.processed_rows) == ("running", 4) and stalled.heartbeat_at is not None
+    stale = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=app.config["CRM_IMPORT_STALL_SECONDS"] + 5)
+    db.session.execute(sa.update(ImportJob).where(ImportJob.id == job.id).values(heartbeat_at=stale))
+    db.session.commit()
+    assert import_tasks.resume_stalled_imports() == 1 and queued == [job.id]
+    assert import_tasks.resume_stalled_imports() == 0 and queued == [job.id]  # renewed: re-queued once
+    assert fresh.id not in queued
+    done = run(job)
+    assert (done.status, done.processed_rows, done.imported) == ("done", 10, 10)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CustomerDistribution)) == 10
+
+
+def test_the_stalled_import_sweep_runs_every_minute(app):
+    from crm.core.areas import beat_schedule
+
+    entry = beat_schedule(app)["resume-stalled-imports"]
+    assert entry["task"] == "crm.sales.resume_stalled_imports" and entry["schedule"].minute == set(range(60))

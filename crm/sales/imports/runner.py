@@ -201,7 +201,7 @@ class ImportRunner:
         # The claim: this transaction owns rows (processed, end] or someone else already did them.
         claimed = db.session.execute(
             sa.update(ImportJob).where(ImportJob.id == self.job_id, ImportJob.processed_rows == self.processed)
-            .values(processed_rows=end)
+            .values(processed_rows=end, heartbeat_at=clock.utcnow())
         ).rowcount
         if claimed != 1:
             db.session.rollback()

@@ -11,10 +11,12 @@ savepoints and counts the losers as duplicates.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import sqlalchemy as sa
 from celery import shared_task
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy.exc import OperationalError
 
@@ -39,6 +41,46 @@ def import_leads_task(self, job_id: int) -> None:
             fail_job(int(job_id), _("The database was unavailable; the import stopped. Upload the file again."))
             raise
         raise self.retry(exc=error, countdown=min(300, 5 * 2 ** self.request.retries))
+
+
+RESUME_TASK_NAME = "crm.sales.resume_stalled_imports"
+
+
+@shared_task(name=RESUME_TASK_NAME, ignore_result=True)
+def resume_stalled_imports() -> int:
+    """Re-queue queued/running jobs whose heartbeat is older than CRM_IMPORT_STALL_SECONDS (beat, every minute).
+
+    A worker killed mid-import leaves its task unacknowledged in Redis until the broker's visibility
+    timeout (an hour); this brings the job back within minutes, resuming from processed_rows. The
+    heartbeat is renewed by the same conditional UPDATE that picks the job, so one sweep re-queues it
+    once; should the old runner still be alive, the batch claim on processed_rows lets only one of the
+    two commit each batch and the other stops.
+    """
+    now = clock.utcnow()
+    stale = now - dt.timedelta(seconds=int(current_app.config["CRM_IMPORT_STALL_SECONDS"]))
+    last_sign = sa.func.coalesce(ImportJob.heartbeat_at, ImportJob.created_at)
+    candidates = list(db.session.scalars(
+        sa.select(ImportJob.id).where(ImportJob.status.in_(("queued", "running")), last_sign < stale)
+        .order_by(ImportJob.id)
+    ))
+    picked = []
+    for job_id in candidates:
+        taken = db.session.execute(
+            sa.update(ImportJob)
+            .where(ImportJob.id == job_id, ImportJob.status.in_(("queued", "running")), last_sign < stale)
+            .values(heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        if taken:
+            picked.append(job_id)
+    for job_id in picked:
+        try:
+            enqueue_import(job_id)
+            log.warning("import job %s had no heartbeat since %s; re-queued to resume", job_id, stale)
+        except Exception:  # noqa: BLE001 - broker down: the next sweep tries again once the heartbeat is stale
+            log.warning("could not re-queue stalled import job %s", job_id, exc_info=True)
+    return len(picked)
 
 
 def enqueue_import(job_id: int) -> None:
@@ -76,7 +118,7 @@ def run_import(job_id: int, *, progress: Progress | None = None) -> ImportJob | 
         return db.session.get(ImportJob, job_id)
     started = db.session.execute(
         sa.update(ImportJob).where(ImportJob.id == job_id, ImportJob.status.in_(("queued", "running")))
-        .values(status="running", total_rows=info.data_rows)
+        .values(status="running", total_rows=info.data_rows, heartbeat_at=clock.utcnow())
     ).rowcount
     db.session.commit()
     if started != 1:
