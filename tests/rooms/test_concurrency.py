@@ -10,35 +10,11 @@ from crm.core.errors import DomainError, Invalid
 from crm.extensions import db
 from crm.rooms.models import RoomBooking
 from crm.rooms.services import CellsRefused, apply_changes
+from tests.concurrency import run_threads
 from tests.factories import make_user
 from tests.rooms.helpers import DAY, NOW, cell, make_room
 
 THREADS = 20
-
-
-def run_threads(app, n, work):
-    """Run work(i) in n threads started together, each in its own app context and transaction."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def target(i):
-        with app.app_context():
-            barrier.wait()
-            try:
-                results[i] = work(i)
-                db.session.commit()
-            except Exception as error:  # noqa: BLE001 - reported in the assertions
-                db.session.rollback()
-                results[i] = error
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(90)
-    return results
 
 
 @pytest.mark.committing

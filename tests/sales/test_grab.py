@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +13,7 @@ from crm.sales import choices
 from crm.sales.models import Customer, CustomerDistribution
 from crm.sales.pool.reclaim import reclaim_expired
 from crm.sales.pool.services import assign, grab
+from tests.concurrency import run_threads
 from tests.factories import make_user
 from tests.sales.lead_factories import make_lead
 from tests.sales.pool_helpers import history
@@ -131,40 +131,13 @@ def test_director_assigns_a_pool_lead_even_to_its_previous_loser():
         assign(director.id, other.id, tutor.id, TODAY)
 
 
-def _run_threads(app, n, work):
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def target(i):
-        with app.app_context():
-            barrier.wait()
-            try:
-                results[i] = work(i)
-                db.session.commit()
-            except Conflict as error:
-                db.session.rollback()
-                results[i] = error
-            except Exception as error:  # noqa: BLE001 - reported in the assertion
-                db.session.rollback()
-                results[i] = error
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
-
-
 @pytest.mark.committing
 def test_twenty_simultaneous_grabs_have_exactly_one_winner(app, clean_database):
     with app.app_context():
         consultants = [make_user("consultant").id for _ in range(20)]
         lead_id = make_lead(None).id
         db.session.remove()
-    results = _run_threads(app, 20, lambda i: grab(consultants[i], lead_id, TODAY).id)
+    results = run_threads(app, 20, lambda i: grab(consultants[i], lead_id, TODAY).id)
     winners = [r for r in results if isinstance(r, int)]
     losers = [r for r in results if isinstance(r, Conflict)]
     assert len(winners) == 1, results
@@ -186,7 +159,7 @@ def test_simultaneous_grabs_by_one_consultant_respect_the_daily_limit(app, clean
         alice = make_user("consultant").id
         leads = [make_lead(None).id for _ in range(6)]
         db.session.remove()
-    results = _run_threads(app, 6, lambda i: grab(alice, leads[i], TODAY).id)
+    results = run_threads(app, 6, lambda i: grab(alice, leads[i], TODAY).id)
     assert len([r for r in results if isinstance(r, int)]) == 2, results
     with app.app_context():
         limit = msg("You have reached today's limit of %(n)d grabs.", n=2)

@@ -11,33 +11,10 @@ from crm.core.errors import Conflict
 from crm.extensions import db
 from crm.surveys import answering
 from crm.surveys.models import Answer, Participation, Response, Survey
+from tests.concurrency import run_threads
 from tests.surveys.helpers import good_answers, make_survey, make_tutored_class, now, said
 
 THREADS = 8
-
-
-def _run_threads(app, n, work):
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def target(i):
-        with app.app_context():
-            try:
-                barrier.wait()
-                results[i] = work(i)
-                db.session.commit()
-            except Exception as error:  # noqa: BLE001 - reported in the assertions
-                db.session.rollback()
-                results[i] = error
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
 
 
 @pytest.mark.committing
@@ -57,7 +34,7 @@ def test_simultaneous_submits_by_one_student_store_one_response(app, clean_datab
     if skip_early_check:  # everyone reaches the INSERT: the unique constraint alone decides
         monkeypatch.setattr(answering, "has_answered", lambda survey_id, student_id: False)
     at = now()
-    results = _run_threads(app, THREADS, lambda i: answering.submit_answers(user_id, survey_id, answers, now=at))
+    results = run_threads(app, THREADS, lambda i: answering.submit_answers(user_id, survey_id, answers, now=at))
     keys = [r for r in results if isinstance(r, str)]
     refused = [r for r in results if isinstance(r, Conflict)]
     assert len(keys) == 1, results
