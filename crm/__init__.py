@@ -180,8 +180,10 @@ def register_templates(app: Flask) -> None:
     from crm.core import clock
     from crm.core.access import can
     from crm.core.menu import visible_menu
+    from crm.core.once import new_token
 
-    app.jinja_env.globals.update(can=can, visible_menu=visible_menu, today=clock.today)
+    app.jinja_env.globals.update(can=can, visible_menu=visible_menu, today=clock.today,
+                                 submission_token=new_token)
 
     @app.template_filter("localdt")
     def localdt(value, fmt: str = "%Y-%m-%d %H:%M"):

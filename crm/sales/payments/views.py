@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 from wtforms import SelectField, StringField, TextAreaField
 
-from crm.core import clock, uow
+from crm.core import clock, once, uow
 from crm.core.access import permission_required
 from crm.core.errors import DomainError
 from crm.core.forms import CrmForm, show_domain_error
@@ -94,13 +94,19 @@ def payment_create(customer_id: int):
         form.date.data = clock.today().isoformat()
         form.pay_type.data = str(choices.PAY_TUITION)
     if form.validate_on_submit():
-        try:
-            result = payments.record_payment(current_user.id, customer.id, dict(form.data), today=clock.today())
-        except DomainError as error:
-            db.session.rollback()
-            show_domain_error(form, error)
-            return render_template("sales/payment_form.html", form=form, customer=customer), 400
-        uow.commit()  # all or nothing: no lead flip, student or payment survives a failure
+        with once.submission("payment", current_user.id) as sent:
+            if sent.repeated:  # a double click or a resend: the payment was recorded once
+                flash(_("This payment was already sent; it was recorded once."), "info")
+                return redirect(sent.first_result or _lead_or_student_url(customer))
+            try:
+                result = payments.record_payment(current_user.id, customer.id, dict(form.data),
+                                                 today=clock.today())
+            except DomainError as error:
+                db.session.rollback()
+                show_domain_error(form, error)
+                return render_template("sales/payment_form.html", form=form, customer=customer), 400
+            uow.commit()  # all or nothing: no lead flip, student or payment survives a failure
+            sent.done(_lead_or_student_url(customer))
         if result.converted:
             # The password exists only in this response: rendered, never stored or redirected.
             # The initial password is on this page: browsers and proxies must not keep a copy.
