@@ -375,3 +375,16 @@ def add_secured_view(app: Flask, view: SecuredModelView) -> None:
     view.page_size_options = tuple(sorted({*view.page_size_options, view.page_size}))
     admin.add_view(view)
     declare_blueprint(app, view.endpoint, (view.permission_view,))
+
+
+def is_admin_request() -> bool:
+    """Is this request served by a Flask-Admin view (its templates carry inline scripts)?"""
+    from flask import current_app, has_request_context, request
+
+    if not has_request_context() or request.blueprint is None:
+        return False
+    admin = current_app.extensions.get("crm_admin")
+    if admin is None:
+        return False
+    return request.blueprint == "admin" or any(view.endpoint == request.blueprint for view in admin._views)
+

@@ -159,14 +159,21 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server):
-    """A fresh browser context (no cookies) and page for one test; fails on server errors."""
+    """A fresh browser context (no cookies) and page for one test; fails on server errors, scripts the CSP
+    blocked and script exceptions."""
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
     context.set_default_timeout(15_000)
     page = context.new_page()
+    script_problems: list[str] = []
+    # A script the CSP blocked, or one that threw: the page looks fine but does not work.
+    page.on("console", lambda message: script_problems.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text else None)
+    page.on("pageerror", lambda error: script_problems.append(str(error)))
     live_server.errors.clear()
     yield page
     context.close()
     live_server.check_no_server_errors()
+    assert script_problems == [], script_problems
 
 
 def sign_in(page, live_server, username: str, password: str = DEMO_PASSWORD) -> None:

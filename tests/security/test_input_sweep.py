@@ -161,5 +161,5 @@ def test_every_page_with_a_confirm_question_loads_the_confirm_script(app, admin)
         html = response.get_data(as_text=True)
         if "data-confirm=" in html:
             asking.append(page)
-            assert "js/confirm.js" in html, page
+            assert "js/shell.js" in html, page
     assert "/admin/users/" in asking
