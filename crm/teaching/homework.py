@@ -13,6 +13,7 @@ import datetime as dt
 from pathlib import Path
 from typing import BinaryIO
 
+import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 
@@ -72,12 +73,18 @@ def submit_homework(actor: User, record_id: int, stream: BinaryIO | None, filena
     uow.after_rollback(lambda: uploads.delete_stored(folder, stored.storage_name))
     if old_name:
         uow.after_commit(lambda: uploads.delete_stored(folder, old_name))
-    record.homework_file = stored.storage_name
-    record.homework_filename = stored.display_name
-    record.homework_size = stored.size
-    record.student_memo = memo_text or None
-    record.submitted_at = now
-    db.session.flush()
+    # The teacher may grade between our check above and this write: the UPDATE itself only
+    # replaces homework that is still ungraded (the check above only spares a useless upload).
+    replaced = db.session.execute(
+        sa.update(StudyRecord)
+        .where(StudyRecord.id == record.id, StudyRecord.graded_at.is_(None))
+        .values(homework_file=stored.storage_name, homework_filename=stored.display_name,
+                homework_size=stored.size, student_memo=memo_text or None, submitted_at=now),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if not replaced:
+        raise Conflict(_("The teacher has graded this homework; it can no longer be replaced."), field="file")
+    db.session.refresh(record)
     return record
 
 

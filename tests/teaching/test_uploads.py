@@ -201,3 +201,31 @@ def test_a_request_over_the_body_limit_is_413_not_500(app, client, homework_setu
     sign_in_as(client, student.user)
     response = _upload(client, record_for(session, student).id, b"x" * 10_000, "big.txt")
     assert response.status_code == 413
+
+
+def test_grading_between_the_check_and_the_save_keeps_the_graded_homework(homework_setup, monkeypatch):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from crm.core.errors import Conflict
+    from crm.teaching import homework
+
+    _setup, session, _no, student, _mate, folder = homework_setup
+    record = record_for(session, student)
+    real_save = uploads.save_upload
+
+    def save_while_the_teacher_grades(*args, **kwargs):
+        stored = real_save(*args, **kwargs)
+        # The teacher's grade lands after the service looked at the record, before it writes.
+        db.session.execute(sa.update(StudyRecord).where(StudyRecord.id == record.id)
+                           .values(graded_at=dt.datetime.now(dt.timezone.utc)))
+        return stored
+
+    monkeypatch.setattr(uploads, "save_upload", save_while_the_teacher_grades)
+    with pytest.raises(Conflict):
+        homework.submit_homework(student.user, record.id, io.BytesIO(PDF), "late.pdf", "迟交",
+                                 now=dt.datetime.now(dt.timezone.utc))
+    db.session.rollback()  # the view's edge: the stored file goes with the refused change
+    assert db.session.get(StudyRecord, record.id).homework_file is None
+    assert list(folder.iterdir()) == []
