@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from flask import has_request_context, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from crm.auth.models import User
 from crm.core import audit, uow
 from crm.core.errors import Conflict
+from crm.core.links import public_url
 from crm.extensions import db
 from crm.sales import allocation, choices
 from crm.sales.leads.fields import validate_lead
@@ -84,19 +84,7 @@ def _duplicate_field(existing: Customer, qq: str | None, phone: str | None, emai
     return "email"
 
 
-# -- validation --------------------------------------------------------------------------------
 # -- the intake itself -------------------------------------------------------------------------
-def _lead_url(customer_id: int) -> str | None:
-    if not has_request_context():  # the API worker, the import: CRM_PUBLIC_URL
-        from crm.core.links import public_url
-
-        return public_url("sales.lead_detail", customer_id=customer_id)
-    try:
-        return url_for("sales.lead_detail", customer_id=customer_id, _external=True)
-    except Exception:  # noqa: BLE001 - a missing page must not stop the e-mail
-        return None
-
-
 def _queue_assignment_email(customer: Customer, consultant: User, today: dt.date) -> int | None:
     from crm.notifications.services import queue_email
 
@@ -111,7 +99,9 @@ def _queue_assignment_email(customer: Customer, consultant: User, today: dt.date
             "lead_phone": customer.phone, "lead_email": customer.email,
             # The code: the e-mail's template labels it in the recipient's language (choice_label).
             "lead_source": customer.source, "received_on": today.isoformat(),
-            "lead_url": _lead_url(customer.id), "follow_up_days": choices.FOLLOW_UP_DAYS,
+            # E-mail links always use CRM_PUBLIC_URL, whether a page, the API or an import queued them.
+            "lead_url": public_url("sales.lead_detail", customer_id=customer.id),
+            "follow_up_days": choices.FOLLOW_UP_DAYS,
         },
         dedupe_key=f"lead_assigned:{customer.id}:{consultant.id}",
         locale=consultant.locale,
