@@ -3,9 +3,10 @@
 The pages come from the URL map (every GET endpoint, so a new page is walked without being
 listed here); the ids they take are filled with objects of the demo data (Chinese names,
 notes, schools and courses: user data) plus an import, a reclaim run, an API token and an
-undelivered e-mail. Each page is opened signed out and by every demo account in English (refusals,
-403 and 404 pages, are read too); a page must answer 200 to at least one of them. Whatever Chinese is left after taking out the values stored in
-the database (user data) is interface text that was not translated.
+undelivered e-mail. Each page is opened signed out and by every demo account in English
+(refusals, 403 and 404 pages, are read too); a page must answer 200 to at least one of them.
+Whatever Chinese is left after taking out the values stored in the database (user data) is
+interface text that was not translated.
 """
 from __future__ import annotations
 
