@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.auth.models import User
@@ -41,8 +42,17 @@ class Course(db.Model):
         return self.name
 
 
+def class_name(course_name: str | None, semester: int) -> str:
+    """A class's name in the UI language: 'course (N期)' in Chinese, 'course (cohort N)' in English.
+
+    Only the course and the number are stored; the name is put together where it is shown,
+    so pages, exports and e-mails (rendered in the recipient's language) each get their own.
+    """
+    return gettext("%(course)s (cohort %(n)s)", course=course_name or "", n=semester).strip()
+
+
 class ClassList(db.Model):
-    """A class: one semester of a course at a school, shown as 'course (N期)'."""
+    """A class: one semester of a course at a school, shown as 'course (N期)' / 'course (cohort N)'."""
 
     __tablename__ = "classes"
 
@@ -70,8 +80,8 @@ class ClassList(db.Model):
 
     @property
     def display_name(self) -> str:
-        """'course (N期)' as the school writes it."""
-        return f"{self.course.name} ({self.semester}期)" if self.course else f"({self.semester}期)"
+        """'course (N期)' as the school writes it, 'course (cohort N)' in the English UI."""
+        return class_name(self.course.name if self.course else None, self.semester)
 
     def __str__(self) -> str:
         return self.display_name

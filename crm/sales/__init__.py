@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
     from crm.sales.imports import views as import_views
     from crm.sales.leads import views
     from crm.sales.payments import views as payment_views  # noqa: F401
+    from crm.sales.pool import run_views  # noqa: F401
     from crm.sales.pool import views as pool_views
 
     app.register_blueprint(bp, url_prefix="/sales")

@@ -91,6 +91,8 @@ class CustomerDistribution(db.Model):
     status: Mapped[int] = mapped_column(sa.SmallInteger, default=choices.FOLLOWING)
     origin: Mapped[str] = mapped_column(sa.String(16))
     memo: Mapped[str | None] = mapped_column(sa.String(255))
+    # The reclaim run that closed this holding (S-15): its summary e-mail links to exactly these rows.
+    reclaim_run: Mapped[str | None] = mapped_column(sa.String(32), index=True)
 
     customer: Mapped[Customer] = relationship()
     consultant: Mapped[User] = relationship()

@@ -64,7 +64,8 @@ def send_survey_reminders(now: dt.datetime) -> int:
                 subject=_l("Reminder: please answer the survey “%(title)s”", title=survey.title),
                 template="surveys_reminder",
                 context={"student_name": name, "survey_title": survey.title, "closes_at": closes,
-                         "class_name": str(survey.class_list)},
+                         # The class itself: its name is put together in the student's language.
+                         "class_name": survey.class_list},
                 dedupe_key=f"survey-reminder:{survey.id}:{student_id}", locale=locale,
             )
             queued += note is not None

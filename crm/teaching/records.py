@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import joinedload
 
 from crm.auth.models import User
@@ -117,9 +118,10 @@ def warn_about_absences(class_id: int, *, today: dt.date) -> int:
     for student_id, name, count in rows:
         notification = queue_email(
             kind="teaching_absence_warning", recipient_id=tutor.id, to_address=tutor.email,
-            subject=_("Absence warning: %(name)s, %(klass)s", name=name, klass=klass.display_name),
+            # The class itself, not its name: the name is put together in the tutor's language.
+            subject=_l("Absence warning: %(name)s, %(klass)s", name=name, klass=klass),
             template="teaching_absence_warning",
-            context={"tutor": tutor.name, "student": name, "klass": klass.display_name, "count": count,
+            context={"tutor": tutor.name, "student": name, "klass": klass, "count": count,
                      "threshold": threshold, "today": today},
             dedupe_key=f"teaching-absence:{class_id}:{student_id}", locale=tutor.locale,
         )

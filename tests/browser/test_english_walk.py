@@ -45,5 +45,11 @@ def test_english_walk_of_pool_my_customers_and_dashboard(page, live_server, arti
     labels = [*data["funnel"]["labels"], *data["legend"].values(), *data["axes"].values()]
     assert not [label for label in labels if CJK.search(label)], labels
     assert data["funnel"]["labels"][0] == "Received" and "Received" in page.inner_text("thead")
+    # At 1366 px (the staff's laptops) the whole table is readable without scrolling it sideways.
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.wait_for_timeout(300)
+    overflow = page.eval_on_selector("[data-testid=dashboard-table]",
+                                     "t => t.parentElement.scrollWidth - t.parentElement.clientWidth")
+    assert overflow <= 0, f"the dashboard table is {overflow}px wider than its card at 1366 px"
     page.wait_for_timeout(500)  # the charts' animation
     page.screenshot(path=str(artifacts_dir / "english_dashboard.png"), full_page=True)

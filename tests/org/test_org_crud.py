@@ -80,7 +80,7 @@ def test_class_create_edit_delete(admin_client):
     assert klass.memo == "周末班"
 
     listing = admin_client.get("/org/classes/").get_data(as_text=True)
-    assert f"{course.name} (3期)" in listing
+    assert f"{course.name} (cohort 3)" in listing
 
     response = admin_client.post(f"/org/classes/edit/?id={klass.id}", data={
         "school": str(school.id), "course": str(course.id), "semester": "4", "price": "0",
@@ -158,3 +158,13 @@ def test_bulk_action_outside_the_whitelist_does_nothing(admin_client, app):
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.get(Course, course.id) is not None
+
+
+def test_a_class_is_named_in_the_ui_language(app):
+    from flask_babel import force_locale
+
+    klass = make_class(course=make_course("Python 全栈开发"), semester=3)
+    with force_locale("zh_CN"):
+        assert klass.display_name == str(klass) == "Python 全栈开发 (3期)"
+    with force_locale("en"):
+        assert klass.display_name == str(klass) == "Python 全栈开发 (cohort 3)"

@@ -42,7 +42,7 @@ def test_script_in_names_is_escaped_everywhere(admin_client):
         assert_escaped(response.get_data(as_text=True))
 
     class_list = admin_client.get("/org/classes/").get_data(as_text=True)
-    assert f"Course {ESCAPED} (1期)" in class_list, "the class column shows the escaped course"
+    assert f"Course {ESCAPED} (cohort 1)" in class_list, "the class column shows the escaped course"
 
 
 def test_script_typed_into_forms_is_stored_as_text_and_shown_escaped(admin_client):

@@ -29,9 +29,9 @@ def test_class_search_matches_course_name_and_memo(admin_client):
     make_class(course=make_course("前端开发"), memo="周末班 夜间")
     make_class(course=make_course("Linux 运维"), memo="全日制")
     by_course = rows_of(admin_client.get("/org/classes/?search=Go").get_data(as_text=True))
-    assert by_course == ["Go 语言开发 (1期)"]
+    assert by_course == ["Go 语言开发 (cohort 1)"]
     by_memo = rows_of(admin_client.get("/org/classes/?search=夜间").get_data(as_text=True))
-    assert by_memo == ["前端开发 (1期)"]
+    assert by_memo == ["前端开发 (cohort 1)"]
 
 
 def test_class_filters_by_school_course_tutor_and_start_range(app, admin_client):
@@ -50,11 +50,11 @@ def test_class_filters_by_school_course_tutor_and_start_range(app, admin_client)
     def listed(query: str) -> list[str]:
         return sorted(rows_of(admin_client.get(f"/org/classes/?{query}").get_data(as_text=True)))
 
-    assert listed(f"flt0_{school_f}={north.id}") == ["GoCourse (1期)", "PyCourse (1期)"]
-    assert listed(f"flt0_{course_f}={python.id}") == ["PyCourse (1期)", "PyCourse (2期)"]
-    assert listed(f"flt0_{tutor_f}={tutor.id}") == ["PyCourse (1期)", "PyCourse (2期)"]
-    assert listed(f"flt0_{between_f}=2026-09-01+to+2026-09-30") == ["GoCourse (1期)", "PyCourse (2期)"]
-    assert listed(f"flt0_{school_f}={north.id}&flt1_{between_f}=2026-09-01+to+2026-09-30") == ["GoCourse (1期)"]
+    assert listed(f"flt0_{school_f}={north.id}") == ["GoCourse (cohort 1)", "PyCourse (cohort 1)"]
+    assert listed(f"flt0_{course_f}={python.id}") == ["PyCourse (cohort 1)", "PyCourse (cohort 2)"]
+    assert listed(f"flt0_{tutor_f}={tutor.id}") == ["PyCourse (cohort 1)", "PyCourse (cohort 2)"]
+    assert listed(f"flt0_{between_f}=2026-09-01+to+2026-09-30") == ["GoCourse (cohort 1)", "PyCourse (cohort 2)"]
+    assert listed(f"flt0_{school_f}={north.id}&flt1_{between_f}=2026-09-01+to+2026-09-30") == ["GoCourse (cohort 1)"]
 
     # The school filter offers the schools that exist now, not those of start-up time.
     page = admin_client.get("/org/classes/").get_data(as_text=True)
@@ -77,7 +77,7 @@ def test_class_list_sorts_by_price_both_ways(app, admin_client):
     price_col = column_index(app, "classes", "price")
     ascending = rows_of(admin_client.get(f"/org/classes/?sort={price_col}").get_data(as_text=True))
     descending = rows_of(admin_client.get(f"/org/classes/?sort={price_col}&desc=1").get_data(as_text=True))
-    assert ascending == ["SortCourse (2期)", "SortCourse (3期)", "SortCourse (1期)"]
+    assert ascending == ["SortCourse (cohort 2)", "SortCourse (cohort 3)", "SortCourse (cohort 1)"]
     assert descending == list(reversed(ascending))
 
 
@@ -134,7 +134,7 @@ def test_export_contains_only_the_filtered_rows(app, admin_client):
     header, body = rows[0], rows[1:]
     assert header[:4] == ["Class", "Semester", "School", "Price"]
     assert [(r[0], r[2], r[3]) for r in body] == [
-        ("ExportCourse (1期)", "Export North", 19800), ("ExportCourse (2期)", "Export North", 20800),
+        ("ExportCourse (cohort 1)", "Export North", 19800), ("ExportCourse (cohort 2)", "Export North", 20800),
     ]
     start = header.index("Start date")
     assert body[0][start] == dt.datetime(2026, 9, 1)

@@ -40,10 +40,11 @@ def test_reclaim_moves_expired_leads_and_closes_history_with_reason():
             (None, alice.id, reason, TODAY)
         [row] = history(lead.id)
         assert (row.status, row.ended_on, row.consultant_id) == (reason, TODAY, alice.id)
+        assert row.reclaim_run == result.run_id  # the run that closed it: its e-mail links to exactly these
     for lead in (fresh, enrolled):
         db.session.refresh(lead)
         assert lead.consultant_id == bob.id
-    assert history(fresh.id)[0].status == choices.FOLLOWING
+    assert history(fresh.id)[0].status == choices.FOLLOWING and history(fresh.id)[0].reclaim_run is None
     db.session.refresh(unassigned)
     assert unassigned.pool_since is None
     audits = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "lead.reclaim")).all()

@@ -11,7 +11,7 @@ from crm.core import uow
 from crm.extensions import db
 from crm.sales import choices
 from crm.sales.pool.reclaim import LEAD_LIST_LIMIT, reclaim_expired, run_expiry_reminders, run_reclaim
-from tests.factories import make_user
+from tests.factories import login, make_user
 from tests.sales.lead_factories import make_lead
 
 TODAY = dt.date(2026, 3, 20)
@@ -50,6 +50,7 @@ def test_two_reclaims_in_one_day_send_two_summaries_each_naming_exactly_its_lead
         assert run_reclaim(TODAY).total == 1
         assert run_reclaim(TODAY).total == 0  # nothing moved: no third e-mail
         ids = {c.name: c.id for c in (first, also, late)}
+        alice_login, alice_name = alice.username, alice.name
     smtp_server.wait_for(2)
     time.sleep(1.0)  # a third message would be here by now
     messages = smtp_server.messages
@@ -66,8 +67,31 @@ def test_two_reclaims_in_one_day_send_two_summaries_each_naming_exactly_its_lead
     for name in ("甲一", "甲二"):
         assert f"{base}/sales/leads/{ids[name]}" in text_1 and f'href="{base}/sales/leads/{ids[name]}"' in html_1
     assert f"{base}/sales/leads/{ids['乙三']}" in text_2 and f"/sales/leads/{ids['乙三']}" in html_2
-    history = re.search(r'href="([^"]*tab=history[^"]*)"', html_2).group(1).replace("&amp;", "&")
-    assert "ended_from=2026-03-20" in history and "ended_to=2026-03-20" in history
+    # Each e-mail links to its own run's list (both runs ended the holdings on the same day), in text and HTML.
+    links = []
+    for text, html in texts:
+        link = re.search(r'href="([^"]*/sales/reclaims/[0-9a-f]+)"', html).group(1)
+        assert link.startswith(f"{base}/sales/reclaims/") and link in text
+        links.append(link.removeprefix(base))
+    assert links[0] != links[1]
+    with app.app_context():
+        client = app.test_client()
+        login(client, alice_login)
+        for link, names in zip(links, (("甲一", "甲二"), ("乙三",))):
+            page = client.get(link)
+            assert page.status_code == 200, link
+            listed = re.findall(r'<tr data-customer-id="(\d+)"', page.get_data(as_text=True))
+            assert sorted(map(int, listed)) == sorted(ids[n] for n in names), link
+        # Someone else's run is not theirs to read; a director sees the run's leads with their consultant.
+        client.post("/auth/logout")
+        login(client, make_user("consultant"))
+        assert client.get(links[0]).status_code == 404
+        client.post("/auth/logout")
+        login(client, make_user("sales_director"))
+        page = client.get(links[1]).get_data(as_text=True)
+        assert re.findall(r'<tr data-customer-id="(\d+)"', page) == [str(ids["乙三"])] and alice_name in page
+        assert client.get("/sales/reclaims/not-a-run").status_code == 404
+        assert client.get(f"/sales/reclaims/{'0' * 32}").status_code == 404
 
 
 def test_summary_caps_its_list_and_counts_the_rest(app):

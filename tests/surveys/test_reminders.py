@@ -56,6 +56,18 @@ def test_the_task_reminds_each_student_who_has_not_answered_once(monkeypatch):
     assert len(reminders_queued()) == 2
 
 
+def test_the_reminder_names_the_class_in_the_students_language(monkeypatch):
+    monkeypatch.setattr("crm.notifications.tasks.dispatch", lambda ids: None)
+    survey, (chinese, english, _other) = closing_tomorrow_class()
+    english.user.locale = "en"
+    db.session.flush()
+    reminders.send_survey_reminders(local_noon() - dt.timedelta(hours=3))
+    by_address = {r.to_address: r for r in reminders_queued()}
+    course, n = survey.class_list.course.name, survey.class_list.semester
+    assert f"{course} (cohort {n})" in by_address[english.user.email].body_text
+    assert f"{course} ({n}期)" in by_address[chinese.user.email].body_text
+
+
 def test_only_surveys_closing_by_tomorrow_are_reminded(monkeypatch):
     monkeypatch.setattr("crm.notifications.tasks.dispatch", lambda ids: None)
     tutor, klass, _ = make_tutored_class(0)

@@ -181,6 +181,22 @@ def test_the_tutor_gets_one_absence_warning_after_n_no_shows(app, monkeypatch):
     assert warning.dedupe_key == f"teaching-absence:{setup.klass.id}:{truant.id}"
 
 
+def test_the_absence_warning_names_the_class_in_the_tutors_language(app, monkeypatch):
+    monkeypatch.setitem(app.config, "CRM_ABSENCE_WARNING_AFTER", 1)
+    setup = make_setup(tutor_email="en-tutor@example.com")
+    setup.tutor.locale = "en"  # the teacher who records attendance uses the Chinese UI
+    session = make_session(setup.klass, 1)
+    student = make_student(setup.klass)
+    initialise(setup.teacher, session)
+    set_status(setup.teacher, session, "noshow", student)
+
+    [warning] = _warnings()
+    course, n = setup.klass.course.name, setup.klass.semester
+    english = f"{course} (cohort {n})"
+    assert english in warning.subject and english in warning.body_text and english in warning.body_html
+    assert "期" not in warning.subject + warning.body_text + warning.body_html
+
+
 def test_no_warning_without_a_tutor_address_or_when_switched_off(app, monkeypatch):
     monkeypatch.setitem(app.config, "CRM_ABSENCE_WARNING_AFTER", 1)
     setup = make_setup(tutor_email=None)

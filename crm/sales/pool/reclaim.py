@@ -21,6 +21,7 @@ import redis as redis_lib
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import joinedload
 
 from crm.auth.models import User
 from crm.core import audit, uow
@@ -57,7 +58,7 @@ class ReclaimResult:
         return sum(self.per_consultant.get(consultant_id, {}).values())
 
 
-def _move_postgresql(today: dt.date) -> list[tuple[int, int, int]]:
+def _move_postgresql(today: dt.date, run_id: str) -> list[tuple[int, int, int]]:
     """One statement: move the expired leads, close their history rows; (lead, consultant, reason) rows."""
     customers = Customer.__table__
     cd = CustomerDistribution.__table__
@@ -76,7 +77,7 @@ def _move_postgresql(today: dt.date) -> list[tuple[int, int, int]]:
     closed = (
         sa.update(cd)
         .where(cd.c.customer_id == moved.c.id, cd.c.status == choices.FOLLOWING)
-        .values(status=moved.c.pool_reason, ended_on=today)
+        .values(status=moved.c.pool_reason, ended_on=today, reclaim_run=run_id)
         .returning(cd.c.id)
         .cte("closed")
     )
@@ -88,7 +89,7 @@ def _move_postgresql(today: dt.date) -> list[tuple[int, int, int]]:
     return [tuple(row) for row in db.session.execute(query)]
 
 
-def _move_portable(today: dt.date) -> list[tuple[int, int, int]]:
+def _move_portable(today: dt.date, run_id: str) -> list[tuple[int, int, int]]:
     """Three statements in one transaction (SQLite and any other database)."""
     customers = Customer.__table__
     cd = CustomerDistribution.__table__
@@ -101,7 +102,7 @@ def _move_portable(today: dt.date) -> list[tuple[int, int, int]]:
     db.session.execute(
         sa.update(cd)
         .where(cd.c.status == choices.FOLLOWING, cd.c.customer_id.in_(expired_ids))
-        .values(status=reason_of_lead, ended_on=today),
+        .values(status=reason_of_lead, ended_on=today, reclaim_run=run_id),
         execution_options={"synchronize_session": False},
     )
     moved = db.session.execute(
@@ -135,12 +136,13 @@ def reclaim_expired(today: dt.date, actor_id: int | None = None, *, use_lock: bo
         if not lock.acquire():
             return ReclaimResult(today=today, skipped=True)
     try:
-        if db.session.get_bind().dialect.name == "postgresql":
-            rows = _move_postgresql(today)
-        else:
-            rows = _move_portable(today)
-        db.session.expire_all()  # the ORM copies of moved leads are stale now
         result = ReclaimResult(today=today)
+        # The closed history rows carry the run's id: each run's e-mail links to exactly its leads.
+        if db.session.get_bind().dialect.name == "postgresql":
+            rows = _move_postgresql(today, result.run_id)
+        else:
+            rows = _move_portable(today, result.run_id)
+        db.session.expire_all()  # the ORM copies of moved leads are stale now
         per: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         leads: dict[int, list[tuple[int, int]]] = defaultdict(list)
         for lead_id, consultant_id, reason in sorted(rows):
@@ -234,8 +236,8 @@ def _queue_summaries(result: ReclaimResult) -> list[int]:
                 "no_conversion": reasons.get(choices.LOST_NO_CONVERSION, 0),
                 "leads": _lead_items(customers, listed.get(consultant_id, [])),
                 "more": max(total - LEAD_LIST_LIMIT, 0),
-                "history_url": public_url("sales.my_customers", tab="history", ended_from=result.today.isoformat(),
-                                          ended_to=result.today.isoformat()),
+                # This run's leads of this consultant, exactly (a second run on the same day has its own list).
+                "run_url": public_url("sales.reclaim_run", run_id=result.run_id),
             },
             dedupe_key=f"reclaim:{result.today}:{result.run_id}:{consultant_id}",  # per run (S-15)
             locale=user.locale,
@@ -243,6 +245,21 @@ def _queue_summaries(result: ReclaimResult) -> list[int]:
         if note is not None:
             ids.append(note.id)
     return ids
+
+
+RUN_ID_LENGTH = 32  # uuid4().hex
+
+
+def run_holdings(run_id: str, consultant_id: int | None = None) -> sa.Select:
+    """The history rows one reclaim run closed (of one consultant, or all), by lead: what its e-mail listed."""
+    stmt = (
+        sa.select(CustomerDistribution)
+        .where(CustomerDistribution.reclaim_run == run_id)
+        .options(joinedload(CustomerDistribution.customer), joinedload(CustomerDistribution.consultant))
+    )
+    if consultant_id is not None:
+        stmt = stmt.where(CustomerDistribution.consultant_id == consultant_id)
+    return stmt.order_by(CustomerDistribution.customer_id, CustomerDistribution.id)
 
 
 def run_reclaim(today: dt.date, actor_id: int | None = None) -> ReclaimResult:
