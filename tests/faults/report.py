@@ -16,7 +16,7 @@ TITLES = {
     "test_redis_killed_while_retries_are_pending": "Redis kill -9 while e-mail retries wait (real worker process)",
     "test_database_connections_terminated_while_sending": "pg_terminate_backend on the worker while sending e-mail",
     "test_a_read_that_lost_its_connection_is_served_on_a_fresh_one": "pg_terminate_backend inside a web request",
-    "test_lead_api_while_redis_is_down_answers_503_with_retry_after": "Lead API while Redis is down",
+    "test_lead_api_burst_while_redis_is_killed": "Redis kill -9 during a burst of lead API posts (leads)",
     "test_a_worker_killed_mid_import_is_replaced_and_the_job_resumes": "Worker SIGKILLed mid-import (rows)",
 }
 
