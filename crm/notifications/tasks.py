@@ -231,11 +231,14 @@ def send_notification(self, notification_id: int) -> str:
         # The next attempt is due at this time whatever happens to the broker: the sweeper re-queues it.
         _record(notification_id, {"status": "queued", "last_error": last_error,
                                   "next_attempt_at": utcnow() + dt.timedelta(seconds=countdown)})
+        log.warning("notification %s not sent (attempt %s): %s; next attempt in %.0f s", notification_id,
+                    notification.attempts, last_error, countdown)
         if self.request.called_directly:
             raise
         raise self.retry(countdown=countdown, exc=error) from error
     _record(notification_id, {"status": "sent", "sent_at": utcnow(), "last_error": None, "next_attempt_at": None,
                               **_final_body(notification)})
+    log.info("notification %s sent (attempt %s)", notification_id, notification.attempts)
     return "sent"
 
 
