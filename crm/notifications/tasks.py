@@ -31,8 +31,6 @@ from crm.notifications.models import Notification
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_RETRIES = 5
-
 
 class PermanentMailError(Exception):
     """The mail server refused the message for good; retrying cannot help."""
@@ -242,8 +240,13 @@ def send_notification(self, notification_id: int) -> str:
     return "sent"
 
 
-UNSENT_GRACE = dt.timedelta(minutes=2)
 REQUEUE_BATCH = 500
+
+
+def unsent_grace() -> dt.timedelta:
+    """How long a due row is left to its own retry in the broker before the sweeper re-queues it:
+    two sweep intervals (CRM_SWEEP_SECONDS; two minutes by default)."""
+    return dt.timedelta(seconds=2 * int(current_app.config.get("CRM_SWEEP_SECONDS", 60)))
 
 
 @shared_task(name="crm.notifications.requeue_unsent", ignore_result=True)
@@ -264,7 +267,7 @@ def requeue_unsent() -> int:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    cutoff = now - UNSENT_GRACE
+    cutoff = now - unsent_grace()
     due = sa.func.coalesce(Notification.next_attempt_at, Notification.created_at)
     ids = list(db.session.scalars(
         sa.select(Notification.id)

@@ -23,8 +23,9 @@ from tests.smtp_fixtures import free_port
 
 def point_redis_at_a_closed_port(app, monkeypatch) -> redis_lib.Redis:
     """The app's Redis client (and the allocation scripts bound to it) now use a closed 127.0.0.1 port."""
-    closed = redis_lib.Redis(host="127.0.0.1", port=free_port(), decode_responses=True,
-                             socket_connect_timeout=1, socket_timeout=1)
+    # Built like the app's own client (crm.extensions: from_url, no retry loop of its own).
+    closed = redis_lib.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", decode_responses=True,
+                                      socket_connect_timeout=1, socket_timeout=1)
     monkeypatch.setitem(app.extensions, "crm_redis", closed)
     monkeypatch.setitem(app.extensions, "crm_alloc_scripts", None)  # rebuilt on the closed client, undone after
     return closed
