@@ -40,8 +40,9 @@ def _structured_worker_logs(log_format: str) -> None:
     """The worker's and beat's log handlers get the request (task) id and the JSON/text format (crm.core.logs)."""
     from celery import signals
 
-    from crm.core.logs import configure_handler
+    from crm.core.logs import configure_handler, init_task_request_ids
 
+    init_task_request_ids()  # a task queued during a request logs with that request's id
     def configure(logger=None, **_kwargs):
         for handler in (logger.handlers if logger is not None else []):
             configure_handler(handler, log_format)

@@ -182,6 +182,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "CRM_IMPORT_BATCH_PAUSE_MS": env_int("CRM_IMPORT_BATCH_PAUSE_MS", 0, env, minimum=0),
         # A queued/running import without a heartbeat (one per batch) for this long lost its worker: re-queued.
         "CRM_IMPORT_STALL_SECONDS": env_int("CRM_IMPORT_STALL_SECONDS", 120, env, minimum=10),
+        # How often beat runs the sweepers that re-queue due e-mail and stalled imports (60: on every minute).
+        "CRM_SWEEP_SECONDS": env_int("CRM_SWEEP_SECONDS", 60, env, minimum=1),
         "MAX_CONTENT_LENGTH": env_int("CRM_REQUEST_MAX_BYTES", 12 * 1024 * 1024, env, minimum=1024),
         # teaching
         "CRM_HOMEWORK_MAX_BYTES": env_int("CRM_HOMEWORK_MAX_BYTES", 5 * 1024 * 1024, env, minimum=1024),

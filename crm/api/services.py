@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import redis as redis_lib
 import sqlalchemy as sa
 
 from crm.api.models import ApiToken, IdempotencyRecord
 from crm.core import audit
 from crm.core.errors import DomainError, NotFound
 from crm.extensions import db, redis
+
+log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 32
 
@@ -67,17 +71,28 @@ class RateDecision:
     allowed: bool
     count: int
     retry_after: int
+    counted: bool = True  # False: Redis did not answer and the request passed uncounted
 
 
 def hit_rate_limit(token_id: int, per_minute: int, *, now: float | None = None) -> RateDecision:
-    """Count a request in this token's current one-minute window (one INCR+EXPIRE round trip)."""
+    """Count a request in this token's current one-minute window (one INCR+EXPIRE round trip).
+
+    The limit fails open: while Redis does not answer, requests pass uncounted (logged as a
+    warning), because refusing a website's lead would lose it while the lead itself can be saved
+    without Redis (S-6). Idempotency lives in the database and holds either way.
+    """
     now = time.time() if now is None else now
     window = int(now // 60)
     key = redis.key("api", "rate", token_id, window)
-    pipe = redis.client.pipeline(transaction=True)
-    pipe.incr(key)
-    pipe.expire(key, 120)
-    count, _ = pipe.execute()
+    try:
+        pipe = redis.client.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, 120)
+        count, _ = pipe.execute()
+    except redis_lib.RedisError as error:
+        log.warning("API rate limit not counted for token %s: Redis unavailable (%s); request let through",
+                    token_id, error)
+        return RateDecision(allowed=True, count=0, retry_after=0, counted=False)
     retry_after = max(1, 60 - int(now % 60))
     return RateDecision(allowed=count <= per_minute, count=count, retry_after=retry_after)
 

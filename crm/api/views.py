@@ -6,12 +6,19 @@ part here; it authenticates every request itself with an
 otherwise), then applies the token's per-minute rate limit (429 with
 Retry-After).
 
+While Redis is down the lead is still saved, exactly as the lead form does:
+unassigned, in the public pool (201, "status": "pool" with a note); the rate
+limit lets requests through uncounted (a warning in the log) and the
+Idempotency-Key records, kept in the database, still hold.
+
 Body: a JSON object (Content-Type application/json, at most 64 KB) with the
 keys of `crm.sales.leads.intake.FIELDS`. Unknown keys are refused (422 naming them),
 so a typo on the website's side is noticed instead of silently dropping data.
 QQ may be a string or a number; choices may be a code or their label.
 
-Answers: 201 {id, consultant: {id, name} | null, assigned}; 409 {error,
+Answers: 201 {id, consultant: {id, name} | null, assigned, status: "assigned" |
+"pool"} (a lead in the pool also gets a "note" saying why: nobody can take
+leads, or the allocation queue is unavailable); 409 {error,
 existing_id} for a duplicate; 422 {errors: {field: message}}; 400 for
 malformed JSON; 413 for a body too large; 415 for another content type.
 
@@ -49,6 +56,11 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,128}")
 LOCK_RETRIES = 6
+# Why a saved lead has no consultant (answer "note"), keyed by "allocation was unavailable".
+POOL_NOTES = {
+    True: "allocation is unavailable right now; the lead was saved unassigned in the public pool",
+    False: "no consultant can take leads now; the lead was saved unassigned in the public pool",
+}
 
 
 class ApiError(Exception):
@@ -159,7 +171,10 @@ def _process(token_id: int, body: dict, key: str | None, fingerprint: str) -> tu
                 "id": result.customer.id,
                 "consultant": {"id": consultant.id, "name": consultant.name} if consultant else None,
                 "assigned": consultant is not None,
+                "status": "assigned" if consultant is not None else "pool",
             }
+            if consultant is None:
+                answer["note"] = POOL_NOTES[result.allocation_unavailable]
             notification_ids = result.notification_ids
     if record is not None:
         record.status_code, record.response_body = status, json.dumps(answer, ensure_ascii=False)

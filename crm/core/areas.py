@@ -94,6 +94,20 @@ def register_commands(app: Flask, *commands: click.Command) -> None:
     _registry(app)["commands"].extend(commands)
 
 
+def sweep_schedule(app: Flask) -> Any:
+    """The schedule of the sweepers that pick up work left behind (due e-mail, stalled imports).
+
+    Every minute on the minute by default; `CRM_SWEEP_SECONDS` sets another interval (the fault
+    tests run beat with a few seconds).
+    """
+    import datetime as dt
+
+    from celery.schedules import crontab, schedule
+
+    seconds = int(app.config.get("CRM_SWEEP_SECONDS", 60))
+    return crontab(minute="*") if seconds == 60 else schedule(run_every=dt.timedelta(seconds=seconds))
+
+
 def task_modules(app: Flask) -> list[str]:
     """Every registered task module, in area order."""
     return list(_registry(app)["tasks"])

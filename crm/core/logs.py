@@ -1,8 +1,11 @@
 """Structured logs: one JSON object per line with a request id, in the web and in the worker (16.6).
 
 The web takes the id from a sane `X-Request-ID` header (set by the proxy) or makes one, and sends it
-back in the response; a Celery task logs with its task id. `CRM_LOG_FORMAT=text` gives the same
-fields as plain text.
+back in the response. A task queued during a request carries the request's id in a message header
+(`crm_request_id`, added when the task is published, and passed on to the tasks and retries it
+queues in turn), so the worker's lines for that task show the same id as the web's; a task started
+by beat logs with its own task id. In a worker, JSON lines also name the task (`task_id`).
+`CRM_LOG_FORMAT=text` gives the request id as plain text.
 """
 from __future__ import annotations
 
@@ -18,18 +21,63 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 
+# The message header that carries the originating request's id into a Celery task.
+TASK_HEADER = "crm_request_id"
+
+
+def _task_context():
+    """The running Celery task's request context, or None (outside a task)."""
+    from celery import current_task
+
+    if current_task and current_task.request.id:
+        return current_task.request
+    return None
+
+
+def _carried_id(task_request) -> str | None:
+    """The request id a task message carries (custom headers become attributes of the task request)."""
+    carried = getattr(task_request, TASK_HEADER, None) or (getattr(task_request, "headers", None) or {}).get(
+        TASK_HEADER)
+    return carried if isinstance(carried, str) and _SANE_ID.match(carried) else None
+
+
 def current_request_id() -> str:
-    """The id of the request or Celery task this line belongs to ('-' outside both)."""
+    """The id of the request this line belongs to: the web request's, the one a task carries, else the
+    task's own id ('-' outside a request and a task)."""
     if has_request_context():
         return g.get("request_id") or "-"
-    try:
-        from celery import current_task
-
-        if current_task and current_task.request.id:
-            return current_task.request.id
-    except ImportError:  # pragma: no cover - Celery is a dependency
-        pass
+    task_request = _task_context()
+    if task_request is not None:
+        return _carried_id(task_request) or task_request.id
     return "-"
+
+
+def current_task_id() -> str | None:
+    """The running Celery task's id, or None."""
+    task_request = _task_context()
+    return task_request.id if task_request is not None else None
+
+
+def request_id_to_carry() -> str | None:
+    """The id a task published now should carry: the web request's, or the one the running task carries."""
+    if has_request_context():
+        return g.get("request_id")
+    task_request = _task_context()
+    return _carried_id(task_request) if task_request is not None else None
+
+
+def carry_request_id(headers: dict | None = None, **_kwargs) -> None:
+    """Celery's before_task_publish: put the current request id into the message headers."""
+    request_id = request_id_to_carry()
+    if request_id and headers is not None and not headers.get(TASK_HEADER):
+        headers[TASK_HEADER] = request_id
+
+
+def init_task_request_ids() -> None:
+    """Every task published from this process carries the request id (idempotent)."""
+    from celery import signals
+
+    signals.before_task_publish.connect(carry_request_id, weak=False, dispatch_uid="crm-carry-request-id")
 
 
 class RequestIdFilter(logging.Filter):
@@ -51,6 +99,9 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", None) or current_request_id(),
             "message": record.getMessage(),
         }
+        task_id = current_task_id()
+        if task_id:
+            entry["task_id"] = task_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -31,8 +31,6 @@ from crm.notifications.models import Notification
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_RETRIES = 5
-
 
 class PermanentMailError(Exception):
     """The mail server refused the message for good; retrying cannot help."""
@@ -231,16 +229,24 @@ def send_notification(self, notification_id: int) -> str:
         # The next attempt is due at this time whatever happens to the broker: the sweeper re-queues it.
         _record(notification_id, {"status": "queued", "last_error": last_error,
                                   "next_attempt_at": utcnow() + dt.timedelta(seconds=countdown)})
+        log.warning("notification %s not sent (attempt %s): %s; next attempt in %.0f s", notification_id,
+                    notification.attempts, last_error, countdown)
         if self.request.called_directly:
             raise
         raise self.retry(countdown=countdown, exc=error) from error
     _record(notification_id, {"status": "sent", "sent_at": utcnow(), "last_error": None, "next_attempt_at": None,
                               **_final_body(notification)})
+    log.info("notification %s sent (attempt %s)", notification_id, notification.attempts)
     return "sent"
 
 
-UNSENT_GRACE = dt.timedelta(minutes=2)
 REQUEUE_BATCH = 500
+
+
+def unsent_grace() -> dt.timedelta:
+    """How long a due row is left to its own retry in the broker before the sweeper re-queues it:
+    two sweep intervals (CRM_SWEEP_SECONDS; two minutes by default)."""
+    return dt.timedelta(seconds=2 * int(current_app.config.get("CRM_SWEEP_SECONDS", 60)))
 
 
 @shared_task(name="crm.notifications.requeue_unsent", ignore_result=True)
@@ -261,7 +267,7 @@ def requeue_unsent() -> int:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    cutoff = now - UNSENT_GRACE
+    cutoff = now - unsent_grace()
     due = sa.func.coalesce(Notification.next_attempt_at, Notification.created_at)
     ids = list(db.session.scalars(
         sa.select(Notification.id)

@@ -24,7 +24,7 @@ _register_choice_labels()
 def init_app(app: Flask) -> None:
     """Sales pages under /sales, their menu, the allocation queue hook, tasks, schedule, CLI and demo data."""
     import crm.sales.models  # noqa: F401
-    from crm.core.areas import register_beat, register_commands, register_seeder, register_tasks
+    from crm.core.areas import register_beat, register_commands, register_seeder, register_tasks, sweep_schedule
     from crm.sales import allocation
     from crm.sales.cli import COMMANDS
 
@@ -46,7 +46,7 @@ def init_app(app: Flask) -> None:
     # S-15: local time (the Celery app's timezone is CRM_TIMEZONE).
     register_beat(app, "reclaim-expired-leads", "crm.sales.reclaim_expired_leads", crontab(hour=0, minute=5))
     # S-9: an import whose worker died resumes within minutes (heartbeat), not after the broker's hour.
-    register_beat(app, "resume-stalled-imports", "crm.sales.resume_stalled_imports", crontab(minute="*"))
+    register_beat(app, "resume-stalled-imports", "crm.sales.resume_stalled_imports", sweep_schedule(app))
     register_beat(app, "remind-expiring-leads", "crm.sales.remind_expiring_leads", crontab(hour=9, minute=0))
     register_commands(app, *COMMANDS)
     register_seeder(app, "sales", 30, seed_sales_area)

@@ -286,11 +286,20 @@ def allocate_or_pool(n: int = 1, *, today: dt.date | None = None) -> list[int | 
     A lead is never lost (S-6): while the queue is unreachable, new leads are
     saved unassigned, in the public pool, and the outage is logged.
     """
+    return allocate_noting_outage(n, today=today)[0]
+
+
+def allocate_noting_outage(n: int = 1, *, today: dt.date | None = None) -> tuple[list[int | None], bool]:
+    """(slots, reachable): allocate_or_pool's slots and whether the queue answered.
+
+    `reachable` is False when the slots are empty because Redis is down (not because nobody is
+    eligible), so a caller can say why the lead went to the pool.
+    """
     try:
-        return allocate(n, today=today)
-    except redis_lib.RedisError:
-        log.exception("allocation queue unreachable; %d lead(s) go to the public pool unassigned", n)
-        return [None] * n
+        return allocate(n, today=today), True
+    except redis_lib.RedisError as error:
+        log.warning("allocation queue unreachable (%s); %d lead(s) go to the public pool unassigned", error, n)
+        return [None] * n, False
 
 
 def return_slots(user_ids: list[int | None]) -> None:

@@ -76,7 +76,8 @@ def test_created_lead_is_allocated_and_answered_201(client):
     response = post(client, lead(phone="+86 139 0000 1111", email="Sun@Example.com", source="官方网站"), token)
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
-    assert body == {"id": body["id"], "consultant": {"id": holder.id, "name": "钱顾问"}, "assigned": True}
+    assert body == {"id": body["id"], "consultant": {"id": holder.id, "name": "钱顾问"}, "assigned": True,
+                    "status": "assigned"}
     customer = db.session.get(Customer, body["id"])
     assert customer.channel == "api" and customer.phone == "13900001111" and customer.email == "sun@example.com"
     history = db.session.scalar(sa.select(CustomerDistribution).where(CustomerDistribution.customer_id == customer.id))
@@ -89,8 +90,10 @@ def test_no_consultant_gives_an_unassigned_lead(client):
     token = make_token()
     response = post(client, lead(), token)
     assert response.status_code == 201
-    assert response.get_json()["consultant"] is None and response.get_json()["assigned"] is False
-    assert db.session.get(Customer, response.get_json()["id"]).pool_reason == 1
+    body = response.get_json()
+    assert body["consultant"] is None and body["assigned"] is False and body["status"] == "pool"
+    assert body["note"].startswith("no consultant can take leads now")
+    assert db.session.get(Customer, body["id"]).pool_reason == 1
 
 
 def test_qq_as_a_number_is_accepted(client):

@@ -41,3 +41,16 @@ def test_outside_a_request_the_id_is_a_dash():
     finally:
         logger.removeHandler(handler)
     assert "[-]: plain" in stream.getvalue()
+
+
+def test_a_task_published_during_a_request_carries_its_id(app):
+    from crm.core.logs import TASK_HEADER, carry_request_id
+
+    headers: dict = {}
+    with app.test_request_context("/", headers={"X-Request-ID": "req-77"}):
+        app.preprocess_request()
+        carry_request_id(headers=headers)
+    assert headers == {TASK_HEADER: "req-77"}
+    outside: dict = {}
+    carry_request_id(headers=outside)  # beat or a shell: nothing to carry
+    assert outside == {}

@@ -13,11 +13,14 @@ from pathlib import Path
 BEGIN, END = "<!-- faults:begin -->", "<!-- faults:end -->"
 
 TITLES = {
-    "test_redis_killed_while_retries_are_pending": "Redis kill -9 while e-mail retries wait (real worker process)",
+    "test_redis_killed_while_retries_are_pending": "Redis kill -9 while e-mail retries wait (real worker and beat)",
     "test_database_connections_terminated_while_sending": "pg_terminate_backend on the worker while sending e-mail",
     "test_a_read_that_lost_its_connection_is_served_on_a_fresh_one": "pg_terminate_backend inside a web request",
-    "test_lead_api_while_redis_is_down_answers_503_with_retry_after": "Lead API while Redis is down",
-    "test_a_worker_killed_mid_import_is_replaced_and_the_job_resumes": "Worker SIGKILLed mid-import (rows)",
+    "test_lead_api_burst_while_redis_is_killed": "Redis kill -9 during a burst of lead API posts (leads)",
+    "test_a_worker_killed_mid_import_is_replaced_and_the_job_resumes":
+        "Worker SIGKILLed mid-import, resumed by the beat sweep (rows)",
+    "test_smtp_down_longer_than_the_backoff_chain_while_the_worker_is_replaced":
+        "SMTP down longer than the backoff chain, worker replaced meanwhile (real beat)",
 }
 
 

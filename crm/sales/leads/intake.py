@@ -60,6 +60,8 @@ class IntakeResult:
     customer: Customer
     consultant_id: int | None
     notification_ids: list[int] = field(default_factory=list)
+    # True when the lead went to the pool because the allocation queue (Redis) did not answer.
+    allocation_unavailable: bool = False
 
 
 def find_duplicate(qq: str | None, phone: str | None, email: str | None) -> Customer | None:
@@ -118,7 +120,7 @@ def create_lead(actor_id: int | None, data: dict[str, Any], *, channel: str, tod
     if existing is not None:
         raise DuplicateLead(existing, _duplicate_field(existing, clean["qq"], clean["phone"], clean["email"]))
 
-    [consultant_id] = allocation.allocate_or_pool(1, today=today)
+    [consultant_id], queue_answered = allocation.allocate_noting_outage(1, today=today)
     if consultant_id is not None:
         # If this lead is not saved after all, the consultant keeps their turn (S-6).
         uow.after_rollback(lambda: allocation.return_slots([consultant_id]))
@@ -165,4 +167,5 @@ def create_lead(actor_id: int | None, data: dict[str, Any], *, channel: str, tod
         if notification_id is not None:
             notification_ids.append(notification_id)
     db.session.flush()
-    return IntakeResult(customer=customer, consultant_id=consultant_id, notification_ids=notification_ids)
+    return IntakeResult(customer=customer, consultant_id=consultant_id, notification_ids=notification_ids,
+                        allocation_unavailable=not queue_answered)
