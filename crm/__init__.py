@@ -41,6 +41,7 @@ def create_app(config: dict | None = None, *, areas: tuple[str, ...] = AREAS) ->
     register_areas(app, areas)
     register_access(app)
     register_input_guard(app)
+    register_submit_once(app)
     register_templates(app)
     register_security_headers(app)
     register_cli(app)
@@ -175,15 +176,19 @@ def register_input_guard(app: Flask) -> None:
     init_input_guard(app)
 
 
+def register_submit_once(app: Flask) -> None:
+    """A form sent twice, or by two requests at once, is saved once (crm/core/once.py)."""
+    from crm.core.once import init_submit_once
+
+    init_submit_once(app)
+
+
 def register_templates(app: Flask) -> None:
     """Template globals: permission checks, the menu, local dates."""
     from crm.core import clock
     from crm.core.access import can
     from crm.core.menu import visible_menu
-    from crm.core.once import new_token
-
-    app.jinja_env.globals.update(can=can, visible_menu=visible_menu, today=clock.today,
-                                 submission_token=new_token)
+    app.jinja_env.globals.update(can=can, visible_menu=visible_menu, today=clock.today)
 
     @app.template_filter("localdt")
     def localdt(value, fmt: str = "%Y-%m-%d %H:%M"):

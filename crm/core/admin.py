@@ -27,9 +27,10 @@ from flask_babel import ngettext
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, TemplateNotFound
 from sqlalchemy.exc import IntegrityError
 from werkzeug.utils import secure_filename
+from wtforms import HiddenField
 from wtforms.validators import ValidationError
 
-from crm.core import clock
+from crm.core import clock, once
 from crm.core.access import AUTHENTICATED, can, declare_blueprint
 from crm.core.forms import CrmForm
 from crm.core.ids import MAX_ID
@@ -114,6 +115,19 @@ class CrmAdminForm(CrmForm):
     def validate_rows(self) -> bool:
         """Rules that look at other rows (e.g. composite uniqueness); add field errors, return False."""
         return True
+
+
+def with_submission_token(form_class):
+    """`form_class` plus the hidden one-time token field, which is never copied onto the row."""
+
+    def populate_obj(self, obj) -> None:
+        for name, field in self._fields.items():
+            if name != once.FIELD:
+                field.populate_obj(obj, name)
+
+    return type(form_class.__name__, (form_class,), {
+        once.FIELD: HiddenField(default=once.new_token), "populate_obj": populate_obj,
+    })
 
 
 class UniqueValue:
@@ -257,6 +271,12 @@ class SecuredModelView(ModelView):
                 continue
             kept.append((idx, name, value))
         return kept if self._filters else None
+
+    # -- submit once ------------------------------------------------------
+    def get_create_form(self):
+        """The create form carries a one-time submission token (crm/core/once.py): a double
+        click or a resend of "Save" creates one row."""
+        return with_submission_token(super().get_create_form())
 
     # -- lookups ----------------------------------------------------------
     def get_one(self, id):
