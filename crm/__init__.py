@@ -41,6 +41,7 @@ def create_app(config: dict | None = None, *, areas: tuple[str, ...] = AREAS) ->
     register_areas(app, areas)
     register_access(app)
     register_input_guard(app)
+    register_submit_once(app)
     register_templates(app)
     register_security_headers(app)
     register_cli(app)
@@ -175,15 +176,19 @@ def register_input_guard(app: Flask) -> None:
     init_input_guard(app)
 
 
+def register_submit_once(app: Flask) -> None:
+    """A form sent twice, or by two requests at once, is saved once (crm/core/once.py)."""
+    from crm.core.once import init_submit_once
+
+    init_submit_once(app)
+
+
 def register_templates(app: Flask) -> None:
     """Template globals: permission checks, the menu, local dates."""
     from crm.core import clock
     from crm.core.access import can
     from crm.core.menu import visible_menu
-    from crm.core.once import new_token
-
-    app.jinja_env.globals.update(can=can, visible_menu=visible_menu, today=clock.today,
-                                 submission_token=new_token)
+    app.jinja_env.globals.update(can=can, visible_menu=visible_menu, today=clock.today)
 
     @app.template_filter("localdt")
     def localdt(value, fmt: str = "%Y-%m-%d %H:%M"):
@@ -198,35 +203,10 @@ def register_templates(app: Flask) -> None:
 
 
 def register_security_headers(app: Flask) -> None:
-    """Security headers on every response."""
+    """Security headers on every response (crm/core/security.py)."""
+    from crm.core.security import init_security_headers
 
-    @app.after_request
-    def set_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        # Our pages run scripts from files only (tests/core/test_no_inline_scripts.py); Flask-Admin's
-        # list and form templates write inline scripts, so its pages alone keep 'unsafe-inline'.
-        from crm.core.admin import is_admin_request
-
-        scripts = "'self' 'unsafe-inline'" if is_admin_request() else "'self'"
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            f"script-src {scripts}; frame-ancestors 'self'; form-action 'self'",
-        )
-        if app.config.get("SESSION_COOKIE_SECURE"):
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if response.mimetype == "text/html" and _signed_in():
-            # A signed-in page holds someone's data: no browser or proxy may keep a copy.
-            response.headers["Cache-Control"] = "no-store"
-        return response
-
-    def _signed_in() -> bool:
-        from flask import has_request_context
-        from flask_login import current_user
-
-        return has_request_context() and bool(current_user) and current_user.is_authenticated
+    init_security_headers(app)
 
     from crm.core.errors import register_error_pages
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from decimal import Decimal
+from pathlib import Path
 
+import flask_admin
 import sqlalchemy as sa
 from flask import Flask, abort, flash, redirect, url_for
 from flask_admin import Admin, AdminIndexView, expose
@@ -22,15 +24,18 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, TemplateNotFound
 from sqlalchemy.exc import IntegrityError
 from werkzeug.utils import secure_filename
+from wtforms import HiddenField
 from wtforms.validators import ValidationError
 
-from crm.core import clock
+from crm.core import clock, once
 from crm.core.access import AUTHENTICATED, can, declare_blueprint
 from crm.core.forms import CrmForm
 from crm.core.ids import MAX_ID
 from crm.core.listing import xlsx_response
+from crm.core.security import csp_nonce
 from crm.extensions import db
 
 log = logging.getLogger(__name__)
@@ -110,6 +115,19 @@ class CrmAdminForm(CrmForm):
     def validate_rows(self) -> bool:
         """Rules that look at other rows (e.g. composite uniqueness); add field errors, return False."""
         return True
+
+
+def with_submission_token(form_class):
+    """`form_class` plus the hidden one-time token field, which is never copied onto the row."""
+
+    def populate_obj(self, obj) -> None:
+        for name, field in self._fields.items():
+            if name != once.FIELD:
+                field.populate_obj(obj, name)
+
+    return type(form_class.__name__, (form_class,), {
+        once.FIELD: HiddenField(default=once.new_token), "populate_obj": populate_obj,
+    })
 
 
 class UniqueValue:
@@ -254,6 +272,12 @@ class SecuredModelView(ModelView):
             kept.append((idx, name, value))
         return kept if self._filters else None
 
+    # -- submit once ------------------------------------------------------
+    def get_create_form(self):
+        """The create form carries a one-time submission token (crm/core/once.py): a double
+        click or a resend of "Save" creates one row."""
+        return with_submission_token(super().get_create_form())
+
     # -- lookups ----------------------------------------------------------
     def get_one(self, id):
         """The row with this id, or None for unknown or malformed ids (never a DB error)."""
@@ -351,14 +375,65 @@ class SecuredModelView(ModelView):
         return get_redirect_target() or self.get_url(".index_view")
 
 
+# -- Flask-Admin's templates under a CSP without 'unsafe-inline' --------------------------------
+THEME_FOLDER = Path(flask_admin.__file__).resolve().parent / "templates" / "bootstrap4"
+
+# Flask-Admin's inline event handlers (which no CSP with a nonce lets run) and what replaces
+# them: data attributes that static/js/shell.js and static/js/admin.js act on. Its inline
+# <script> elements carry the request's nonce (Admin(csp_nonce_generator=...)).
+HANDLER_REWRITES: dict[str, tuple[tuple[str, str], ...]] = {
+    "admin/actions.html": (
+        ("onclick=\"return modelActions.execute('{{ p[0] }}');\"", 'data-crm-action="{{ p[0] }}"'),
+    ),
+    "admin/model/layout.html": (
+        ('onclick="return false;"', ""),
+    ),
+    "admin/model/row_actions.html": (
+        ("onclick=\"return faHelpers.safeConfirm('{{ _gettext('Are you sure you want to delete this record?') }}');\"",
+         "data-confirm=\"{{ _gettext('Are you sure you want to delete this record?') }}\""),
+    ),
+    "admin/model/inline_list_base.html": (
+        ("onclick=\"faForm.addInlineField(this, '{{ field.id }}');\"", 'data-crm-inline-add="{{ field.id }}"'),
+    ),
+}
+
+
+class HandlerFreeAdminTemplates(BaseLoader):
+    """Serves Flask-Admin's templates that hold inline handlers, with the handlers rewritten.
+
+    A rewrite that no longer matches (a new Flask-Admin release) raises instead of letting the
+    handler through; tests/core/test_no_inline_scripts.py renders every admin page.
+    """
+
+    def __init__(self, folder: Path = THEME_FOLDER, rewrites=None):
+        self.files = FileSystemLoader(str(folder))
+        self.rewrites = HANDLER_REWRITES if rewrites is None else rewrites
+
+    def get_source(self, environment, template):
+        rules = self.rewrites.get(template)
+        if rules is None:
+            raise TemplateNotFound(template)
+        source, filename, uptodate = self.files.get_source(environment, template)
+        for old, new in rules:
+            if old not in source:
+                raise RuntimeError(f"{filename} changed: cannot remove its inline handler {old!r}")
+            source = source.replace(old, new)
+        return source, filename, uptodate
+
+
 def init_admin(app: Flask) -> Admin:
     """Create this app's Admin (one per app, so tests can build many apps)."""
+    # The app's own templates first, then Flask-Admin's handler-free versions; the rest of
+    # Flask-Admin's templates come from its blueprints as usual.
+    app.jinja_loader = ChoiceLoader([FileSystemLoader(str(Path(app.root_path) / app.template_folder)),
+                                     HandlerFreeAdminTemplates()])
     admin = Admin(
         app,
         name=str(_l("Campus CRM")),
         url="/admin",
         index_view=CrmAdminIndex(url="/admin", endpoint="admin"),
         theme=Bootstrap4Theme(base_template="admin/crm_master.html", fluid=True),
+        csp_nonce_generator=csp_nonce,
     )
     declare_blueprint(app, "admin", AUTHENTICATED)
     app.extensions["crm_admin"] = admin
@@ -375,16 +450,3 @@ def add_secured_view(app: Flask, view: SecuredModelView) -> None:
     view.page_size_options = tuple(sorted({*view.page_size_options, view.page_size}))
     admin.add_view(view)
     declare_blueprint(app, view.endpoint, (view.permission_view,))
-
-
-def is_admin_request() -> bool:
-    """Is this request served by a Flask-Admin view (its templates carry inline scripts)?"""
-    from flask import current_app, has_request_context, request
-
-    if not has_request_context() or request.blueprint is None:
-        return False
-    admin = current_app.extensions.get("crm_admin")
-    if admin is None:
-        return False
-    return request.blueprint == "admin" or any(view.endpoint == request.blueprint for view in admin._views)
-

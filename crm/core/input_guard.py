@@ -5,11 +5,12 @@ NUL and other control characters (line breaks and tabs are text), lone
 surrogates (they cannot be encoded for the database) and values longer than
 `MAX_CHARS` are refused before any view or query sees them.
 
-- `guard_request` (before every request): a lone surrogate or an over-long
-  value in the query string or a form answers 400 with the reason. Control
-  characters are dropped from query parameters (they are searches, filters
-  and page numbers: nothing to explain); in a form field they get a message
-  under the field from `CrmForm` (crm/core/forms.py).
+- `guard_request` (before every request): a control character, a lone
+  surrogate or an over-long value in the query string answers 400 naming the
+  parameter and the reason (nothing is silently dropped: a search for
+  "%00<script>" is refused, not run as "<script>"); in a form, surrogates and
+  over-long values answer 400, control characters get a message under their
+  field from `CrmForm` (crm/core/forms.py).
 - `json_problem(document)`: what reads a JSON body (the API) asks it after
   parsing and answers 422 naming the field.
 - `strip_control` is a WTForms filter for the few free-text fields whose rule
@@ -21,7 +22,6 @@ import re
 
 from flask import abort, request
 from flask_babel import gettext as _
-from werkzeug.datastructures import ImmutableMultiDict
 
 # Longer than any text column or free-text field of the product (memos and summaries are <= 5,000).
 MAX_CHARS = 20_000
@@ -68,17 +68,13 @@ def json_problem(value, key: str | None = None) -> tuple[str | None, str] | None
 
 
 def guard_request() -> None:
-    """Refuse a request whose parameters or form values no field could hold; clean its parameters."""
-    dirty = False
+    """Refuse a request whose parameters or form values no field could hold."""
     for name, value in request.args.items(multi=True):
-        reason = problem(name, allow_control=True) or problem(value, allow_control=True)
+        reason = problem(name) or problem(value)
         if reason:
-            abort(400, description=_("A parameter of this address cannot be used: %(reason)s", reason=reason))
-        dirty = dirty or bool(CONTROL.search(name) or CONTROL.search(value))
-    if dirty:
-        request.args = ImmutableMultiDict(
-            [(CONTROL.sub("", name), CONTROL.sub("", value)) for name, value in request.args.items(multi=True)]
-        )
+            shown = CONTROL.sub("?", SURROGATE.sub("?", name))[:60]
+            abort(400, description=_("The parameter “%(name)s” of this address cannot be used: %(reason)s",
+                                     name=shown, reason=reason))
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.mimetype in (
         "application/x-www-form-urlencoded", "multipart/form-data"
     ):

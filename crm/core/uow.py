@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 log = logging.getLogger(__name__)
 
 _KEY = "crm_unit_of_work"
+_COMMITS = "crm_commits"
 
 COMMIT, ROLLBACK, END = "commit", "rollback", "end"
 
@@ -90,6 +91,11 @@ def pending(session: Session | None = None) -> int:
     return len(_session(session).info.get(_KEY, []))
 
 
+def commits(session: Session | None = None) -> int:
+    """How often the session's outermost transaction has committed (did this request save anything?)."""
+    return _session(session).info.get(_COMMITS, 0)
+
+
 def commit(session: Session | None = None) -> None:
     """Commit at the edge (view, task, CLI); on failure roll back (running the rollback callbacks) and re-raise."""
     session = _session(session)
@@ -134,6 +140,8 @@ def _belongs_to(entry: _Entry, transaction: SessionTransaction) -> bool:
 
 
 def _on_commit(session: Session) -> None:
+    if session.get_nested_transaction() is None:
+        session.info[_COMMITS] = session.info.get(_COMMITS, 0) + 1
     entries: list[_Entry] | None = session.info.get(_KEY)
     if not entries:
         return

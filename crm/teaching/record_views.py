@@ -7,7 +7,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from crm.core import clock, uow
+from crm.core import clock, once, uow
 from crm.core.access import permission_required
 from crm.core.errors import DomainError
 from crm.core.ids import is_id
@@ -89,13 +89,13 @@ def attendance_grid(session_id: int):
 def parse_score_form(form) -> dict[int, records.ScoreEntry]:
     """Score entry's form → entries; any other field, a repeated field or an impossible id → 403.
 
-    Only ``grade-<id>`` and ``note-<id>`` (and the CSRF token) may be posted:
+    Only ``grade-<id>`` and ``note-<id>`` (and the CSRF and submit-once tokens) may be posted:
     a crafted field (``score-5``, ``attendance-5``, ``student_id``) refuses the
     whole post and nothing is saved (T-5).
     """
     entries: dict[int, records.ScoreEntry] = {}
     for key in form:
-        if key == "csrf_token":
+        if key in ("csrf_token", once.FIELD):
             continue
         match = ROW_FIELD.match(key)
         if not match or match.group(1) == "status" or len(form.getlist(key)) != 1:

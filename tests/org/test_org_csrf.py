@@ -62,7 +62,7 @@ def test_delete_without_token_is_refused_and_the_list_form_carries_one(csrf_clie
     delete_form = re.search(r'<form class="icon" method="POST" action="/org/schools/delete/">(.*?)</form>',
                             listing, re.S)
     assert delete_form, "each row has a POST delete form"
-    assert "safeConfirm" in delete_form.group(1), "the delete button asks for confirmation"
+    assert "data-confirm=" in delete_form.group(1), "the delete button asks for confirmation"
     response = client.post("/org/schools/delete/",
                            data={"id": str(school_id), "csrf_token": token_from(delete_form.group(1))})
     assert response.status_code == 302

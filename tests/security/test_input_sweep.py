@@ -1,8 +1,10 @@
 """Generated sweeps (issue 12): every list page's query parameters and every form of every page
 × {NUL, lone surrogate, 100 kB, HTML/script} → never a 500, never the payload unescaped.
 
-Pages and forms are discovered, not listed: every GET route without URL arguments from
-`app.url_map`, the parameters its page links and filters use, and the POST forms on it.
+Pages and forms are discovered, not listed: every GET route of `app.url_map` — those that take
+an id with the ids of real seeded rows (demo data: leads, users, roles, classes, sessions, study
+records, surveys, rooms, imports) — the parameters its page links and filters use, and the POST
+forms on it, as each of several demo roles (tests/security/crawl.py).
 """
 from __future__ import annotations
 
@@ -12,9 +14,12 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
+from crm.auth.models import User
+from crm.demo import seed_demo
 from crm.extensions import db
 from tests.factories import login, make_user
 from tests.sales.lead_factories import make_lead
+from tests.security.crawl import reachable_pages, unknown_id_arguments
 
 SCRIPT = '<script>alert("sweep12")</script>'
 PAYLOADS = {
@@ -87,6 +92,11 @@ def check(response, where: str, failures: list[str]) -> None:
         failures.append(f"{where}: payload shown unescaped")
 
 
+PASSWORD = "demo-pass-12"
+# Each sees pages the others do not (teaching records, the student portal and survey answers, sales).
+ROLES = ("admin", "teacher1", "student1", "sales1")
+
+
 @pytest.fixture
 def admin(new_client):
     client = new_client()
@@ -96,9 +106,27 @@ def admin(new_client):
     return client
 
 
-def test_every_list_parameter_refuses_bad_input_without_a_500(app, admin):
+@pytest.fixture(params=ROLES)
+def demo_client(request, new_client):
+    """A demo account's client, on demo data (every page that takes an id has rows to show)."""
+    assert seed_demo(password=PASSWORD)
+    admin = db.session.scalar(db.select(User).where(User.username == "admin"))
+    make_lead(admin, name="扫描", memo=SCRIPT[:200])
+    client = new_client()
+    login(client, request.param, PASSWORD)
+    return client
+
+
+def test_every_id_argument_of_a_route_has_seeded_rows_to_sweep(app):
+    assert unknown_id_arguments(app) == set()
+
+
+def test_every_list_parameter_refuses_bad_input_without_a_500(app, demo_client):
+    admin = demo_client
     failures: list[str] = []
-    for page in get_pages(app):
+    pages = reachable_pages(app, admin)
+    assert any(re.search(r"/\d+", page) for page in pages)  # pages that take an id were reached
+    for page in pages:
         first = admin.get(page)
         if first.status_code != 200 or "html" not in first.content_type:
             continue
@@ -108,13 +136,15 @@ def test_every_list_parameter_refuses_bad_input_without_a_500(app, admin):
             query = "&".join(f"{quote(name)}={encoded}" for name in sorted(names))
             check(admin.get(f"{page}?{query}"), f"GET {page} [{label}]", failures)
     assert failures == []
-    assert admin.get("/").status_code == 200  # still signed in: the sweep really ran as the admin
+    home = admin.get("/")  # still signed in: the sweep really ran as this role
+    assert home.status_code == 200 or "/auth/login" not in home.location
 
 
-def test_every_form_field_refuses_bad_input_without_a_500(app, admin):
+def test_every_form_field_refuses_bad_input_without_a_500(app, demo_client):
+    admin = demo_client
     failures: list[str] = []
     tried = 0
-    for page in get_pages(app):
+    for page in reachable_pages(app, admin):
         first = admin.get(page)
         if first.status_code != 200 or "html" not in first.content_type:
             continue
@@ -135,7 +165,7 @@ def test_every_form_field_refuses_bad_input_without_a_500(app, admin):
                 if response.status_code in (302, 303) and response.location.startswith("/"):
                     check(admin.get(response.location), f"after POST {action} [{label}]", failures)
     assert failures == []
-    assert tried > 40  # the discovery found the product's forms
+    assert tried >= 4 * 2  # the discovery found this role's forms
 
 
 def _form_body(body: dict[str, str]) -> bytes:

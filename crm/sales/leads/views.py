@@ -10,7 +10,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from crm.auth.models import User
-from crm.core import clock, listing, once, uow
+from crm.core import clock, listing, uow
 from crm.core.access import permission_required
 from crm.core.errors import DomainError, Forbidden
 from crm.core.forms import show_domain_error
@@ -83,26 +83,21 @@ def lead_new():
     form = LeadForm()
     _localise_choices(form)
     if form.validate_on_submit():
-        with once.submission("lead", current_user.id) as sent:
-            if sent.repeated:
-                flash(_("This lead was already sent; it was saved once."), "info")
-                return redirect(sent.first_result or url_for("sales.lead_new"))
-            data = form.to_data()
-            today = clock.today()
-            try:
-                referrer = services.find_by_qq_or_id(data.pop("referred_by"))
-                data["referred_by_id"] = referrer.id if referrer else None
-                result = intake.create_lead(current_user.id, data, channel="form", today=today)
-            except intake.DuplicateLead as duplicate:
-                db.session.rollback()
-                _show_error(form, duplicate)  # under the field that matched: QQ, phone or e-mail
-                return _render_new(form, duplicate=duplicate.existing, matched=duplicate.message), 409
-            except DomainError as error:
-                db.session.rollback()
-                _show_error(form, error)
-                return _render_new(form), 400
-            uow.commit()
-            sent.done(url_for("sales.lead_new"))
+        data = form.to_data()
+        today = clock.today()
+        try:
+            referrer = services.find_by_qq_or_id(data.pop("referred_by"))
+            data["referred_by_id"] = referrer.id if referrer else None
+            result = intake.create_lead(current_user.id, data, channel="form", today=today)
+        except intake.DuplicateLead as duplicate:
+            db.session.rollback()
+            _show_error(form, duplicate)  # under the field that matched: QQ, phone or e-mail
+            return _render_new(form, duplicate=duplicate.existing, matched=duplicate.message), 409
+        except DomainError as error:
+            db.session.rollback()
+            _show_error(form, error)
+            return _render_new(form), 400
+        uow.commit()
         customer = result.customer
         if result.consultant_id is None:
             flash(_("Lead %(name)s saved. Nobody can take leads now, so it went to the public pool.",
@@ -193,20 +188,15 @@ def follow_up_add(customer_id: int):
         for message in form.note.errors:
             flash(message, "danger")
         return redirect(detail_url)
-    with once.submission("follow-up", current_user.id) as sent:
-        if sent.repeated:
-            flash(_("This follow-up was already sent; it was saved once."), "info")
-            return redirect(sent.first_result or detail_url)
-        try:
-            services.add_follow_up(current_user, customer.id, form.note.data, today=clock.today())
-        except Forbidden:
-            raise  # the error handler answers 403
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-            return redirect(detail_url)
-        uow.commit()
-        sent.done(detail_url)
+    try:
+        services.add_follow_up(current_user, customer.id, form.note.data, today=clock.today())
+    except Forbidden:
+        raise  # the error handler answers 403
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+        return redirect(detail_url)
+    uow.commit()
     flash(_("Follow-up saved."), "success")
     return redirect(detail_url)
 

@@ -94,19 +94,15 @@ def payment_create(customer_id: int):
         form.date.data = clock.today().isoformat()
         form.pay_type.data = str(choices.PAY_TUITION)
     if form.validate_on_submit():
-        with once.submission("payment", current_user.id) as sent:
-            if sent.repeated:  # a double click or a resend: the payment was recorded once
-                flash(_("This payment was already sent; it was recorded once."), "info")
-                return redirect(sent.first_result or _lead_or_student_url(customer))
-            try:
-                result = payments.record_payment(current_user.id, customer.id, dict(form.data),
-                                                 today=clock.today())
-            except DomainError as error:
-                db.session.rollback()
-                show_domain_error(form, error)
-                return render_template("sales/payment_form.html", form=form, customer=customer), 400
-            uow.commit()  # all or nothing: no lead flip, student or payment survives a failure
-            sent.done(_lead_or_student_url(customer))
+        try:
+            result = payments.record_payment(current_user.id, customer.id, dict(form.data),
+                                             today=clock.today())
+        except DomainError as error:
+            db.session.rollback()
+            show_domain_error(form, error)
+            return render_template("sales/payment_form.html", form=form, customer=customer), 400
+        uow.commit()  # all or nothing: no lead flip, student or payment survives a failure
+        once.result(_lead_or_student_url(customer))  # a repeat goes there, never to the password
         if result.converted:
             # The password exists only in this response: rendered, never stored or redirected.
             # The initial password is on this page: browsers and proxies must not keep a copy.
