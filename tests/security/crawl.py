@@ -23,19 +23,20 @@ NOT_IDS = {"filename", "export_type", "token", "code"}
 
 
 def id_models():
-    """The models whose rows an id argument of that name can name (tried in this order)."""
+    """The columns whose values an id argument of that name can take (tried in this order)."""
     from crm.auth.models import Role, User
     from crm.org.models import ClassList
     from crm.rooms.models import Room
-    from crm.sales.models import Customer, ImportJob
+    from crm.sales.models import Customer, CustomerDistribution, ImportJob
     from crm.students.models import Student
     from crm.surveys.models import Survey
     from crm.teaching.models import CourseRecord, StudyRecord
 
     return {
-        "class_id": [ClassList], "customer_id": [Customer], "job_id": [ImportJob], "record_id": [StudyRecord],
-        "role_id": [Role], "room_id": [Room], "session_id": [CourseRecord], "student_id": [Student, User],
-        "survey_id": [Survey], "user_id": [User], "notification_id": [], "token_id": [],
+        "class_id": [ClassList.id], "customer_id": [Customer.id], "job_id": [ImportJob.id],
+        "record_id": [StudyRecord.id], "role_id": [Role.id], "room_id": [Room.id], "session_id": [CourseRecord.id],
+        "student_id": [Student.id, User.id], "survey_id": [Survey.id], "user_id": [User.id],
+        "run_id": [CustomerDistribution.reclaim_run], "notification_id": [], "token_id": [],
     }
 
 
@@ -62,8 +63,9 @@ def candidate_urls(app, rule, per_arg: int = 3) -> list[str]:
     choices = {}
     for arg in sorted(rule.arguments):
         ids = []
-        for model in models.get(arg, []):
-            ids += list(db.session.scalars(sa.select(model.id).order_by(model.id).limit(per_arg)))
+        for column in models.get(arg, []):
+            ids += list(db.session.scalars(sa.select(column).where(column.is_not(None)).distinct()
+                                           .order_by(column).limit(per_arg)))
         choices[arg] = ids
     urls = []
     adapter = app.url_map.bind("localhost")
