@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.org.models import Course
-from crm.sales.imports.columns import COLUMNS, COLUMNS_BY_KEY, REQUIRED_KEYS, Column, decode_escapes
+from crm.sales.imports.columns import COLUMNS, COLUMNS_BY_KEY, REQUIRED_KEYS, Column
 from crm.sales.leads import fields
 
 COURSE_SEPARATORS = re.compile(r"[;；\n]")
@@ -44,7 +44,7 @@ def plain_text(value: object) -> str:
         return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
     if isinstance(value, dt.date):
         return value.isoformat()
-    return decode_escapes(str(value)).strip()
+    return str(value).strip()
 
 
 def digits_text(key: str, value: object) -> str:
