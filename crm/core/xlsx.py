@@ -139,8 +139,8 @@ def read_shared_strings(archive: zipfile.ZipFile, part: str) -> list[str]:
     return strings
 
 
-# One row: its attributes, and its content unless it is an empty <row .../>.
-SCAN_ROW = re.compile(rb"<(?:\w+:)?row\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?row>)", re.S)
+ROW_START = re.compile(rb"<(?:\w+:)?row\b([^>]*)>")
+ROW_CLOSE = re.compile(rb"</(?:\w+:)?row>")
 SCAN_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
 SCAN_VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</")
 SCAN_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
@@ -148,17 +148,6 @@ SCAN_TAGS = re.compile(rb"<[^>]*>")
 SCAN_PHONETIC = re.compile(rb"<(?:\w+:)?rPh\b.*?</(?:\w+:)?rPh>", re.S)
 ROW_NUMBER = re.compile(rb"\br=\"(\d+)\"")
 CELL_TYPE = re.compile(rb"\bt=\"(\w+)\"")
-ROW_CLOSE = re.compile(rb"</(?:\w+:)?row>")
-
-
-def _rows_end(data: bytes) -> int:
-    """Where the last complete row of `data` ends (0: none yet)."""
-    position = len(data)
-    while (position := data.rfind(b"row>", 0, position)) != -1:
-        start = data.rfind(b"<", 0, position)
-        if start != -1 and ROW_CLOSE.fullmatch(data, start, position + 4):
-            return position + 4
-    return 0
 
 
 @dataclass
@@ -168,6 +157,7 @@ class SheetScan:
     value_rows: array  # row numbers (ascending) of the rows with at least one non-blank cell
     formulas: bool = False  # some cell holds a formula
     uncached_formulas: bool = False  # some formula has no calculated value stored (read as blank otherwise)
+    counted: bool = True  # value_rows were collected
 
     @property
     def last_row(self) -> int:
@@ -202,13 +192,39 @@ def _cell_holds_value(attributes: bytes, content: bytes | None, blank_strings: s
     return True
 
 
-def scan_sheet(archive_path: Path, sheet) -> SheetScan:
+def _row_holds_value(content: bytes, blank_strings: set[int], scan: SheetScan, formulas: bool) -> bool:
+    cells = (_cell_holds_value(cell.group(1), cell.group(2), blank_strings, scan)
+             for cell in SCAN_CELL.finditer(content))
+    if formulas and SCAN_FORMULA.search(content):
+        return any(list(cells))  # every cell looked at, so every formula is seen
+    return any(cells)  # up to the first cell with a value
+
+
+def _split_rows(body: bytes) -> list[bytes]:
+    """`body` cut after each row's end tag (the last piece holds whatever follows the last row)."""
+    if b":row>" not in body:
+        return body.split(b"</row>")
+    return ROW_CLOSE.split(body)
+
+
+def _rows_end(data: bytes) -> int:
+    """Where the last complete row of `data` ends (0: none yet)."""
+    position = len(data)
+    while (position := data.rfind(b"row>", 0, position)) != -1:
+        start = data.rfind(b"<", 0, position)
+        if start != -1 and ROW_CLOSE.fullmatch(data, start, position + 4):
+            return position + 4
+    return 0
+
+
+def scan_sheet(archive_path: Path, sheet, *, count_rows: bool = True) -> SheetScan:
     """Stream the sheet XML once: which rows hold a non-blank value, and whether cells hold formulas.
 
     Rows that are merely formatted (LibreOffice writes an empty row 1,048,576 after a deleted
     row), empty cells and cells of spaces do not count. zipfile stops at each member's
     declared size, which check_archive has bounded, so this reads at most the unpacked limit.
-    `sheet` is a worksheet from `open_sheet`.
+    `sheet` is a worksheet from `open_sheet`. Without `count_rows` (a job whose rows were
+    counted at upload) only formulas are looked for, and rows are counted only if there are any.
     """
     blank_strings = {index for index, text in enumerate(sheet._shared_strings) if not text.strip()}
     scan = SheetScan(array("I"))
@@ -224,19 +240,28 @@ def scan_sheet(archive_path: Path, sheet) -> SheetScan:
                 body, tail = data[:cut], data[cut:]
             else:
                 body, tail = data, b""
-            for row in SCAN_ROW.finditer(body):
-                found = ROW_NUMBER.search(row.group(1))
-                number = int(found.group(1)) if found else number + 1
-                content = row.group(2)
-                if not content:
+            formulas = SCAN_FORMULA.search(body) is not None
+            if not count_rows:
+                if formulas:
+                    return scan_sheet(archive_path, sheet)
+                if not chunk:
+                    break
+                continue
+            for piece in _split_rows(body):
+                # A piece: maybe empty <row .../> elements, then one row's start tag and its cells.
+                if b"row" not in piece:
                     continue
-                cells = (_cell_holds_value(cell.group(1), cell.group(2), blank_strings, scan)
-                         for cell in SCAN_CELL.finditer(content))
-                # A row with a formula is looked at cell by cell (every formula seen); others up to a value.
-                if any(list(cells) if SCAN_FORMULA.search(content) else cells):
+                starts = list(ROW_START.finditer(piece))
+                for start in starts:
+                    found = ROW_NUMBER.search(start.group(1))
+                    number = int(found.group(1)) if found else number + 1
+                if not starts or starts[-1].group(1).endswith(b"/"):
+                    continue
+                if _row_holds_value(piece[starts[-1].end():], blank_strings, scan, formulas):
                     scan.value_rows.append(number)
             if not chunk:
                 break
+    scan.counted = count_rows
     return scan
 
 
@@ -313,13 +338,14 @@ def _number(text: str) -> int | float:
     return int(text)
 
 
-def iter_values(archive_path: Path, sheet, *, min_row: int, max_row: int, max_col: int | None):
+def iter_values(archive_path: Path, sheet, *, min_row: int, max_row: int | None, max_col: int | None):
     """Cell values of rows min_row..max_row (every row, padded to max_col), as openpyxl's read-only values_only gives.
 
     A lean single pass over the sheet XML: shared and inline strings (Excel's `_xHHHH_` escapes
     decoded), numbers, booleans, errors, formula results and dates (by the workbook's date
     styles, the zh-CN built-ins included). `sheet` is a worksheet from `open_sheet`
-    (data_only=True). With `max_col` None, each row is as long as its last cell.
+    (data_only=True). With `max_col` None, each row is as long as its last cell; with `max_row`
+    None, rows up to the last one written.
     """
     strings = sheet._shared_strings
     dates = sheet.parent._date_formats
@@ -337,7 +363,7 @@ def iter_values(archive_path: Path, sheet, *, min_row: int, max_row: int, max_co
             if number < min_row:
                 element.clear()
                 continue
-            if number > max_row:
+            if max_row is not None and number > max_row:
                 break
             while expected < number:
                 yield empty
@@ -382,7 +408,7 @@ def iter_values(archive_path: Path, sheet, *, min_row: int, max_row: int, max_co
             element.clear()
             yield tuple(values)
             expected = number + 1
-    while expected <= max_row:
+    while max_row is not None and expected <= max_row:
         yield empty
         expected += 1
 
@@ -400,7 +426,7 @@ def fast_reader_fits(archive_path: Path, sheet) -> bool:
     return size <= FAST_READER_MAX_BYTES
 
 
-def iter_values_fast(archive_path: Path, sheet, *, min_row: int, max_row: int, max_col: int):
+def iter_values_fast(archive_path: Path, sheet, *, min_row: int, max_row: int | None, max_col: int):
     """What `iter_values` yields, read by python-calamine (a compiled reader, several times faster).
 
     Its cells are made to look like ours: blanks as None, dates as datetimes, whole numbers as
@@ -418,7 +444,7 @@ def iter_values_fast(archive_path: Path, sheet, *, min_row: int, max_row: int, m
             number += 1
             if number < min_row:
                 continue
-            if number > max_row:
+            if max_row is not None and number > max_row:
                 break
             while expected < number:
                 yield empty
@@ -435,6 +461,6 @@ def iter_values_fast(archive_path: Path, sheet, *, min_row: int, max_row: int, m
             values.extend([None] * (max_col - len(values)))
             yield tuple(values)
             expected = number + 1
-    while expected <= max_row:
+    while max_row is not None and expected <= max_row:
         yield empty
         expected += 1

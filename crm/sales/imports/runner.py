@@ -96,6 +96,7 @@ class ImportRunner:
         self.actor_id = job.created_by_id
         self.path = Path(job.stored_path)
         self.processed = job.processed_rows
+        self.total = job.total_rows  # rows with values, counted when the job was created
         self.info = info
         self.progress = progress
         self.today = clock.today()
@@ -271,7 +272,7 @@ class ImportRunner:
             return_slots([slots[i] for i in sorted(lost)])
         self.processed = end
         if self.progress:
-            self.progress(end, self.info.data_rows)
+            self.progress(end, self.total)
         if self.pause:
             time.sleep(self.pause)
         return True

@@ -32,13 +32,15 @@ from crm.sales.imports.template import is_example_row
 
 def inspect_workbook(path: Path, *, sheet: str | None = None, header_row: int | None = None,
                      mapping: list[str | None] | None = None, ignore_unknown: bool = False,
-                     lenient: bool = False) -> SheetInfo:
+                     lenient: bool = False, count_rows: bool = True) -> SheetInfo:
     """All upload checks on a stored file: archive, sheet, header row, row limit, readability, headers.
 
     `sheet` (a visible sheet's name; default the active visible one), `header_row` (default:
     detected in the first rows) and `mapping` (column key per position; default by header name)
     are the preview's choices. `lenient` (the preview): columns that are missing, repeated or
     unknown are reported on the result (`header_problem`) instead of refused, so the user can map them.
+    Without `count_rows` (a job, counted at upload) the rows are not counted again unless the sheet has
+    formulas, and `last_row`/`data_rows` are None.
     """
     check_archive(path, max_uncompressed=setting("CRM_IMPORT_MAX_UNCOMPRESSED_BYTES"),
                   max_ratio=setting("CRM_IMPORT_MAX_RATIO"))
@@ -53,7 +55,7 @@ def inspect_workbook(path: Path, *, sheet: str | None = None, header_row: int | 
         if worksheet is None:
             raise refuse(_("The workbook has no visible worksheet."))
         try:
-            scan = scan_sheet(path, worksheet)
+            scan = scan_sheet(path, worksheet, count_rows=count_rows)
         except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError):
             raise refuse(_("The file is damaged or incomplete; it cannot be read as an .xlsx workbook.")) from None
         try:
@@ -70,10 +72,12 @@ def inspect_workbook(path: Path, *, sheet: str | None = None, header_row: int | 
         if not header or all(clean_header(value) == "" for value in header):
             raise refuse(_("No column headers were found in the first %(rows)s rows of the sheet \"%(sheet)s\"; "
                            "row %(row)s is empty.", rows=HEADER_SEARCH_ROWS, sheet=worksheet.title, row=header_row))
-        data_rows = scan.rows_after(header_row)
-        max_rows = setting("CRM_IMPORT_MAX_ROWS")
-        if data_rows > max_rows:
-            raise _too_many(data_rows, max_rows)
+        data_rows = last_row = None
+        if scan.counted:
+            data_rows, last_row = scan.rows_after(header_row), max(scan.last_row, header_row)
+            max_rows = setting("CRM_IMPORT_MAX_ROWS")
+            if data_rows > max_rows:
+                raise _too_many(data_rows, max_rows)
         header = _trim_trailing_blanks(header)
         match = map_headers(header, mapping)
         problem = match.problems(ignore_unknown=ignore_unknown or mapping is not None,
@@ -83,7 +87,7 @@ def inspect_workbook(path: Path, *, sheet: str | None = None, header_row: int | 
     finally:
         workbook.close()
     headers = [display_header(value) for value in header]
-    return SheetInfo(headers, match.keys, max(scan.last_row, header_row), scan.uncached_formulas,
+    return SheetInfo(headers, match.keys, last_row, scan.uncached_formulas,
                      worksheet._worksheet_path, worksheet.title, sheets, header_row, match.unknown, data_rows,
                      match.missing, problem if lenient else None)
 
@@ -94,14 +98,14 @@ class SheetInfo:
 
     headers: list[str]  # the header row as written (on one line)
     keys: list[str | None]  # column key per header position
-    last_row: int  # last row number holding a value (header_row = header only)
+    last_row: int | None  # last row number holding a value (header_row = header only; None: not counted)
     has_formulas: bool  # some formula has no calculated value stored
     sheet_path: str
     sheet_name: str = ""
     sheets: list[str] = field(default_factory=list)  # the visible worksheets
     header_row: int = 1
     unknown: list[str] = field(default_factory=list)  # headers ignored
-    data_rows: int = 0  # rows below the header that hold a value (blank and merely formatted ones not counted)
+    data_rows: int | None = 0  # rows below the header that hold a value (blank or merely formatted ones are not)
     missing: list[str] = field(default_factory=list)  # required columns not mapped yet (lenient only)
     header_problem: str | None = None  # why the mapping cannot be imported as it is (lenient only)
 
@@ -256,6 +260,6 @@ def job_choices(job) -> dict:
 
 
 def job_workbook(choices: dict) -> SheetInfo:
-    """The checks of a job's stored file with the choices the job was created with."""
+    """The checks of a job's stored file with the choices the job was created with (its rows counted then)."""
     return inspect_workbook(choices["path"], sheet=choices["sheet"], header_row=choices["header_row"],
-                            mapping=choices["mapping"])
+                            mapping=choices["mapping"], count_rows=False)
