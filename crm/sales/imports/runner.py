@@ -399,12 +399,6 @@ class ImportRunner:
         if done != 1:
             db.session.rollback()
             return []
-        counts = db.session.execute(
-            sa.select(ImportJob.invalid, ImportJob.duplicates).where(ImportJob.id == self.job_id)).one()
-        if counts.invalid or counts.duplicates:
-            target = error_workbook_path(self.job_id)
-            write_error_workbook(self.job_id, self.info.headers, target)
-            db.session.execute(sa.update(ImportJob).where(ImportJob.id == self.job_id).values(error_path=str(target)))
         per_consultant = allocated_counts(self.memo)
         totals = db.session.execute(sa.select(ImportJob.imported, ImportJob.unassigned, ImportJob.duplicates,
                                               ImportJob.invalid).where(ImportJob.id == self.job_id)).one()
@@ -416,6 +410,13 @@ class ImportRunner:
         uow.commit()
         if self.progress:
             self.progress(self.processed, self.processed)
+        if totals.invalid or totals.duplicates:
+            # Written once the summary is out (the error page builds it itself if asked for it sooner).
+            target = error_workbook_path(self.job_id)
+            write_error_workbook(self.job_id, self.info.headers, target)
+            db.session.commit()  # end the read first: SQLite cannot always upgrade a read transaction to a write one
+            db.session.execute(sa.update(ImportJob).where(ImportJob.id == self.job_id).values(error_path=str(target)))
+            db.session.commit()
         return ids
 
 
