@@ -105,6 +105,7 @@ class ImportRunner:
         self.parser = RowParser(info.keys, self.today)
         self.width = len(info.headers)
         self.seen: dict[tuple[str, str], int] = {}  # (field, value) -> first row number in the file
+        self.added: list[tuple[str, str]] = []  # keys the batch being committed put in `seen`
         self.memo = import_memo(job.id)
 
     # -- reading ------------------------------------------------------------------------------
@@ -180,12 +181,13 @@ class ImportRunner:
     def commit_batch(self, batch: list[tuple[int, tuple, dict]]) -> bool:
         """Validate, dedupe, allocate and save one batch in one transaction (retried on deadlock)."""
         for attempt in range(1, BATCH_ATTEMPTS + 1):
-            seen_before = dict(self.seen)
+            self.added = []
             try:
                 return self._commit_batch(batch)
             except OperationalError:
                 db.session.rollback()
-                self.seen = seen_before
+                for key in self.added:  # this attempt's rows are not in the file's index after all
+                    self.seen.pop(key, None)
                 if attempt == BATCH_ATTEMPTS:
                     raise
                 time.sleep(0.2 * attempt)
@@ -286,6 +288,7 @@ class ImportRunner:
         for field in IDENTITY_FIELDS:
             if record[field]:
                 self.seen[(field, record[field])] = number
+                self.added.append((field, record[field]))
         return None
 
     def _forget(self, number: int, record: dict) -> None:
