@@ -102,7 +102,7 @@ def describe_choices(job) -> str:
     info = job_workbook(job_choices(job))
     others = [name for name in info.sheets if name != info.sheet_name]
     lines = [f"sheet: {info.sheet_name}" + (f" (other visible sheets: {', '.join(others)})" if others else ""),
-             f"header row: {info.header_row}; rows: {info.data_rows}"]
+             f"header row: {info.header_row}; rows: {job.total_rows}"]
     for header, key in zip(info.headers, json.loads(job.column_keys)):
         target = f"{COLUMNS_BY_KEY[key].zh} ({COLUMNS_BY_KEY[key].en})" if key else "ignored"
         lines.append(f"  {header or '(blank)'} -> {target}")

@@ -127,8 +127,11 @@ def test_one_row_file(tmp_path):
 
 def test_blank_rows_between_data_rows_are_skipped(tmp_path):
     rows = [lead_row(), None, None, lead_row(), {"name": "   "}, lead_row()]
-    job = run(new_job(tmp_path, rows))
-    assert (job.imported, job.invalid, job.duplicates, job.processed_rows) == (3, 0, 0, 6)
+    job = new_job(tmp_path, rows)
+    assert job.total_rows == 3  # blank rows and a row of spaces do not count
+    job = run(job)
+    assert (job.imported, job.invalid, job.duplicates, job.processed_rows, job.total_rows) == (3, 0, 0, 3, 3)
+    assert rejected(job) == {}
 
 
 def test_unicode_and_html_are_stored_verbatim(tmp_path, client):
@@ -366,6 +369,38 @@ def test_resume_after_a_crash_finishes_exactly(tmp_path, monkeypatch):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Customer)) == 10
     assert rejected(done)[12][1] == f"QQ {first['qq']} is repeated in this file (first on row 2)."
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CustomerDistribution)) == 10
+
+
+def test_resume_with_blank_rows_between_finishes_exactly(tmp_path, monkeypatch):
+    """The resume point counts rows with values; blank rows between them neither count nor shift it."""
+    consultants((5, 1))
+    first = lead_row()
+    rows = [first, None, lead_row(), None, None, lead_row(), lead_row(), {"memo": " "}, lead_row(), None,
+            lead_row(qq=first["qq"]), lead_row(), None, lead_row(gender="?"), lead_row()]
+    job = new_job(tmp_path, rows)
+    assert job.total_rows == 9  # the row of one space is blank too
+    real = ImportRunner.commit_batch
+    calls = {"n": 0}
+
+    def crash_on_second(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("worker killed")
+        return real(self, batch)
+
+    monkeypatch.setattr(ImportRunner, "commit_batch", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        run(job)
+    db.session.rollback()
+    partial = db.session.get(ImportJob, job.id)
+    assert (partial.status, partial.processed_rows, partial.imported) == ("running", 4, 4)
+    monkeypatch.setattr(ImportRunner, "commit_batch", real)
+    done = run(job)
+    assert (done.status, done.processed_rows, done.total_rows) == ("done", 9, 9)
+    assert (done.imported, done.duplicates, done.invalid) == (7, 1, 1)
+    assert sorted(rejected(done)) == [12, 15]
+    assert rejected(done)[12][1] == f"QQ {first['qq']} is repeated in this file (first on row 2)."
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Customer)) == 7
 
 
 def test_running_a_finished_job_again_changes_nothing(tmp_path):

@@ -132,3 +132,35 @@ def test_unconfirmed_previews_past_the_last_five_are_deleted(client, importer, i
     assert client.get(urls[0]).status_code == 404
     assert len(list(import_folder.iterdir())) == 5
     assert client.get(urls[-1]).status_code == 200
+
+
+def test_a_required_column_not_matched_by_name_is_mapped_in_the_preview(app, client, importer):
+    headers = ["QQ号码", "客户姓名", "性别", "客户来源"]  # QQ and name under names of the school's own
+    rows = [headers, lead("钱七"), lead("孙八")]
+    url = upload(client, ooxml.build([{"name": "Sheet1", "rows": rows}], shared_strings=True))
+    page = client.get(url)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Required fields without a column: QQ*, 姓名*." in text
+    assert "钱七" in text and "2 rows to import." in text
+    as_shown = {"map-0": "", "map-1": "", "map-2": "gender", "map-3": "source"}
+    refused = client.post(url, data={"sheet": "Sheet1", "header_row": "1", **as_shown})
+    assert refused.status_code == 400
+    assert ("Missing required columns: QQ*, 姓名*. In the Field row of the preview, choose the column that holds "
+            "each required field") in refused.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportJob)) == 0
+    mapped = dict(as_shown, **{"map-0": "qq", "map-1": "name"})
+    assert client.post(url, data={"sheet": "Sheet1", "header_row": "1", **mapped}).status_code == 302
+    job = run_job(app, db.session.scalar(sa.select(ImportJob.id)))
+    assert (job.status, job.imported, job.total_rows) == ("done", 2, 2)
+    assert sorted(db.session.scalars(sa.select(Customer.name))) == ["孙八", "钱七"]
+
+
+def test_blank_rows_between_rows_are_not_counted(app, client, importer, monkeypatch):
+    monkeypatch.setitem(app.config, "CRM_IMPORT_MAX_ROWS", 3)
+    rows = [HEADERS[:4], lead("甲"), None, None, [None, "  "], lead("乙"), None, lead("丙")]
+    url = upload(client, ooxml.build([{"name": "Sheet1", "rows": rows}]))
+    assert "3 rows to import." in client.get(url).get_data(as_text=True)
+    assert client.post(url, data={}).status_code == 302
+    job = run_job(app, db.session.scalar(sa.select(ImportJob.id)))
+    assert (job.imported, job.invalid, job.duplicates, job.total_rows, job.processed_rows) == (3, 0, 0, 3, 3)

@@ -112,7 +112,14 @@ def test_bad_headers_are_reported_before_any_row(client, importer, import_folder
     response = post_file(client, workbook_bytes([["1"] * len(headers)], headers=headers))
     assert response.status_code == 400
     assert expected in response.get_data(as_text=True)
-    assert_nothing_written(import_folder)
+    assert_only_the_preview_kept(import_folder)
+
+
+def assert_only_the_preview_kept(folder):
+    """No job and no lead; only the upload awaiting its preview, where the columns can still be mapped."""
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportJob)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Customer)) == 0
+    assert [path.name.startswith("upload-") for path in folder.iterdir()] == [True]
 
 
 def test_unknown_columns_are_listed_in_the_preview_and_ignored(client, importer, import_folder):
@@ -138,7 +145,7 @@ def test_unknown_and_missing_columns_are_reported_together(client, importer, imp
     text = response.get_data(as_text=True)
     assert "Unknown columns: Nickname." in text
     assert "Missing required columns: 姓名*, 性别*, 客户来源*." in text
-    assert_nothing_written(import_folder)
+    assert_only_the_preview_kept(import_folder)
 
 
 def _zip_bytes(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:

@@ -174,37 +174,58 @@ def test_template_example_row_left_in_is_never_imported(app, tmp_path, client):
     assert imported_names() == ["真实客户"]
 
 
-def _both_readers(path, max_col):
-    from crm.core.xlsx import iter_values, scan_sheet
+def _all_readers(path, max_col, decode=True):
+    """The sheet as openpyxl reads it, as the lean reader and as the fast reader read it.
+
+    openpyxl leaves inline strings' escapes as written (`decode`: decode them as we do); its shared
+    strings come from our own table (crm.core.xlsx), decoded once already.
+    """
+    from crm.core.xlsx import decode_escapes, iter_values, iter_values_fast, scan_sheet
 
     workbook, sheet, _names = open_sheet(path)
     try:
-        last, _formulas = scan_sheet(path, sheet._worksheet_path)
-        slow = list(sheet.iter_rows(min_row=1, max_row=last, max_col=max_col, values_only=True))
-        fast = list(iter_values(path, sheet, min_row=1, max_row=last, max_col=max_col))
+        last = scan_sheet(path, sheet).last_row
+        slow = [tuple(decode_escapes(value) if decode and isinstance(value, str) else value for value in row)
+                for row in sheet.iter_rows(min_row=1, max_row=last, max_col=max_col, values_only=True)]
+        lean = list(iter_values(path, sheet, min_row=1, max_row=last, max_col=max_col))
+        fast = list(iter_values_fast(path, sheet, min_row=1, max_row=last, max_col=max_col))
     finally:
         workbook.close()
-    return slow, fast
+    return slow, lean, fast
 
 
 @pytest.mark.parametrize("shared", [False, True])
-def test_the_fast_reader_reads_what_openpyxl_reads(tmp_path, shared):
+def test_the_readers_read_what_openpyxl_reads(tmp_path, shared):
     rows = [HEADERS, lead(), None, [(SERIAL, 1), (SERIAL + 0.5, 2), 1.5, 12345678901, "1.2E+8", "", (0.25, 3)],
-            [None, None, "  spaced  ", "第一行_x000D_\n第二行"]]
+            [None, None, "  spaced  ", "第一行_x000D_\n第二行", "_x005F_x000D_ stays"]]
     data = ooxml.build([{"name": "S", "rows": rows, "extra_rows": '<row r="9"><c r="B9" t="b"><v>0</v></c>'
                          '<c r="C9" t="e"><v>#N/A</v></c><c r="D9" t="str"><v>text result</v></c>'
-                         '<c r="E9" t="inlineStr"><is><r><t>rich </t></r><r><t>text</t></r>'
+                         '<c r="E9" t="inlineStr"><is><r><t xml:space="preserve">rich </t></r><r><t>text</t></r>'
                          '<rPh sb="0" eb="1"><t>ふりがな</t></rPh></is></c></row>'}],
                        styles=(0, 31, 22, 21), shared_strings=shared)
-    slow, fast = _both_readers(save(tmp_path, data), len(HEADERS))
-    assert fast == slow
-    assert fast[8][1:5] == (False, "#N/A", "text result", "rich text")
+    slow, lean, fast = _all_readers(save(tmp_path, data), len(HEADERS), decode=not shared)
+    assert lean == slow
+    assert lean[8][1:5] == (False, "#N/A", "text result", "rich text")
+    assert lean[4][3:5] == ("第一行\r\n第二行", "_x000D_ stays")
+    # The fast reader reads error cells (#N/A) and empty text as blank; everything else alike.
+    assert fast == [tuple(None if value == "" or value == "#N/A" else value for value in row) for row in lean]
 
 
-def test_the_fast_reader_reads_openpyxl_written_files(tmp_path):
+def test_the_readers_read_openpyxl_written_files(tmp_path):
     from tests.sales.import_support import Text, lead_row, workbook_bytes
 
     data = workbook_bytes([lead_row(inquiry_date=DAY, memo=Text("=1+1")), None, lead_row(qq=123456789.0),
                            [None, 1, 2.5, dt.datetime(2025, 1, 2, 3, 4)]])
-    slow, fast = _both_readers(save(tmp_path, data), len(HEADERS))
-    assert fast == slow and len(fast) == 5
+    slow, lean, fast = _all_readers(save(tmp_path, data), len(HEADERS))
+    assert lean == slow == fast and len(lean) == 5
+
+
+def test_an_escaped_escape_is_the_literal_text(app, tmp_path):
+    memo = HEADERS.index("备注")
+    rows = [HEADERS, lead(**{"备注": "a_x005F_x000D_b_x000D_c"})]
+    for shared in (False, True):
+        db.session.execute(sa.delete(Customer))
+        rows[1][0] = next_qq()
+        job = import_file(tmp_path, ooxml.build([{"name": "S", "rows": rows}], shared_strings=shared))
+        assert (job.imported, rows[1][memo]) == (1, "a_x005F_x000D_b_x000D_c")
+        assert db.session.scalar(sa.select(Customer.memo)) == "a_x000D_b\rc"

@@ -71,26 +71,21 @@ IGNORED_HEADERS = {REASON_HEADER.casefold(), ROW_HEADER.casefold()}
 
 HEADER_SEARCH_ROWS = 10  # the header row is looked for in this many rows at the top of the sheet
 SPACES = re.compile(r"\s+")
-EXCEL_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
-
-
-def decode_escapes(text: str) -> str:
-    """Excel's `_xHHHH_` escapes (`_x000D_` is a carriage return) as the characters they stand for."""
-    if "_x" not in text:
-        return text
-    return EXCEL_ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), text)
 
 
 def clean_header(raw: object) -> str:
-    """A header cell as compared: spaces and line breaks dropped, required marker dropped, case folded."""
-    text = "" if raw is None else decode_escapes(str(raw))
+    """A header cell as compared: spaces and line breaks dropped, required marker dropped, case folded.
+
+    Cells come from crm.core.xlsx with Excel's `_xHHHH_` escapes already decoded (once).
+    """
+    text = "" if raw is None else str(raw)
     text = SPACES.sub("", text).rstrip("*＊")
     return text.casefold()
 
 
 def display_header(raw: object) -> str:
     """A header cell as shown to the user: one line."""
-    return " ".join(("" if raw is None else decode_escapes(str(raw))).split())
+    return " ".join(("" if raw is None else str(raw)).split())
 
 
 def _header_lookup() -> dict[str, str]:
@@ -114,14 +109,65 @@ def find_header_row(rows: list[tuple]) -> int:
     return best
 
 
-def auto_keys(header_row: tuple) -> list[str | None]:
-    """Each header's column key by name (None: our own error columns, blank or unknown)."""
+@dataclass
+class HeaderMatch:
+    """Each header position's column key, and what is wrong with the match (nothing when it can be imported)."""
+
+    keys: list[str | None]
+    unknown: list[str]  # headers without a field (ignored when allowed)
+    repeated: list[str]  # headers given a field another column already has
+    missing: list[str]  # required columns no header is mapped to (as the template writes them)
+
+    def problems(self, *, ignore_unknown: bool, header_row_number: int, mapped: bool = False) -> str | None:
+        """The refusal message, or None when the mapping can be imported (`mapped`: chosen in the preview)."""
+        problems = []
+        if self.repeated:
+            problems.append(_("Columns given twice: %(names)s.", names=", ".join(self.repeated)))
+        if self.missing:
+            problems.append(_("Missing required columns: %(names)s.", names=", ".join(self.missing)))
+        if self.unknown and (problems or not ignore_unknown):
+            # Listed whenever something is wrong: an unknown header is often a misspelt required one.
+            problems.insert(0, _("Unknown columns: %(names)s.", names=", ".join(self.unknown)))
+        if not problems:
+            return None
+        if mapped:
+            problems.append(_("In the Field row of the preview, choose the column that holds each required field "
+                              "and give each field to one column only."))
+        elif header_row_number == 1:
+            problems.append(_("Download the template to see the expected headers."))
+        else:
+            problems.append(_("The headers were read from row %(row)s. Download the template to see the expected "
+                              "headers.", row=header_row_number))
+        return " ".join(problems)
+
+
+def map_headers(header_row: tuple, mapping: list[str | None] | None = None) -> HeaderMatch:
+    """Each header's column key: by name, or as `mapping` (the preview's edited choice per position) says.
+
+    By name, a second header of the same field is left unmapped and listed as repeated; an
+    explicit mapping that gives one field to two columns lists the second as repeated too.
+    """
     keys: list[str | None] = []
-    for raw in header_row:
+    unknown, repeated = [], []
+    for index, raw in enumerate(header_row):
         cleaned = clean_header(raw)
-        key = HEADER_LOOKUP.get(cleaned)
-        keys.append(key if key not in keys else None)
-    return keys
+        if mapping is not None:
+            key = mapping[index] if index < len(mapping) else None
+            key = key if key in COLUMNS_BY_KEY else None
+            if key is None and cleaned and cleaned not in IGNORED_HEADERS:
+                unknown.append(display_header(raw))
+        elif not cleaned or cleaned in IGNORED_HEADERS:
+            key = None
+        else:
+            key = HEADER_LOOKUP.get(cleaned)
+            if key is None:
+                unknown.append(display_header(raw))
+        if key is not None and key in keys:
+            repeated.append(display_header(raw))
+            key = None if mapping is None else key
+        keys.append(key)
+    missing = [COLUMNS_BY_KEY[key].header for key in REQUIRED_KEYS if key not in keys]
+    return HeaderMatch(keys, unknown, repeated, missing)
 
 
 def match_headers(header_row: tuple, *, header_row_number: int = 1, ignore_unknown: bool = False,
@@ -131,43 +177,9 @@ def match_headers(header_row: tuple, *, header_row_number: int = 1, ignore_unkno
     `mapping`, when given (the preview's edited mapping), decides each position's key; a
     position without a key is ignored.
     """
-    keys: list[str | None] = []
-    unknown, repeated = [], []
-    for index, raw in enumerate(header_row):
-        cleaned = clean_header(raw)
-        if mapping is not None:
-            key = mapping[index] if index < len(mapping) else None
-            if key is not None and key not in COLUMNS_BY_KEY:
-                key = None
-            if key is None and cleaned and cleaned not in IGNORED_HEADERS:
-                unknown.append(display_header(raw))
-            if key is not None and key in keys:
-                repeated.append(display_header(raw))
-            keys.append(key)
-            continue
-        if not cleaned or cleaned in IGNORED_HEADERS:
-            keys.append(None)
-            continue
-        key = HEADER_LOOKUP.get(cleaned)
-        if key is None:
-            unknown.append(display_header(raw))
-        elif key in keys:
-            repeated.append(display_header(raw))
-        keys.append(key)
-    missing = [COLUMNS_BY_KEY[key].header for key in REQUIRED_KEYS if key not in keys]
-    problems = []
-    if repeated:
-        problems.append(_("Columns given twice: %(names)s.", names=", ".join(repeated)))
-    if missing:
-        problems.append(_("Missing required columns: %(names)s.", names=", ".join(missing)))
-    if unknown and (problems or not (ignore_unknown or mapping is not None)):
-        # Listed whenever something is wrong: an unknown header is often a misspelt required one.
-        problems.insert(0, _("Unknown columns: %(names)s.", names=", ".join(unknown)))
-    if problems:
-        if header_row_number == 1:
-            problems.append(_("Download the template to see the expected headers."))
-        else:
-            problems.append(_("The headers were read from row %(row)s. Download the template to see the expected "
-                              "headers.", row=header_row_number))
-        raise DomainError(" ".join(problems), field="file")
-    return keys, unknown
+    match = map_headers(header_row, mapping)
+    message = match.problems(ignore_unknown=ignore_unknown or mapping is not None,
+                             header_row_number=header_row_number, mapped=mapping is not None)
+    if message:
+        raise DomainError(message, field="file")
+    return match.keys, match.unknown

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,7 +14,7 @@ from crm.sales.imports.columns import REASON_HEADER, ROW_HEADER
 
 
 def write_error_workbook(job_id: int, headers: list[str], target: Path) -> int:
-    """Write every rejected row of a job (original values + reason) with openpyxl write_only."""
+    """Write every rejected row of a job (original values + reason) with openpyxl write_only; atomic replace."""
     from crm.sales.models import ImportRowError
 
     workbook = Workbook(write_only=True)
@@ -30,7 +31,7 @@ def write_error_workbook(job_id: int, headers: list[str], target: Path) -> int:
         cells = cells[:len(headers)] + [None] * max(0, len(headers) - len(cells))
         sheet.append([excel_cell(sheet, value) for value in cells] + [reason, row_number])
         count += 1
-    tmp = target.with_suffix(".tmp")
+    tmp = target.with_name(f"{target.stem}.{uuid.uuid4().hex}.tmp")  # two writers never share one
     workbook.save(tmp)
     tmp.replace(target)
     return count

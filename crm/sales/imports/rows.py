@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.org.models import Course
-from crm.sales.imports.columns import COLUMNS, COLUMNS_BY_KEY, REQUIRED_KEYS, Column, decode_escapes
+from crm.sales.imports.columns import COLUMNS, COLUMNS_BY_KEY, REQUIRED_KEYS, Column
 from crm.sales.leads import fields
 
 COURSE_SEPARATORS = re.compile(r"[;；\n]")
@@ -44,7 +44,7 @@ def plain_text(value: object) -> str:
         return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
     if isinstance(value, dt.date):
         return value.isoformat()
-    return decode_escapes(str(value)).strip()
+    return str(value).strip()
 
 
 def digits_text(key: str, value: object) -> str:
@@ -95,6 +95,11 @@ def parse_date(key: str, value: object, today: dt.date) -> dt.date:
         raise _field_refusal(key, error) from None
 
 
+SIMPLE_LOCAL = re.compile(r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*")
+UNIQUE_KINDS = frozenset({"qq", "referrer", "phone", "email"})  # a lead's own contacts: rarely repeated
+KNOWN_VALUES_MAX = 50_000
+
+
 class RowParser:
     """Turns the cells of one row into Customer values, or raises RowInvalid."""
 
@@ -103,6 +108,10 @@ class RowParser:
         self.today = today
         self.courses = {name.casefold(): (course_id, name) for course_id, name in
                         db.session.execute(sa.select(Course.id, Course.name))}
+        # A sheet repeats its choices, dates, courses and many texts row after row: each distinct cell is
+        # checked once. Bounded: emptied when full (columns of unique values only fill it).
+        self.known: dict[tuple, tuple[bool, object]] = {}
+        self.domains: dict[str, str] = {}  # e-mail domain -> as the lead fields' rule writes it ("" refused)
 
     def parse(self, values: tuple, formula_columns: set[int] = frozenset()) -> dict:
         """Validated values of a row (keys of COLUMNS plus course_ids)."""
@@ -142,6 +151,23 @@ class RowParser:
         return found
 
     def _parse_value(self, column: Column, value: object):
+        if column.kind in UNIQUE_KINDS:
+            return self._check_value(column, value)
+        key = (column.key, type(value), value)
+        known = self.known.get(key)
+        if known is None:
+            try:
+                known = (True, self._check_value(column, value))
+            except RowInvalid as error:
+                known = (False, str(error))
+            if len(self.known) >= KNOWN_VALUES_MAX:
+                self.known.clear()
+            self.known[key] = known
+        if not known[0]:
+            raise RowInvalid(known[1])
+        return list(known[1]) if isinstance(known[1], list) else known[1]
+
+    def _check_value(self, column: Column, value: object):
         kind = column.kind
         if kind == "text":
             text = plain_text(value)
@@ -163,10 +189,31 @@ class RowParser:
             if kind == "phone":
                 return fields.normalise_phone(digits_text(column.key, value))
             if kind == "email":
-                return fields.normalise_email(plain_text(value))
+                return self._email(plain_text(value))
         except DomainError as error:
             raise _field_refusal(column.key, error) from None
         raise AssertionError(f"unknown column kind {kind}")
+
+    def _email(self, text: str) -> str:
+        """fields.normalise_email, with the domain of a plain address checked once per file.
+
+        For an ASCII local part of letters, digits and ._%+- (dots only between them) the lead
+        fields' rule accepts the address exactly when it accepts that domain, and gives the
+        local part unchanged: the whole address lower-cased. Any other address, or a refused
+        domain (for its message), takes the rule itself.
+        """
+        local, at, domain = text.rpartition("@")
+        if at and len(text) <= min(fields.EMAIL_MAX, 254) and len(local) <= 64 and SIMPLE_LOCAL.fullmatch(local):
+            known = self.domains.get(domain)
+            if known is None:
+                try:
+                    known = fields.normalise_email("x@" + domain).split("@", 1)[1]
+                except DomainError:
+                    known = ""
+                self.domains[domain] = known
+            if known:
+                return f"{local}@{known}".lower()
+        return fields.normalise_email(text)
 
     def _parse_courses(self, value: object) -> list[int]:
         names = [part.strip() for part in COURSE_SEPARATORS.split(plain_text(value)) if part.strip()]

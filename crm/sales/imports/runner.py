@@ -17,15 +17,15 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.core import audit, clock, uow
-from crm.core.xlsx import iter_values, open_sheet
+from crm.core.xlsx import decode_escapes, fast_reader_fits, iter_values, iter_values_fast, open_sheet
 from crm.extensions import db
 from crm.sales import choices
 from crm.sales.imports.columns import setting
 from crm.sales.imports.report import write_error_workbook
-from crm.sales.imports.rows import RowInvalid, RowParser, is_blank, json_values
+from crm.sales.imports.rows import RowInvalid, RowParser, json_values
 from crm.sales.imports.summary import allocated_counts, queue_summaries
 from crm.sales.imports.template import is_example_row
-from crm.sales.imports.workbook import SheetInfo, error_workbook_path
+from crm.sales.imports.workbook import SheetInfo, error_workbook_path, holds_value
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, customer_courses
 
 log = logging.getLogger(__name__)
@@ -54,29 +54,36 @@ def key_in(column, values) -> sa.ColumnElement[bool]:
     return column.in_(values)
 
 
-def bulk_insert(table: sa.Table, rows: list[dict], *returning) -> list:
-    """Insert many rows in one statement; returns the `returning` columns' rows (in no set order).
+def bulk_insert(table: sa.Table, rows: list[dict]) -> None:
+    """Insert many rows in one go: COPY on PostgreSQL (the rows stream in the server's text format), else executemany.
 
-    On PostgreSQL the rows travel as one array per column (INSERT ... SELECT unnest(...)), which
-    is one short statement whatever the batch size; elsewhere a plain executemany.
+    A COPY that breaks a unique constraint raises sqlalchemy's IntegrityError, like an INSERT.
     """
     if not rows:
-        return []
+        return
     if not _postgresql():
         db.session.execute(sa.insert(table), rows)
-        if not returning:
-            return []
-        raise ValueError("RETURNING is only used on PostgreSQL; read the rows back by key elsewhere")
+        return
+    import psycopg
+    from psycopg import sql
+
     names = list(rows[0])
-    columns = [
-        sa.func.unnest(sa.bindparam(None, [row[name] for row in rows], type_=postgresql.ARRAY(table.c[name].type)))
-        for name in names
-    ]
-    statement = sa.insert(table).from_select(names, sa.select(*columns))
-    if returning:
-        return db.session.execute(statement.returning(*returning)).all()
-    db.session.execute(statement)
-    return []
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(name) for name in names))
+    connection = db.session.connection()  # in the session's transaction (and savepoint)
+    try:
+        with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in names])
+    except psycopg.errors.IntegrityError as error:
+        raise IntegrityError(str(statement), None, error) from error
+
+
+def next_ids(table: sa.Table, count: int) -> list[int]:
+    """`count` fresh ids from a PostgreSQL table's id sequence, so rows can be copied with their ids known."""
+    sequence = sa.func.pg_get_serial_sequence(table.name, "id")
+    return list(db.session.scalars(sa.select(sa.func.nextval(sequence)).select_from(
+        sa.func.generate_series(1, count))))
 
 
 class ImportRunner:
@@ -89,6 +96,7 @@ class ImportRunner:
         self.actor_id = job.created_by_id
         self.path = Path(job.stored_path)
         self.processed = job.processed_rows
+        self.total = job.total_rows  # rows with values, counted when the job was created
         self.info = info
         self.progress = progress
         self.today = clock.today()
@@ -97,6 +105,7 @@ class ImportRunner:
         self.parser = RowParser(info.keys, self.today)
         self.width = len(info.headers)
         self.seen: dict[tuple[str, str], int] = {}  # (field, value) -> first row number in the file
+        self.added: list[tuple[str, str]] = []  # keys the batch being committed put in `seen`
         self.memo = import_memo(job.id)
 
     # -- reading ------------------------------------------------------------------------------
@@ -107,19 +116,20 @@ class ImportRunner:
         values_book, values_sheet, _names = open_sheet(self.path, self.info.sheet_name, data_only=True)
         try:
             if not self.info.has_formulas:
-                # The hot path: a lean pass over the sheet XML (about 3x openpyxl's cell objects).
-                fast = iter_values(self.path, values_sheet, min_row=first, max_row=self.info.last_row,
-                                   max_col=self.width)
-                for number, row in enumerate(fast, start=first):
+                # The hot path: a compiled reader when the sheet fits in memory, else a lean streaming pass
+                # over the sheet XML (about 3x openpyxl's cell objects).
+                read = iter_values_fast if fast_reader_fits(self.path, values_sheet) else iter_values
+                for number, row in enumerate(read(self.path, values_sheet, **options), start=first):
                     yield number, row, {}
                 return
             values = values_sheet.iter_rows(values_only=True, **options)
-            # Only files that contain formulas pay for a second pass: data_only=True reads a formula
-            # without a cached value as None, so the formula view tells those apart from blanks.
+            # Only files with formulas lacking a stored result pay for a second pass: data_only=True reads
+            # such a formula as None, so the formula view tells those apart from blanks.
             formula_book, formula_sheet, _names = open_sheet(self.path, self.info.sheet_name, data_only=False)
             try:
                 cells = formula_sheet.iter_rows(**options)
                 for number, (row, formula_row) in enumerate(zip(values, cells), start=first):
+                    row = tuple(decode_escapes(value) if isinstance(value, str) else value for value in row)
                     missing = {
                         index: str(cell.value) for index, cell in enumerate(formula_row)
                         if getattr(cell, "data_type", None) == "f" and index < len(row) and row[index] is None
@@ -132,7 +142,11 @@ class ImportRunner:
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> bool:
-        """Process every row after the resume point; False when another runner owns the job."""
+        """Process every row after the resume point; False when another runner owns the job.
+
+        The job's `processed_rows` counts rows that hold a value (blank rows between them are
+        neither counted nor imported), so it is also where a restarted run resumes.
+        """
         resume_at = self.processed
         rejected = set()
         if resume_at:
@@ -140,8 +154,12 @@ class ImportRunner:
                 sa.select(ImportRowError.row_number).where(ImportRowError.job_id == self.job_id)))
         db.session.commit()  # end the read transaction before the first batch writes
         batch: list[tuple[int, tuple, dict]] = []
+        position = 0
         for number, values, formulas in self.rows():
-            if number - self.info.header_row <= resume_at:
+            if not formulas and not holds_value(values):
+                continue
+            position += 1
+            if position <= resume_at:
                 if number not in rejected:
                     self._remember(number, values)
                 continue
@@ -155,9 +173,7 @@ class ImportRunner:
         return True
 
     def _remember(self, number: int, values: tuple) -> None:
-        """Rebuild the in-file duplicate index from rows a previous run already imported."""
-        if all(is_blank(value) for value in values):
-            return
+        """Rebuild the in-file duplicate index from a row a previous run already imported."""
         for field, value in self.parser.identity(values).items():
             self.seen.setdefault((field, value), number)
 
@@ -165,24 +181,23 @@ class ImportRunner:
     def commit_batch(self, batch: list[tuple[int, tuple, dict]]) -> bool:
         """Validate, dedupe, allocate and save one batch in one transaction (retried on deadlock)."""
         for attempt in range(1, BATCH_ATTEMPTS + 1):
-            seen_before = dict(self.seen)
+            self.added = []
             try:
                 return self._commit_batch(batch)
             except OperationalError:
                 db.session.rollback()
-                self.seen = seen_before
+                for key in self.added:  # this attempt's rows are not in the file's index after all
+                    self.seen.pop(key, None)
                 if attempt == BATCH_ATTEMPTS:
                     raise
                 time.sleep(0.2 * attempt)
         return False
 
     def _commit_batch(self, batch: list[tuple[int, tuple, dict]]) -> bool:
-        end = batch[-1][0] - self.info.header_row
+        end = self.processed + len(batch)  # the batch holds the next rows with values, in order
         errors: list[tuple[int, tuple, str, str]] = []
         candidates: list[tuple[int, tuple, dict]] = []
         for number, values, formulas in batch:
-            if not formulas and all(is_blank(value) for value in values):
-                continue
             if is_example_row(self.info.keys, values):  # the template's example row, left in
                 continue
             try:
@@ -259,7 +274,7 @@ class ImportRunner:
             return_slots([slots[i] for i in sorted(lost)])
         self.processed = end
         if self.progress:
-            self.progress(end, self.info.data_rows)
+            self.progress(end, self.total)
         if self.pause:
             time.sleep(self.pause)
         return True
@@ -273,6 +288,7 @@ class ImportRunner:
         for field in IDENTITY_FIELDS:
             if record[field]:
                 self.seen[(field, record[field])] = number
+                self.added.append((field, record[field]))
         return None
 
     def _forget(self, number: int, record: dict) -> None:
@@ -327,8 +343,11 @@ class ImportRunner:
         now = clock.utcnow()
         table = Customer.__table__
         values = [self._customer_values(record, consultant_id, now) for record, consultant_id in pairs]
-        if _postgresql():
-            id_by_qq = dict(bulk_insert(table, values, table.c.qq, table.c.id))
+        if _postgresql():  # ids first, then one COPY per table
+            for row, new_id in zip(values, next_ids(table, len(values))):
+                row["id"] = new_id
+            bulk_insert(table, values)
+            id_by_qq = {row["qq"]: row["id"] for row in values}
         else:  # executemany, then the ids by QQ (unique)
             bulk_insert(table, values)
             id_by_qq = dict(db.session.execute(
@@ -383,12 +402,6 @@ class ImportRunner:
         if done != 1:
             db.session.rollback()
             return []
-        counts = db.session.execute(
-            sa.select(ImportJob.invalid, ImportJob.duplicates).where(ImportJob.id == self.job_id)).one()
-        if counts.invalid or counts.duplicates:
-            target = error_workbook_path(self.job_id)
-            write_error_workbook(self.job_id, self.info.headers, target)
-            db.session.execute(sa.update(ImportJob).where(ImportJob.id == self.job_id).values(error_path=str(target)))
         per_consultant = allocated_counts(self.memo)
         totals = db.session.execute(sa.select(ImportJob.imported, ImportJob.unassigned, ImportJob.duplicates,
                                               ImportJob.invalid).where(ImportJob.id == self.job_id)).one()
@@ -400,6 +413,13 @@ class ImportRunner:
         uow.commit()
         if self.progress:
             self.progress(self.processed, self.processed)
+        if totals.invalid or totals.duplicates:
+            # Written once the summary is out (the error page builds it itself if asked for it sooner).
+            target = error_workbook_path(self.job_id)
+            write_error_workbook(self.job_id, self.info.headers, target)
+            db.session.commit()  # end the read first: SQLite cannot always upgrade a read transaction to a write one
+            db.session.execute(sa.update(ImportJob).where(ImportJob.id == self.job_id).values(error_path=str(target)))
+            db.session.commit()
         return ids
 
 

@@ -118,7 +118,7 @@ def run_import(job_id: int, *, progress: Progress | None = None) -> ImportJob | 
         return db.session.get(ImportJob, job_id)
     started = db.session.execute(
         sa.update(ImportJob).where(ImportJob.id == job_id, ImportJob.status.in_(("queued", "running")))
-        .values(status="running", total_rows=info.data_rows, heartbeat_at=clock.utcnow())
+        .values(status="running", heartbeat_at=clock.utcnow())
     ).rowcount
     db.session.commit()
     if started != 1:

@@ -158,12 +158,12 @@ def import_preview(token: str):
     sheet, header_row = _choice("sheet"), _header_row_choice()
     error = None
     try:
-        info = inspect_workbook(path, sheet=sheet, header_row=header_row, ignore_unknown=True)
+        info = inspect_workbook(path, sheet=sheet, header_row=header_row, ignore_unknown=True, lenient=True)
     except DomainError as problem:
         info, error = None, problem.message
         if sheet or header_row:  # show the default choices again, with what went wrong
             try:
-                info = inspect_workbook(path, ignore_unknown=True)
+                info = inspect_workbook(path, ignore_unknown=True, lenient=True)
             except DomainError:
                 info = None
     if request.method == "POST" and info is not None and error is None and form.validate_on_submit():
@@ -177,6 +177,7 @@ def import_preview(token: str):
             db.session.rollback()
             error = problem.message
             info.keys = mapping or info.keys
+            info.missing = [column.header for column in COLUMNS if column.required and column.key not in info.keys]
         else:
             uow.commit()
             path.unlink(missing_ok=True)

@@ -17,26 +17,30 @@ from flask_babel import gettext as _
 
 from crm.core import uow
 from crm.core.errors import DomainError
-from crm.core.xlsx import check_archive, check_extension, open_sheet, refuse, scan_sheet
+from crm.core.xlsx import check_archive, check_extension, iter_values, open_sheet, refuse, scan_sheet
 from crm.extensions import db
 from crm.sales.imports.columns import (
     HEADER_SEARCH_ROWS,
     clean_header,
     display_header,
     find_header_row,
-    match_headers,
+    map_headers,
     setting,
 )
 from crm.sales.imports.template import is_example_row
 
 
 def inspect_workbook(path: Path, *, sheet: str | None = None, header_row: int | None = None,
-                     mapping: list[str | None] | None = None, ignore_unknown: bool = False) -> SheetInfo:
+                     mapping: list[str | None] | None = None, ignore_unknown: bool = False,
+                     lenient: bool = False, count_rows: bool = True) -> SheetInfo:
     """All upload checks on a stored file: archive, sheet, header row, row limit, readability, headers.
 
     `sheet` (a visible sheet's name; default the active visible one), `header_row` (default:
     detected in the first rows) and `mapping` (column key per position; default by header name)
-    are the preview's choices.
+    are the preview's choices. `lenient` (the preview): columns that are missing, repeated or
+    unknown are reported on the result (`header_problem`) instead of refused, so the user can map them.
+    Without `count_rows` (a job, counted at upload) the rows are not counted again unless the sheet has
+    formulas, and `last_row`/`data_rows` are None.
     """
     check_archive(path, max_uncompressed=setting("CRM_IMPORT_MAX_UNCOMPRESSED_BYTES"),
                   max_ratio=setting("CRM_IMPORT_MAX_RATIO"))
@@ -50,13 +54,14 @@ def inspect_workbook(path: Path, *, sheet: str | None = None, header_row: int | 
     try:
         if worksheet is None:
             raise refuse(_("The workbook has no visible worksheet."))
-        sheet_path = worksheet._worksheet_path
         try:
-            last_row, has_formulas = scan_sheet(path, sheet_path)
-        except (zipfile.BadZipFile, OSError, EOFError, KeyError):
+            scan = scan_sheet(path, worksheet, count_rows=count_rows)
+        except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError):
             raise refuse(_("The file is damaged or incomplete; it cannot be read as an .xlsx workbook.")) from None
         try:
-            top = [tuple(row) for row in worksheet.iter_rows(min_row=1, max_row=HEADER_SEARCH_ROWS, values_only=True)]
+            top = list(iter_values(path, worksheet, min_row=1, max_row=HEADER_SEARCH_ROWS, max_col=None))
+            if header_row is not None and header_row > len(top):
+                header = next(iter_values(path, worksheet, min_row=header_row, max_row=header_row, max_col=None))
         except Exception:
             raise refuse(_("The workbook could not be read; it may be damaged.")) from None
         if header_row is None:
@@ -64,22 +69,27 @@ def inspect_workbook(path: Path, *, sheet: str | None = None, header_row: int | 
         header_row = max(1, int(header_row))
         if header_row <= len(top):
             header = top[header_row - 1]
-        else:
-            header = next(worksheet.iter_rows(min_row=header_row, max_row=header_row, values_only=True), ())
         if not header or all(clean_header(value) == "" for value in header):
             raise refuse(_("No column headers were found in the first %(rows)s rows of the sheet \"%(sheet)s\"; "
                            "row %(row)s is empty.", rows=HEADER_SEARCH_ROWS, sheet=worksheet.title, row=header_row))
-        max_rows = setting("CRM_IMPORT_MAX_ROWS")
-        if last_row - header_row > max_rows:
-            raise _too_many(last_row - header_row, max_rows)
+        data_rows = last_row = None
+        if scan.counted:
+            data_rows, last_row = scan.rows_after(header_row), max(scan.last_row, header_row)
+            max_rows = setting("CRM_IMPORT_MAX_ROWS")
+            if data_rows > max_rows:
+                raise _too_many(data_rows, max_rows)
         header = _trim_trailing_blanks(header)
-        keys, unknown = match_headers(header, header_row_number=header_row, ignore_unknown=ignore_unknown,
-                                      mapping=mapping)
+        match = map_headers(header, mapping)
+        problem = match.problems(ignore_unknown=ignore_unknown or mapping is not None,
+                                 header_row_number=header_row, mapped=mapping is not None)
+        if problem and not lenient:
+            raise refuse(problem)
     finally:
         workbook.close()
     headers = [display_header(value) for value in header]
-    return SheetInfo(headers, keys, max(last_row, header_row), has_formulas, sheet_path, worksheet.title, sheets,
-                     header_row, unknown)
+    return SheetInfo(headers, match.keys, last_row, scan.uncached_formulas,
+                     worksheet._worksheet_path, worksheet.title, sheets, header_row, match.unknown, data_rows,
+                     match.missing, problem if lenient else None)
 
 
 @dataclass
@@ -88,18 +98,16 @@ class SheetInfo:
 
     headers: list[str]  # the header row as written (on one line)
     keys: list[str | None]  # column key per header position
-    last_row: int  # last row number holding a value (header_row = header only)
-    has_formulas: bool
+    last_row: int | None  # last row number holding a value (header_row = header only; None: not counted)
+    has_formulas: bool  # some formula has no calculated value stored
     sheet_path: str
     sheet_name: str = ""
     sheets: list[str] = field(default_factory=list)  # the visible worksheets
     header_row: int = 1
     unknown: list[str] = field(default_factory=list)  # headers ignored
-
-    @property
-    def data_rows(self) -> int:
-        """Rows below the header up to the last that holds a value (blank ones between included)."""
-        return max(0, self.last_row - self.header_row)
+    data_rows: int | None = 0  # rows below the header that hold a value (blank or merely formatted ones are not)
+    missing: list[str] = field(default_factory=list)  # required columns not mapped yet (lenient only)
+    header_problem: str | None = None  # why the mapping cannot be imported as it is (lenient only)
 
 
 def _too_many(rows: int, limit: int) -> DomainError:
@@ -148,13 +156,13 @@ PREVIEW_ROWS = 5
 
 
 def check_upload(source: Path, filename: str) -> SheetInfo:
-    """The checks of a fresh upload before its preview (unknown columns listed, not refused); refusal deletes it."""
+    """The checks of a fresh upload before its preview (column problems shown there); a refusal deletes it."""
     try:
         check_extension(filename)
         limit = setting("CRM_UPLOAD_MAX_BYTES")
         if source.stat().st_size > limit:
             raise too_large(limit)
-        return inspect_workbook(source, ignore_unknown=True)
+        return inspect_workbook(source, ignore_unknown=True, lenient=True)
     except BaseException:
         source.unlink(missing_ok=True)
         raise
@@ -178,17 +186,21 @@ def preview_rows(path: Path, info: SheetInfo, count: int = PREVIEW_ROWS) -> list
     workbook, worksheet, _names = open_sheet(path, info.sheet_name)
     found = []
     try:
-        rows = worksheet.iter_rows(min_row=info.header_row + 1, max_row=info.last_row, max_col=len(info.headers),
-                                   values_only=True)
+        rows = iter_values(path, worksheet, min_row=info.header_row + 1, max_row=info.last_row,
+                           max_col=len(info.headers))
         for number, row in enumerate(rows, start=info.header_row + 1):
-            holds_value = any(value is not None and str(value).strip() for value in row)
-            if holds_value and not is_example_row(info.keys, row):
+            if holds_value(row) and not is_example_row(info.keys, row):
                 found.append((number, tuple(row)))
                 if len(found) >= count:
                     break
     finally:
         workbook.close()
     return found
+
+
+def holds_value(row: tuple) -> bool:
+    """Whether a row has a cell that is not blank (spaces are blank), as the row count and the job see it."""
+    return any(value is not None and (not isinstance(value, str) or value.strip()) for value in row)
 
 
 def create_job(source: Path, filename: str, actor_id: int | None, *, keep_source: bool = False,
@@ -248,6 +260,6 @@ def job_choices(job) -> dict:
 
 
 def job_workbook(choices: dict) -> SheetInfo:
-    """The checks of a job's stored file with the choices the job was created with."""
+    """The checks of a job's stored file with the choices the job was created with (its rows counted then)."""
     return inspect_workbook(choices["path"], sheet=choices["sheet"], header_row=choices["header_row"],
-                            mapping=choices["mapping"])
+                            mapping=choices["mapping"], count_rows=False)
