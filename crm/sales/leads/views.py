@@ -253,10 +253,9 @@ def my_customers():
         return render_template("sales/my_customers.html", tab=tab, page=page, contacts=contacts, query=query,
                                courses=courses, choices=choices, today=today)
     query = listing.parse_list_query(request.args, sorts=["expires"], default_sort="expires", filters=MINE_FILTERS)
-    rows = services.current_leads(current_user.id, today, query.filters, query.search,
-                                  latest_first=query.descending)
-    page = listing.paginate_list(rows, query)
-    return render_template("sales/my_customers.html", tab=tab, page=page, total=len(rows), query=query,
+    page, total = services.current_leads_page(current_user.id, today, query, filters=query.filters,
+                                              search=query.search, latest_first=query.descending)
+    return render_template("sales/my_customers.html", tab=tab, page=page, total=total, query=query,
                            courses=courses, choices=choices, today=today)
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
 
 from crm.sales import choices
 from crm.sales.models import Customer
@@ -48,6 +50,43 @@ def stale_clause(today: dt.date, table=None) -> sa.ColumnElement[bool]:
         table.c.last_follow_up_on < follow_up_cutoff(today),
         table.c.received_on < received_cutoff(today),
     )
+
+
+class ExpiresOn(ColumnElement):
+    """SQL: a held lead's first expired day, min(last_follow_up_on + 4, received_on + 16), NULL dates ignored.
+
+    On PostgreSQL it is written exactly as in the index ix_customers_held_expiry (migration
+    issue15_0001), literals and all, so My customers reads a consultant's leads in expiry order
+    from that index and stops at the page's end. SQLite gets the same day from date().
+    """
+
+    inherit_cache = True
+    type = sa.Date()
+
+
+@compiles(ExpiresOn, "postgresql")
+def _expires_on_postgresql(element, compiler, **kw):
+    return (f"LEAST(customers.last_follow_up_on + {FOLLOW_UP_DAYS + 1}, "
+            f"customers.received_on + {CONVERSION_DAYS + 1})")
+
+
+@compiles(ExpiresOn)
+def _expires_on_default(element, compiler, **kw):
+    follow_up = f"date(customers.last_follow_up_on, '+{FOLLOW_UP_DAYS + 1} days')"
+    received = f"date(customers.received_on, '+{CONVERSION_DAYS + 1} days')"
+    return (f"(CASE WHEN customers.last_follow_up_on IS NULL THEN {received} "
+            f"WHEN customers.received_on IS NULL THEN {follow_up} ELSE min({follow_up}, {received}) END)")
+
+
+def expires_on_sql() -> ExpiresOn:
+    """The SQL twin of `expiry_of(...).expires_on` for held, not-enrolled leads (see ExpiresOn)."""
+    return ExpiresOn()
+
+
+def not_stale_clause(today: dt.date) -> sa.ColumnElement[bool]:
+    """SQL: not (yet) expired as of `today` by the dates: NOT coalesce(stale_clause, false), index-friendly."""
+    expires = expires_on_sql()
+    return sa.or_(expires > today, expires.is_(None))
 
 
 def expired_clause(today: dt.date, table=None) -> sa.ColumnElement[bool]:
