@@ -111,12 +111,11 @@ def get_lead(customer_id: int) -> Customer:
     """The lead with its courses, or NotFound."""
     if not is_id(customer_id):  # URLs can carry any number; the database column cannot
         raise NotFound(_("There is no such lead."))
-    customer = db.session.scalar(
+    customer = db.session.scalars(
         sa.select(Customer).where(Customer.id == customer_id).options(
-            selectinload(Customer.courses), joinedload(Customer.consultant),
-            joinedload(Customer.referred_by),
+            joinedload(Customer.courses), joinedload(Customer.consultant), joinedload(Customer.referred_by),
         )
-    )
+    ).unique().one_or_none()  # one statement: the lead, its courses, holder and referrer
     if customer is None:
         raise NotFound(_("There is no such lead."))
     return customer

@@ -101,16 +101,18 @@ def lead_new():
                 db.session.rollback()
                 _show_error(form, error)
                 return _render_new(form), 400
+            # Read before the commit expires them: no statement to reload the lead or its holder afterwards.
+            name = result.customer.name
+            holder_user = db.session.get(User, result.consultant_id) if result.consultant_id is not None else None
+            holder = holder_user.name if holder_user else None  # intake loaded the holder: no statement
             uow.commit()
             sent.done(url_for("sales.lead_new"))
-        customer = result.customer
         if result.consultant_id is None:
             flash(_("Lead %(name)s saved. Nobody can take leads now, so it went to the public pool.",
-                    name=customer.name), "warning")
+                    name=name), "warning")
         else:
-            holder = db.session.get(User, result.consultant_id)
-            flash(_("Lead %(name)s saved and given to %(consultant)s.", name=customer.name,
-                    consultant=holder.name if holder else "?"), "success")
+            flash(_("Lead %(name)s saved and given to %(consultant)s.", name=name,
+                    consultant=holder or "?"), "success")
         return redirect(url_for("sales.lead_new"))
     status = 400 if request.method == "POST" else 200
     return _render_new(form), status
