@@ -9,14 +9,16 @@ makes PostgreSQL read the whole table):
 * an "@": the e-mail address, exact, on its unique index (stored lower-case);
 * anything else: a name containing the text (a prefix is a special case), case-insensitive.
 
-Names on PostgreSQL use the trigram GIN index ``ix_customers_name_chars`` (migration
-issue15_0001) over ``crm_name_chars(name)``: the name with a space after every character
-(``王伟明`` → `` 王 伟 明 ``). pg_trgm then sees every character as a word of its own, so even a
-one- or two-character Chinese search (``伟``, ``王伟``) has trigrams the index can look up — a plain
-trigram index on the name has none for a two-character substring and would scan the table.
-The index finds the rows holding every character of the search; ILIKE on the same spaced form
-keeps only those where they stand together in order. SQLite (development and tests) has no
-such index and runs the plain ``LIKE '%text%'``, which gives the same answers.
+Names on PostgreSQL use the trigram GIN index ``ix_customers_name_grams`` (migration
+issue15_0001) over ``crm_name_grams(name)``: every character and every pair of neighbouring
+characters as a word of its own (``王伟明`` → `` 王 伟 明 王伟 伟明 ``). pg_trgm indexes each such
+word, so even a one- or two-character Chinese search (``伟``, ``王伟``) has trigrams to look up —
+a plain trigram index on the name has none for a two-character substring and would scan the
+table — and a pair's trigram (`` 王伟``) is rare enough to find its few thousand names at once
+among a million. A search of one character asks for that character's word, a longer one for
+the words of each of its pairs (true for every name containing it), and the name itself then
+must contain the search (ILIKE). SQLite (development and tests) has no such index and runs
+the plain ``LIKE '%text%'``, which gives the same answers.
 
 Lists stay ordered by their own sort and are paginated with LIMIT (``crm.core.listing``), so a
 search reads its matches through the index and stops at the page's end.
@@ -26,7 +28,6 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 
 from crm.core.errors import DomainError
@@ -36,31 +37,22 @@ from crm.sales.models import Customer
 DIGITS_RE = re.compile(r"\+?[0-9][0-9\s\-().]*")
 
 
-class name_chars(GenericFunction):  # noqa: N801 - SQL function names are lower case
-    """SQL ``crm_name_chars(name)``: the name with a space after each character, led by a space.
+class name_grams(GenericFunction):  # noqa: N801 - SQL function names are lower case
+    """SQL ``crm_name_grams(name)`` (PostgreSQL only): the name's characters and pairs as words.
 
-    Defined by migration issue15_0001 on PostgreSQL (an IMMUTABLE SQL function the GIN index
-    is built on); compiled to the same expression inline elsewhere.
+    Defined by migration issue15_0001 as an IMMUTABLE SQL function; the GIN index is built on it.
     """
 
     type = sa.String()
     inherit_cache = True
-    name = "crm_name_chars"
+    name = "crm_name_grams"
 
 
-@compiles(name_chars)
-def _name_chars_default(element, compiler, **kw):
-    return "(' ' || %s)" % compiler.process(element.clauses, **kw)  # only ever used on PostgreSQL
-
-
-@compiles(name_chars, "postgresql")
-def _name_chars_postgresql(element, compiler, **kw):
-    return "crm_name_chars(%s)" % compiler.process(element.clauses, **kw)
-
-
-def spaced(text: str) -> str:
-    """Python twin of crm_name_chars: " " + each character followed by a space."""
-    return " " + "".join(f"{char} " for char in text)
+def grams(text: str) -> list[str]:
+    """The words a search for `text` must find in crm_name_grams: its character, or each pair."""
+    if len(text) == 1:
+        return [text]
+    return list(dict.fromkeys(text[i:i + 2] for i in range(len(text) - 1)))
 
 
 def _escape_like(text: str) -> str:
@@ -118,6 +110,8 @@ def name_clause(text: str, *, dialect: str | None = None) -> sa.ColumnElement[bo
 
         dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
-        pattern = "%" + _escape_like(spaced(text)) + "%"
-        return name_chars(Customer.name).ilike(pattern)  # backslash is PostgreSQL's default escape
+        indexed = [name_grams(Customer.name).ilike(f"% {_escape_like(gram)} %") for gram in grams(text)]
+        if len(text) > 1:  # the pairs are all there; the name must hold them in this order, together
+            indexed.append(Customer.name.ilike("%" + _escape_like(text) + "%"))
+        return sa.and_(*indexed)  # backslash is PostgreSQL's default LIKE escape
     return Customer.name.like("%" + _escape_like(text) + "%", escape="\\")

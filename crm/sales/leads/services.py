@@ -39,8 +39,8 @@ def current_leads_statement(consultant_id: int, today: dt.date, filters: dict[st
     """The consultant's not-enrolled, not-yet-expired leads, most urgent first (S-12), as one ordered SELECT.
 
     Leads that expired already are in the public pool (S-16) even before the nightly job moves
-    them, so they are left out. The order (first expired day, then received day, then id; NULLs
-    last, or the reverse with `latest_first`) is computed in SQL by ``expiry.expires_on_sql``,
+    them, so they are left out. The order (first expired day, then received day, then id; NULL
+    dates last, or the reverse with `latest_first`) is computed in SQL by ``expiry.expires_on_sql``,
     which on PostgreSQL is the expression of the index ix_customers_held_expiry: the page reads
     only its own rows from that index, however many leads the consultant holds. `filters`
     (source, course, received_from, received_to) and `search` narrow it.
@@ -53,9 +53,9 @@ def current_leads_statement(consultant_id: int, today: dt.date, filters: dict[st
     )
     stmt = _lead_filters(stmt, filters or {}, search)
     if latest_first:
-        order = [expires.desc().nulls_first(), Customer.received_on.desc().nulls_first(), Customer.id.desc()]
+        order = [expires.desc(), Customer.received_on.desc().nulls_first(), Customer.id.desc()]
     else:
-        order = [expires.asc().nulls_last(), Customer.received_on.asc().nulls_last(), Customer.id.asc()]
+        order = [expires.asc(), Customer.received_on.asc().nulls_last(), Customer.id.asc()]
     return stmt.order_by(*order)
 
 
@@ -72,8 +72,6 @@ def current_leads_page(consultant_id: int, today: dt.date, query, *, filters: di
     stmt = current_leads_statement(consultant_id, today, filters, search, latest_first=latest_first)
     page = listing.paginate(stmt.options(selectinload(Customer.courses)), query)
     page.items = [(lead, expiry.countdown(lead, today)) for lead in page.items]
-    if not page.has_prev and not page.has_next:
-        return page, len(page.items)  # everything is on this page: no count needed
     capped = stmt.with_only_columns(Customer.id).order_by(None).limit(HELD_COUNT_CAP + 1).subquery()
     count = db.session.scalar(sa.select(sa.func.count()).select_from(capped)) or 0
     return page, (f"{HELD_COUNT_CAP}+" if count > HELD_COUNT_CAP else count)

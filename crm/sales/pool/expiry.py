@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from crm.sales import choices
 from crm.sales.models import Customer
@@ -52,29 +52,33 @@ def stale_clause(today: dt.date, table=None) -> sa.ColumnElement[bool]:
     )
 
 
-class ExpiresOn(ColumnElement):
-    """SQL: a held lead's first expired day, min(last_follow_up_on + 4, received_on + 16), NULL dates ignored.
+class ExpiresOn(FunctionElement):
+    """SQL: a held lead's first expired day, min(last_follow_up_on + 4, received_on + 16), NULL dates
+    ignored; "never" (the largest date) when both are NULL.
 
-    On PostgreSQL it is written exactly as in the index ix_customers_held_expiry (migration
-    issue15_0001), literals and all, so My customers reads a consultant's leads in expiry order
-    from that index and stops at the page's end. SQLite gets the same day from date().
+    On PostgreSQL it is written exactly as in the indexes ix_customers_held_expiry and
+    ix_customers_held_expires (migration issue15_0001), literals and all, so My customers reads a
+    consultant's leads in expiry order from the index and stops at the page's end, and the pool
+    finds the expired held leads without reading the others. SQLite gets the same day from date().
+    Never NULL, so "not expired" is one range condition (`not_stale_clause`).
     """
 
-    inherit_cache = True
+    inherit_cache = True  # a FunctionElement without arguments: statements using it stay in the SQL cache
     type = sa.Date()
+    name = "crm_expires_on"
 
 
 @compiles(ExpiresOn, "postgresql")
 def _expires_on_postgresql(element, compiler, **kw):
-    return (f"LEAST(customers.last_follow_up_on + {FOLLOW_UP_DAYS + 1}, "
-            f"customers.received_on + {CONVERSION_DAYS + 1})")
+    return (f"COALESCE(LEAST(customers.last_follow_up_on + {FOLLOW_UP_DAYS + 1}, "
+            f"customers.received_on + {CONVERSION_DAYS + 1}), 'infinity'::date)")
 
 
 @compiles(ExpiresOn)
 def _expires_on_default(element, compiler, **kw):
     follow_up = f"date(customers.last_follow_up_on, '+{FOLLOW_UP_DAYS + 1} days')"
     received = f"date(customers.received_on, '+{CONVERSION_DAYS + 1} days')"
-    return (f"(CASE WHEN customers.last_follow_up_on IS NULL THEN {received} "
+    return (f"(CASE WHEN customers.last_follow_up_on IS NULL THEN coalesce({received}, '9999-12-31') "
             f"WHEN customers.received_on IS NULL THEN {follow_up} ELSE min({follow_up}, {received}) END)")
 
 
@@ -84,9 +88,8 @@ def expires_on_sql() -> ExpiresOn:
 
 
 def not_stale_clause(today: dt.date) -> sa.ColumnElement[bool]:
-    """SQL: not (yet) expired as of `today` by the dates: NOT coalesce(stale_clause, false), index-friendly."""
-    expires = expires_on_sql()
-    return sa.or_(expires > today, expires.is_(None))
+    """SQL: not expired as of `today` by the dates (NOT coalesce(stale_clause, false)), as one index range."""
+    return expires_on_sql() > today
 
 
 def expired_clause(today: dt.date, table=None) -> sa.ColumnElement[bool]:

@@ -120,17 +120,19 @@ def pool_parts(today: dt.date, filters: PoolFilters) -> tuple[sa.Select, sa.Sele
 def pool_page(today: dt.date, filters: PoolFilters, query: ListQuery, sorts: dict[str, str]) -> Page:
     """One page of the pool, reading only the rows up to that page's end (one statement).
 
-    Each half is ordered and cut at ``page × per_page + 1`` rows by its own index; the union
-    of the two is ordered again and the page taken from it. `sorts` maps the list's sort keys
+    The unassigned half is read in order and cut at ``page × per_page + 1`` rows by its index,
+    the expired half (a day's worth) is read whole by its own; the union of the two is ordered
+    and the page taken from it. `sorts` maps the list's sort keys
     to column names (a unique tiebreaker, id, is added).
     """
     window = query.page * query.per_page + 1
-    parts = []
-    for part in pool_parts(today, filters):
-        inner = part.subquery()
-        parts.append(sa.select(inner).order_by(*_order(inner, query, sorts)).limit(window))
-    # Each half is wrapped once more: SQLite allows ORDER BY/LIMIT only on a whole compound select.
-    union = sa.union_all(*[sa.select(p.subquery()) for p in parts]).subquery("pool")
+    unassigned, expired = pool_parts(today, filters)
+    inner = unassigned.subquery()
+    unassigned = sa.select(inner).order_by(*_order(inner, query, sorts)).limit(window)
+    # The expired half is small and taken whole (read by its expiry index); a LIMIT on it would tempt
+    # PostgreSQL to walk the inquiry-date index instead, filtering out every other lead on the way.
+    # The unassigned half is wrapped once more: SQLite allows ORDER BY/LIMIT only on a whole compound select.
+    union = sa.union_all(sa.select(unassigned.subquery()), expired).subquery("pool")
     stmt = sa.select(union).order_by(*_order(union, query, sorts))
     return paginate(stmt, query, scalars=False)
 
