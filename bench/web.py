@@ -299,7 +299,7 @@ def _cookies(headers, current: str) -> str:
 def _client(port, spec, deadline_start, deadline_end, worker_id, results):
     method, path, headers, post = spec
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    latencies, errors, count = [], 0, 0
+    latencies, errors, count = [], {}, 0
     while True:
         now = time.perf_counter()
         if now >= deadline_end or count >= 1_000_000:  # bounded by time and by count
@@ -313,10 +313,11 @@ def _client(port, spec, deadline_start, deadline_end, worker_id, results):
             response = conn.getresponse()
             response.read()
             ok = response.status in (200, 302)
+            status = response.status
             if response.will_close:
                 conn.close()
-        except (OSError, http.client.HTTPException):
-            ok = False
+        except (OSError, http.client.HTTPException) as error:
+            ok, status = False, type(error).__name__
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         finished = time.perf_counter()
@@ -325,7 +326,7 @@ def _client(port, spec, deadline_start, deadline_end, worker_id, results):
             if ok:
                 latencies.append((finished - started) * 1000)
             else:
-                errors += 1
+                errors[str(status)] = errors.get(str(status), 0) + 1
     conn.close()
     results.append((latencies, errors))
 
@@ -355,11 +356,12 @@ def drive(port: int, spec, clients: int, seconds: float, warmup: float = 1.0, pr
     for child in children:
         child.start()
     latencies: list[float] = []
-    errors = 0
+    errors: dict[str, int] = {}
     for _ in children:
         for values, failed in queue.get(timeout=warmup + seconds + 120):
             latencies.extend(values)
-            errors += failed
+            for status, n in failed.items():
+                errors[status] = errors.get(status, 0) + n
     for child in children:
         child.join(timeout=30)
     if not latencies:
@@ -440,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                 result["load_before"] = load
                 results[clients][key] = result
                 print(f"{clients:>3} clients  {key:<22} {result['rps']:>8.1f} req/s  p50 {result['p50']} ms  "
-                      f"p95 {result['p95']} ms  p99 {result['p99']} ms  errors {result['errors']}  "
+                      f"p95 {result['p95']} ms  p99 {result['p99']} ms  errors {result['errors'] or 0}  "
                       f"(load {load})", flush=True)
     finally:
         stop_gunicorn(process)

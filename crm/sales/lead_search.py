@@ -111,7 +111,7 @@ def name_clause(text: str, *, dialect: str | None = None) -> sa.ColumnElement[bo
         dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         indexed = [name_grams(Customer.name).ilike(f"% {_escape_like(gram)} %") for gram in grams(text)]
-        if len(text) > 1:  # the pairs are all there; the name must hold them in this order, together
+        if len(text) > 2:  # the pairs are all there; the name must hold them in this order, together
             indexed.append(Customer.name.ilike("%" + _escape_like(text) + "%"))
         return sa.and_(*indexed)  # backslash is PostgreSQL's default LIKE escape
     return Customer.name.like("%" + _escape_like(text) + "%", escape="\\")
