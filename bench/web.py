@@ -403,7 +403,6 @@ def main(argv: list[str] | None = None) -> int:
           f"{facts['name_matches']} names", flush=True)
 
     marker = f"压测{uuid.uuid4().hex[:4]}"
-    run_no = int(time.time()) % 1000
     process, _prefix = start_gunicorn(url, args.port)
     try:
         consultant, _ = sign_in(args.port, "bench1")
@@ -412,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         staff, csrf = sign_in(args.port, "benchstaff")
 
         def entry_body(worker_id: int, i: int) -> str:
-            qq = f"3{run_no:03d}{worker_id % 10000:04d}{i:04d}"  # 12 digits, unique in this run
+            qq = str(10**10 + secrets.randbelow(9 * 10**10))  # 11 digits: none of the data's 9-digit QQs
             return urllib.parse.urlencode({
                 "csrf_token": csrf, "submission_token": uuid.uuid4().hex, "qq": qq, "name": f"{marker}{i}",
                 "gender": "1", "source": "3", "education": "0", "experience": "0", "work_status": "0"})
