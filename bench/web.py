@@ -208,13 +208,27 @@ def refresh_dates(url: str) -> dict:
 
 
 def delete_entered(url: str, marker: str) -> int:
-    """Remove the leads the lead-entry runs created (their names start with `marker`)."""
+    """Remove the leads the lead-entry runs created (their names start with `marker`), with their rows.
+
+    Foreign-key triggers are skipped for this one transaction (session_replication_role): each
+    deleted lead would otherwise make PostgreSQL look for leads it referred, a scan of the whole
+    table per lead, as referred_by_id has no index. The rows that point at these leads (their
+    holdings, courses and audit entries) are deleted here explicitly; nothing else can point at
+    leads entered a minute ago by the benchmark.
+    """
     import psycopg
 
-    with psycopg.connect(url, autocommit=True) as conn:
-        ids = "SELECT id::text FROM customers WHERE channel = 'form' AND name LIKE %s"
-        conn.execute(f"DELETE FROM audit_log WHERE object_type = 'customer' AND object_id IN ({ids})", (marker + "%",))
-        return conn.execute("DELETE FROM customers WHERE channel = 'form' AND name LIKE %s", (marker + "%",)).rowcount
+    with psycopg.connect(url) as conn:
+        conn.execute("SET LOCAL session_replication_role = replica")
+        ids = [r[0] for r in conn.execute("SELECT id FROM customers WHERE channel = 'form' AND name LIKE %s",
+                                          (marker + "%",))]
+        conn.execute("DELETE FROM customer_distributions WHERE customer_id = ANY(%s)", (ids,))
+        conn.execute("DELETE FROM customer_courses WHERE customer_id = ANY(%s)", (ids,))
+        conn.execute("DELETE FROM audit_log WHERE object_type = 'customer' AND object_id = ANY(%s)",
+                     ([str(i) for i in ids],))
+        deleted = conn.execute("DELETE FROM customers WHERE id = ANY(%s)", (ids,)).rowcount
+        conn.commit()
+    return deleted
 
 
 # -- gunicorn ----------------------------------------------------------------------------------
