@@ -1,27 +1,117 @@
-"""The search box of every lead list (all leads, My customers, the pool): one rule, one place."""
+"""The search box of every lead list (all leads, My customers, the pool, students): one rule, one place.
+
+What is typed decides which index answers (so no OR of a name match and a number match ever
+makes PostgreSQL read the whole table):
+
+* digits (spaces, dashes, "+86" allowed): the QQ number and/or the phone number, exact. A value
+  that can be both (an 11-digit mobile number is also a valid QQ number) looks up both unique
+  indexes and joins the two answers with UNION ALL — never ``qq = x OR phone = x``;
+* an "@": the e-mail address, exact, on its unique index (stored lower-case);
+* anything else: a name containing the text (a prefix is a special case), case-insensitive.
+
+Names on PostgreSQL use the trigram GIN index ``ix_customers_name_grams`` (migration
+issue15_0001) over ``crm_name_grams(name)``: every character and every pair of neighbouring
+characters as a word of its own (``王伟明`` → `` 王 伟 明 王伟 伟明 ``). pg_trgm indexes each such
+word, so even a one- or two-character Chinese search (``伟``, ``王伟``) has trigrams to look up —
+a plain trigram index on the name has none for a two-character substring and would scan the
+table — and a pair's trigram (`` 王伟``) is rare enough to find its few thousand names at once
+among a million. A search of one character asks for that character's word, a longer one for
+the words of each of its pairs (true for every name containing it), and the name itself then
+must contain the search (ILIKE). SQLite (development and tests) has no such index and runs
+the plain ``LIKE '%text%'``, which gives the same answers.
+
+Lists stay ordered by their own sort and are paginated with LIMIT (``crm.core.listing``), so a
+search reads its matches through the index and stops at the page's end.
+"""
 from __future__ import annotations
 
-import sqlalchemy as sa
+import re
 
+import sqlalchemy as sa
+from sqlalchemy.sql.functions import GenericFunction
+
+from crm.core.errors import DomainError
+from crm.sales.leads.fields import QQ_RE, normalise_phone
 from crm.sales.models import Customer
 
+DIGITS_RE = re.compile(r"\+?[0-9][0-9\s\-().]*")
 
-def search_clause(search: str) -> sa.ColumnElement[bool]:
-    """One search box for every lead list: QQ or phone when it is digits, the e-mail when it has an "@"
-    (exact, on unique indexes), else a name by prefix.
 
-    Digits and addresses skip the name match: an OR with an unindexed LIKE would scan the table.
+class name_grams(GenericFunction):  # noqa: N801 - SQL function names are lower case
+    """SQL ``crm_name_grams(name)`` (PostgreSQL only): the name's characters and pairs as words.
+
+    Defined by migration issue15_0001 as an IMMUTABLE SQL function; the GIN index is built on it.
+    """
+
+    type = sa.String()
+    inherit_cache = True
+    name = "crm_name_grams"
+
+
+def grams(text: str) -> list[str]:
+    """The words a search for `text` must find in crm_name_grams: its character, or each pair."""
+    if len(text) == 1:
+        return [text]
+    return list(dict.fromkeys(text[i:i + 2] for i in range(len(text) - 1)))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_shape(search: str) -> str:
+    """'number', 'email' or 'name': which index a search uses (see the module's docstring)."""
+    text = search.strip()
+    if DIGITS_RE.fullmatch(text) and any(c.isdigit() for c in text):
+        return "number"
+    if "@" in text:
+        return "email"
+    return "name"
+
+
+def search_clause(search: str, *, dialect: str | None = None) -> sa.ColumnElement[bool]:
+    """The WHERE clause of the search box for `search` (already stripped and length-capped by the list).
+
+    `dialect` ("postgresql" or "sqlite") picks the name match; by default the current database's.
     """
     text = search.strip()
-    digits = text.replace(" ", "").replace("-", "")
-    if digits.isdigit():
-        return sa.or_(Customer.qq == digits, Customer.phone == digits)
-    if "@" in text:
+    shape = search_shape(text)
+    if shape == "number":
+        return _number_clause(text)
+    if shape == "email":
         local, _at, domain = text.rpartition("@")
-        return Customer.email.in_(sorted({text, f"{local}@{domain.lower()}"}))
-    return Customer.name.like(_like_prefix(text), escape="\\")
+        return Customer.email.in_(sorted({text, f"{local}@{domain.lower()}", text.lower()}))
+    return name_clause(text, dialect=dialect)
 
 
-def _like_prefix(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+def _number_clause(text: str) -> sa.ColumnElement[bool]:
+    digits = re.sub(r"[\s\-().]", "", text)
+    qq = digits if QQ_RE.fullmatch(digits) else None
+    try:
+        phone = normalise_phone(text)
+    except DomainError:
+        phone = None
+    if qq is not None and phone is not None:
+        # Both unique indexes, one answer each at most: UNION ALL keeps each lookup an index probe.
+        either = sa.union_all(sa.select(Customer.id).where(Customer.qq == qq),
+                              sa.select(Customer.id).where(Customer.phone == phone))
+        return Customer.id.in_(either)
+    if qq is not None:
+        return Customer.qq == qq
+    if phone is not None:
+        return Customer.phone == phone
+    return sa.false()  # digits that are neither a QQ nor a phone number match no lead
+
+
+def name_clause(text: str, *, dialect: str | None = None) -> sa.ColumnElement[bool]:
+    """Names containing `text`, case-insensitively: through the trigram index on PostgreSQL."""
+    if dialect is None:
+        from crm.extensions import db
+
+        dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        indexed = [name_grams(Customer.name).ilike(f"% {_escape_like(gram)} %") for gram in grams(text)]
+        if len(text) > 2:  # the pairs are all there; the name must hold them in this order, together
+            indexed.append(Customer.name.ilike("%" + _escape_like(text) + "%"))
+        return sa.and_(*indexed)  # backslash is PostgreSQL's default LIKE escape
+    return Customer.name.like("%" + _escape_like(text) + "%", escape="\\")

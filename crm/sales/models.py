@@ -22,6 +22,10 @@ customer_courses = sa.Table(
 )
 
 
+# A held lead's first expired day as PostgreSQL indexes it (crm.sales.pool.expiry.ExpiresOn writes the same).
+HELD_EXPIRES_ON = "COALESCE(LEAST(last_follow_up_on + 4, received_on + 16), 'infinity'::date)"
+
+
 class Customer(db.Model):
     """A lead (客户): a prospective student (S-1)."""
 
@@ -72,6 +76,22 @@ class Customer(db.Model):
         sa.Index("ix_customers_status_received", "status", "received_on"),
         # Lists sort by inquiry date, newest first, ties by id (pool, all leads).
         sa.Index("ix_customers_inquiry_date_id", "inquiry_date", "id"),
+        # The pool's unassigned leads in the pool page's order: it reads only the rows it shows (issue15_0001).
+        sa.Index("ix_customers_pool_inquiry", "inquiry_date", "id",
+                 postgresql_where=sa.text("status = 1 AND consultant_id IS NULL"),
+                 sqlite_where=sa.text("status = 1 AND consultant_id IS NULL")),
+        # PostgreSQL only (issue15_0001): names by any part through pg_trgm (crm.sales.lead_search) ...
+        sa.Index("ix_customers_name_grams", sa.func.crm_name_grams(sa.literal_column("name")),
+                 postgresql_using="gin", postgresql_ops={"crm_name_grams": "gin_trgm_ops"}),
+        # ... and a consultant's held leads in expiry order, soonest first (My customers, S-12;
+        # crm.sales.pool.expiry.expires_on_sql).
+        sa.Index("ix_customers_held_expiry", "consultant_id",
+                 sa.text(HELD_EXPIRES_ON), "received_on", "id",
+                 postgresql_where=sa.text("status = 1")),
+        # ... and held leads by expiry day across consultants: the expired ones the pool shows
+        # before the nightly reclaim moves them (crm.sales.pool.services.pool_page).
+        sa.Index("ix_customers_held_expires", sa.text(HELD_EXPIRES_ON),
+                 postgresql_where=sa.text("status = 1 AND consultant_id IS NOT NULL")),
     )
 
     def __str__(self) -> str:

@@ -31,31 +31,50 @@ from crm.sales.pool import expiry
 NOTE_MAX_LENGTH = 2000
 
 
-def current_leads(consultant_id: int, today: dt.date, filters: dict[str, Any] | None = None, search: str = "",
-                  *, latest_first: bool = False) -> list[tuple[Customer, expiry.Countdown]]:
-    """The consultant's not-enrolled, not-yet-expired leads with their countdown, most urgent first (S-12).
+HELD_COUNT_CAP = 1000  # My customers counts the leads held up to here ("1000+" beyond): a bounded read
 
-    Leads that expired already are in the public pool (S-16) even before the
-    nightly job moves them, so they are left out; what remains is bounded by
-    the 15-day rule, so it is loaded whole and sorted in Python (date
-    arithmetic differs between SQLite and PostgreSQL). `filters` (source,
-    course, received_from, received_to) and `search` narrow it in SQL;
-    `latest_first` puts the most days left first.
+
+def current_leads_statement(consultant_id: int, today: dt.date, filters: dict[str, Any] | None = None,
+                            search: str = "", *, latest_first: bool = False) -> sa.Select:
+    """The consultant's not-enrolled, not-yet-expired leads, most urgent first (S-12), as one ordered SELECT.
+
+    Leads that expired already are in the public pool (S-16) even before the nightly job moves
+    them, so they are left out. The order (first expired day, then received day, then id; NULL
+    dates last, or the reverse with `latest_first`) is computed in SQL by ``expiry.expires_on_sql``,
+    which on PostgreSQL is the expression of the index ix_customers_held_expiry: the page reads
+    only its own rows from that index, however many leads the consultant holds. `filters`
+    (source, course, received_from, received_to) and `search` narrow it.
     """
-    stmt = (
-        sa.select(Customer)
-        .where(
-            Customer.consultant_id == consultant_id,
-            Customer.status == choices.NOT_ENROLLED,
-            sa.not_(sa.func.coalesce(expiry.stale_clause(today), False)),
-        )
-        .options(selectinload(Customer.courses))
+    expires = expiry.expires_on_sql()
+    stmt = sa.select(Customer).where(
+        Customer.consultant_id == consultant_id,
+        Customer.status == choices.NOT_ENROLLED,
+        expiry.not_stale_clause(today),
     )
     stmt = _lead_filters(stmt, filters or {}, search)
-    rows = [(lead, expiry.countdown(lead, today)) for lead in db.session.scalars(stmt).all()]
-    far = dt.date.max
-    rows.sort(key=lambda r: (r[1].expires_on or far, r[0].received_on or far, r[0].id), reverse=latest_first)
-    return rows
+    if latest_first:
+        order = [expires.desc(), Customer.received_on.desc().nulls_first(), Customer.id.desc()]
+    else:
+        order = [expires.asc(), Customer.received_on.asc().nulls_last(), Customer.id.asc()]
+    return stmt.order_by(*order)
+
+
+def current_leads_page(consultant_id: int, today: dt.date, query, *, filters: dict[str, Any] | None = None,
+                       search: str = "", latest_first: bool = False):
+    """One page of My customers: (Page of (lead, countdown), count of leads held capped at HELD_COUNT_CAP).
+
+    Three statements whatever the number of leads held: the page (LIMIT per_page + 1), the
+    page's courses (selectinload) and the capped count. Countdowns are computed for the
+    page's rows only.
+    """
+    from crm.core import listing
+
+    stmt = current_leads_statement(consultant_id, today, filters, search, latest_first=latest_first)
+    page = listing.paginate(stmt.options(selectinload(Customer.courses)), query)
+    page.items = [(lead, expiry.countdown(lead, today)) for lead in page.items]
+    capped = stmt.with_only_columns(Customer.id).order_by(None).limit(HELD_COUNT_CAP + 1).subquery()
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(capped)) or 0
+    return page, (f"{HELD_COUNT_CAP}+" if count > HELD_COUNT_CAP else count)
 
 
 def history_statement(consultant_id: int, filters: dict[str, Any] | None = None, search: str = "") -> sa.Select:
@@ -90,12 +109,11 @@ def get_lead(customer_id: int) -> Customer:
     """The lead with its courses, or NotFound."""
     if not is_id(customer_id):  # URLs can carry any number; the database column cannot
         raise NotFound(_("There is no such lead."))
-    customer = db.session.scalar(
+    customer = db.session.scalars(
         sa.select(Customer).where(Customer.id == customer_id).options(
-            selectinload(Customer.courses), joinedload(Customer.consultant),
-            joinedload(Customer.referred_by),
+            joinedload(Customer.courses), joinedload(Customer.consultant), joinedload(Customer.referred_by),
         )
-    )
+    ).unique().one_or_none()  # one statement: the lead, its courses, holder and referrer
     if customer is None:
         raise NotFound(_("There is no such lead."))
     return customer

@@ -97,15 +97,17 @@ def lead_new():
             db.session.rollback()
             _show_error(form, error)
             return _render_new(form), 400
+        # Read before the commit expires them: no statement to reload the lead or its holder afterwards.
+        name = result.customer.name
+        holder_user = db.session.get(User, result.consultant_id) if result.consultant_id is not None else None
+        holder = holder_user.name if holder_user else None  # intake loaded the holder: no statement
         uow.commit()
-        customer = result.customer
         if result.consultant_id is None:
             flash(_("Lead %(name)s saved. Nobody can take leads now, so it went to the public pool.",
-                    name=customer.name), "warning")
+                    name=name), "warning")
         else:
-            holder = db.session.get(User, result.consultant_id)
-            flash(_("Lead %(name)s saved and given to %(consultant)s.", name=customer.name,
-                    consultant=holder.name if holder else "?"), "success")
+            flash(_("Lead %(name)s saved and given to %(consultant)s.", name=name,
+                    consultant=holder or "?"), "success")
         return redirect(url_for("sales.lead_new"))
     status = 400 if request.method == "POST" else 200
     return _render_new(form), status
@@ -243,10 +245,9 @@ def my_customers():
         return render_template("sales/my_customers.html", tab=tab, page=page, contacts=contacts, query=query,
                                courses=courses, choices=choices, today=today)
     query = listing.parse_list_query(request.args, sorts=["expires"], default_sort="expires", filters=MINE_FILTERS)
-    rows = services.current_leads(current_user.id, today, query.filters, query.search,
-                                  latest_first=query.descending)
-    page = listing.paginate_list(rows, query)
-    return render_template("sales/my_customers.html", tab=tab, page=page, total=len(rows), query=query,
+    page, total = services.current_leads_page(current_user.id, today, query, filters=query.filters,
+                                              search=query.search, latest_first=query.descending)
+    return render_template("sales/my_customers.html", tab=tab, page=page, total=total, query=query,
                            courses=courses, choices=choices, today=today)
 
 

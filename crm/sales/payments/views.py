@@ -74,7 +74,9 @@ def lead_payments(customer_id: int) -> dict:
         may_record = True
     except DomainError:
         may_record = False
-    return {"payments": rows, "student": student_services.student_of(customer_id), "may_record": may_record,
+    # Only an enrolled lead has a student record (conversion makes both at once, and never back).
+    student = student_services.student_of(customer_id) if customer.status == choices.ENROLLED else None
+    return {"payments": rows, "student": student, "may_record": may_record,
             "visible": True, "net": payments.net_paid(rows)}
 
 
@@ -136,8 +138,9 @@ def students():
     if not sees_all_leads(current_user):
         stmt = stmt.where(Customer.consultant_id == current_user.id)
     if query.search:
-        like = f"%{query.search}%"
-        stmt = stmt.where(sa.or_(Customer.name.like(like), Customer.qq.like(like)))
+        from crm.sales.lead_search import search_clause
+
+        stmt = stmt.where(search_clause(query.search))  # the search box of every lead list
     page = paginate(stmt, query)
     current = {}
     ids = [s.id for s in page.items]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from crm.sales import choices
 from crm.sales.models import Customer
@@ -48,6 +50,46 @@ def stale_clause(today: dt.date, table=None) -> sa.ColumnElement[bool]:
         table.c.last_follow_up_on < follow_up_cutoff(today),
         table.c.received_on < received_cutoff(today),
     )
+
+
+class ExpiresOn(FunctionElement):
+    """SQL: a held lead's first expired day, min(last_follow_up_on + 4, received_on + 16), NULL dates
+    ignored; "never" (the largest date) when both are NULL.
+
+    On PostgreSQL it is written exactly as in the indexes ix_customers_held_expiry and
+    ix_customers_held_expires (migration issue15_0001), literals and all, so My customers reads a
+    consultant's leads in expiry order from the index and stops at the page's end, and the pool
+    finds the expired held leads without reading the others. SQLite gets the same day from date().
+    Never NULL, so "not expired" is one range condition (`not_stale_clause`).
+    """
+
+    inherit_cache = True  # a FunctionElement without arguments: statements using it stay in the SQL cache
+    type = sa.Date()
+    name = "crm_expires_on"
+
+
+@compiles(ExpiresOn, "postgresql")
+def _expires_on_postgresql(element, compiler, **kw):
+    return (f"COALESCE(LEAST(customers.last_follow_up_on + {FOLLOW_UP_DAYS + 1}, "
+            f"customers.received_on + {CONVERSION_DAYS + 1}), 'infinity'::date)")
+
+
+@compiles(ExpiresOn)
+def _expires_on_default(element, compiler, **kw):
+    follow_up = f"date(customers.last_follow_up_on, '+{FOLLOW_UP_DAYS + 1} days')"
+    received = f"date(customers.received_on, '+{CONVERSION_DAYS + 1} days')"
+    return (f"(CASE WHEN customers.last_follow_up_on IS NULL THEN coalesce({received}, '9999-12-31') "
+            f"WHEN customers.received_on IS NULL THEN {follow_up} ELSE min({follow_up}, {received}) END)")
+
+
+def expires_on_sql() -> ExpiresOn:
+    """The SQL twin of `expiry_of(...).expires_on` for held, not-enrolled leads (see ExpiresOn)."""
+    return ExpiresOn()
+
+
+def not_stale_clause(today: dt.date) -> sa.ColumnElement[bool]:
+    """SQL: not expired as of `today` by the dates (NOT coalesce(stale_clause, false)), as one index range."""
+    return expires_on_sql() > today
 
 
 def expired_clause(today: dt.date, table=None) -> sa.ColumnElement[bool]:

@@ -22,10 +22,11 @@ from flask_babel import gettext as _
 from crm.auth.models import User
 from crm.core import audit
 from crm.core.errors import Conflict, DomainError, NotFound
+from crm.core.listing import ListQuery, Page, paginate
 from crm.extensions import db
 from crm.sales import choices, people
 from crm.sales.models import Customer, CustomerDistribution, customer_courses
-from crm.sales.pool.expiry import in_pool_clause, reason_case
+from crm.sales.pool.expiry import expires_on_sql, in_pool_clause, reason_case
 
 REASON_FILTERS = (choices.POOL_UNASSIGNED, choices.LOST_NO_FOLLOW_UP, choices.LOST_NO_CONVERSION)
 
@@ -68,13 +69,14 @@ class PoolFilters:
     search: str = ""  # name, QQ, phone or e-mail (crm.sales.lead_search)
 
 
-def pool_select(today: dt.date, filters: PoolFilters) -> sa.Select:
-    """Rows of the pool page, without contact details: (Customer columns..., reason)."""
-    stmt = sa.select(
-        Customer.id, Customer.name, Customer.gender, Customer.education, Customer.source,
-        Customer.inquiry_date, Customer.pool_since, Customer.received_on, Customer.last_follow_up_on,
-        Customer.consultant_id, Customer.last_lost_by_id, Customer.status, pool_reason_expr(today).label("reason"),
-    ).where(in_pool_clause(today))
+POOL_COLUMNS = ("id", "name", "gender", "education", "source", "inquiry_date", "pool_since", "received_on",
+                "last_follow_up_on", "consultant_id", "last_lost_by_id", "status")
+
+
+def _pool_part(today: dt.date, filters: PoolFilters, where: list) -> sa.Select:
+    """One half of the pool (see pool_page) with the page's filters: rows without contact details."""
+    stmt = sa.select(*[getattr(Customer, name) for name in POOL_COLUMNS],
+                     pool_reason_expr(today).label("reason")).where(*where)
     if filters.source is not None:
         stmt = stmt.where(Customer.source == filters.source)
     if filters.course_id is not None:
@@ -94,6 +96,52 @@ def pool_select(today: dt.date, filters: PoolFilters) -> sa.Select:
 
         stmt = stmt.where(search_clause(filters.search))
     return stmt
+
+
+def pool_parts(today: dt.date, filters: PoolFilters) -> tuple[sa.Select, sa.Select]:
+    """The pool (S-16) as two disjoint halves, each served by its own index on PostgreSQL.
+
+    * unassigned not-enrolled leads: the partial index ix_customers_pool_inquiry, already in the
+      page's order;
+    * held leads that expired as of `today` but the nightly reclaim has not moved yet (a day's
+      worth at most): the partial index ix_customers_held_expires on their expiry day.
+
+    Together they are exactly ``in_pool_clause(today)``; an OR of the two would make
+    PostgreSQL read every old pool lead's dates to find the few expired held ones.
+    """
+    unassigned = _pool_part(today, filters, [Customer.status == choices.NOT_ENROLLED,
+                                             Customer.consultant_id.is_(None)])
+    expired = _pool_part(today, filters, [Customer.status == choices.NOT_ENROLLED,
+                                          Customer.consultant_id.is_not(None),
+                                          expires_on_sql() <= today])
+    return unassigned, expired
+
+
+def pool_page(today: dt.date, filters: PoolFilters, query: ListQuery, sorts: dict[str, str]) -> Page:
+    """One page of the pool, reading only the rows up to that page's end (one statement).
+
+    The unassigned half is read in order and cut at ``page × per_page + 1`` rows by its index,
+    the expired half (a day's worth) is read whole by its own; the union of the two is ordered
+    and the page taken from it. `sorts` maps the list's sort keys
+    to column names (a unique tiebreaker, id, is added).
+    """
+    window = query.page * query.per_page + 1
+    unassigned, expired = pool_parts(today, filters)
+    inner = unassigned.subquery()
+    unassigned = sa.select(inner).order_by(*_order(inner, query, sorts)).limit(window)
+    # The expired half is small and taken whole (read by its expiry index); a LIMIT on it would tempt
+    # PostgreSQL to walk the inquiry-date index instead, filtering out every other lead on the way.
+    # The unassigned half is wrapped once more: SQLite allows ORDER BY/LIMIT only on a whole compound select.
+    union = sa.union_all(sa.select(unassigned.subquery()), expired).subquery("pool")
+    stmt = sa.select(union).order_by(*_order(union, query, sorts))
+    return paginate(stmt, query, scalars=False)
+
+
+def _order(table, query: ListQuery, sorts: dict[str, str]) -> list:
+    column, tiebreak = table.c[sorts[query.sort]], table.c.id
+    if query.descending:
+        return [column.desc(), tiebreak.desc()]
+    return [column.asc(), tiebreak.asc()]
 
 
 def may_grab(row, consultant_id: int) -> bool:

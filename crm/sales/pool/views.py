@@ -12,8 +12,6 @@ from crm.core.access import permission_required
 from crm.core.errors import DomainError
 from crm.core.listing import (
     current_list_url,
-    order_clauses,
-    paginate,
     parse_list_query,
     to_date,
     to_int,
@@ -24,10 +22,9 @@ from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
 from crm.org.models import Course
 from crm.sales import bp, choices
-from crm.sales.models import Customer
 from crm.sales.pool import services as pool
 
-POOL_SORTS = {"inquiry": Customer.inquiry_date, "id": Customer.id}
+POOL_SORTS = {"inquiry": "inquiry_date", "id": "id"}  # sort key → column of the pool's rows
 
 
 def register_sales_pool_menu(app: Flask) -> None:
@@ -60,8 +57,7 @@ def pool_page():
         course_id=f.get("course"), inquiry_from=f.get("from"), inquiry_to=f.get("to"),
         reason=f.get("reason") if f.get("reason") in pool.REASON_FILTERS else None, search=query.search,
     )
-    stmt = pool.pool_select(today, filters).order_by(*order_clauses(query, POOL_SORTS, Customer.id))
-    page = paginate(stmt, query, scalars=False)
+    page = pool.pool_page(today, filters, query, POOL_SORTS)
     courses = pool.courses_of([row.id for row in page.items])
     can_assign = current_user.has_permission("sales.pool.assign")
     consultants = pool.consultants_for_assignment() if can_assign else []
