@@ -98,6 +98,7 @@ def parse_date(key: str, value: object, today: dt.date) -> dt.date:
 SIMPLE_LOCAL = re.compile(r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*")
 UNIQUE_KINDS = frozenset({"qq", "referrer", "phone", "email"})  # a lead's own contacts: rarely repeated
 KNOWN_VALUES_MAX = 50_000
+COLUMN_KEYS = tuple(column.key for column in COLUMNS)
 
 
 class RowParser:
@@ -106,6 +107,10 @@ class RowParser:
     def __init__(self, keys: list[str | None], today: dt.date):
         self.keys = keys
         self.today = today
+        # Per column of COLUMNS, the sheet column it is read from (the last one mapped to it), or None.
+        column_of = {key: index for index, key in enumerate(keys) if key is not None}
+        self.plan = [column_of.get(column.key) for column in COLUMNS]
+        self.required = [position for position, column in enumerate(COLUMNS) if column.key in REQUIRED_KEYS]
         self.courses = {name.casefold(): (course_id, name) for course_id, name in
                         db.session.execute(sa.select(Course.id, Course.name))}
         # A sheet repeats its choices, dates, courses and many texts row after row: each distinct cell is
@@ -115,26 +120,22 @@ class RowParser:
 
     def parse(self, values: tuple, formula_columns: set[int] = frozenset()) -> dict:
         """Validated values of a row (keys of COLUMNS plus course_ids)."""
-        raw: dict[str, object] = {}
-        for index, key in enumerate(self.keys):
-            if key is None:
-                continue
-            if index in formula_columns:
-                raise RowInvalid(_("%(column)s holds a formula without a calculated value; open the file in "
-                                   "Excel, save it, and upload it again (or paste the values).",
-                                   column=_label(key)))
-            value = values[index] if index < len(values) else None
-            raw[key] = None if is_blank(value) else value
-        for key in REQUIRED_KEYS:
-            if raw.get(key) is None:
-                raise RowInvalid(_("%(column)s is required.", column=_label(key)))
-        record: dict[str, object] = {}
-        for column in COLUMNS:
-            value = raw.get(column.key)
-            if value is None:
-                record[column.key] = None
-                continue
-            record[column.key] = self._parse_value(column, value)
+        if formula_columns:
+            for index, key in enumerate(self.keys):
+                if key is not None and index in formula_columns:
+                    raise RowInvalid(_("%(column)s holds a formula without a calculated value; open the file in "
+                                       "Excel, save it, and upload it again (or paste the values).",
+                                       column=_label(key)))
+        size = len(values)
+        cells = [None if index is None or index >= size or is_blank(values[index]) else values[index]
+                 for index in self.plan]
+        for position in self.required:
+            if cells[position] is None:
+                raise RowInvalid(_("%(column)s is required.", column=_label(COLUMNS[position].key)))
+        record = dict.fromkeys(COLUMN_KEYS)
+        for column, value in zip(COLUMNS, cells):
+            if value is not None:
+                record[column.key] = self._parse_value(column, value)
         record["course_ids"] = record.pop("courses") or []
         record["inquiry_date"] = record["inquiry_date"] or self.today
         return record

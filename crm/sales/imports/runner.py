@@ -24,7 +24,7 @@ from crm.sales.imports.columns import setting
 from crm.sales.imports.report import write_error_workbook
 from crm.sales.imports.rows import RowInvalid, RowParser, json_values
 from crm.sales.imports.summary import allocated_counts, queue_summaries
-from crm.sales.imports.template import is_example_row
+from crm.sales.imports.template import example_row_test
 from crm.sales.imports.workbook import SheetInfo, error_workbook_path, holds_value
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, customer_courses
 
@@ -103,6 +103,7 @@ class ImportRunner:
         self.batch_size = max(1, setting("CRM_IMPORT_BATCH_SIZE"))
         self.pause = setting("CRM_IMPORT_BATCH_PAUSE_MS") / 1000
         self.parser = RowParser(info.keys, self.today)
+        self.is_example = example_row_test(info.keys)
         self.width = len(info.headers)
         self.seen: dict[tuple[str, str], int] = {}  # (field, value) -> first row number in the file
         self.added: list[tuple[str, str]] = []  # keys the batch being committed put in `seen`
@@ -198,7 +199,7 @@ class ImportRunner:
         errors: list[tuple[int, tuple, str, str]] = []
         candidates: list[tuple[int, tuple, dict]] = []
         for number, values, formulas in batch:
-            if is_example_row(self.info.keys, values):  # the template's example row, left in
+            if self.is_example(values):  # the template's example row, left in
                 continue
             try:
                 record = self.parser.parse(values, formulas)
@@ -222,15 +223,17 @@ class ImportRunner:
             db.session.rollback()
             log.info("import job %s: another runner is ahead of row %s; stopping", self.job_id, end)
             return False
-        if db.session.get_bind().dialect.name == "postgresql":
+        if _postgresql():
             # Every statement of a batch is a keyed lookup or insert. A bulk load makes the
             # table's statistics stale (autovacuum analyzes late, or never when it is off), and
             # the planner then scans the whole table for each IN list; keep it on the indexes.
-            db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            # The commit need not wait for the disk: should the server crash right after it, the
+            # batch is lost whole, claim included, and the resumed job does it again.
+            db.session.execute(sa.text("SELECT set_config('enable_seqscan', 'off', true), "
+                                       "set_config('synchronous_commit', 'off', true)"))
 
         accepted = []
         existing = self._existing_identities(candidates)
-        known_referrers = self._existing_qqs({r["referrer_qq"] for _n, _v, r in candidates if r["referrer_qq"]})
         for number, values, record in candidates:
             clash = next((f for f in IDENTITY_FIELDS if record[f] and (f, record[f]) in existing), None)
             if clash:
@@ -238,7 +241,7 @@ class ImportRunner:
                 self._forget(number, record)
                 continue
             referrer = record["referrer_qq"]
-            if referrer and referrer not in known_referrers and self.seen.get(("qq", referrer), number) >= number:
+            if referrer and ("qq", referrer) not in existing and self.seen.get(("qq", referrer), number) >= number:
                 errors.append((number, values, "invalid", _(
                     "Referred by (QQ) %(qq)s is not the QQ of an existing lead or of an earlier row.", qq=referrer)))
                 self._forget(number, record)
@@ -302,20 +305,22 @@ class ImportRunner:
 
     @staticmethod
     def _existing_identities(candidates) -> set[tuple[str, str]]:
-        found = set()
-        for field in IDENTITY_FIELDS:
-            values = {record[field] for _n, _v, record in candidates if record[field]}
-            if values:
-                column = getattr(Customer, field)
-                matches = db.session.scalars(sa.select(column).where(key_in(column, values)))
-                found.update((field, value) for value in matches)
-        return found
+        """(field, value) of the candidates' QQs, phones, e-mails and referrer QQs that a lead already has.
 
-    @staticmethod
-    def _existing_qqs(qqs: set[str]) -> set[str]:
-        if not qqs:
+        One round trip for the batch: a UNION ALL of one keyed lookup per field.
+        """
+        wanted = {field: {record[field] for _n, _v, record in candidates if record[field]}
+                  for field in IDENTITY_FIELDS}
+        wanted["qq"].update(record["referrer_qq"] for _n, _v, record in candidates if record["referrer_qq"])
+        lookups = [
+            sa.select(sa.literal(field).label("field"), getattr(Customer, field).label("value"))
+            .where(key_in(getattr(Customer, field), values))
+            for field, values in wanted.items() if values
+        ]
+        if not lookups:
             return set()
-        return set(db.session.scalars(sa.select(Customer.qq).where(key_in(Customer.qq, qqs))))
+        statement = lookups[0] if len(lookups) == 1 else sa.union_all(*lookups)
+        return {(field, value) for field, value in db.session.execute(statement)}
 
     # -- writing ------------------------------------------------------------------------------
     def _insert(self, accepted, slots) -> set[int]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from openpyxl import Workbook
@@ -26,8 +27,21 @@ EXAMPLE_MARKS = ("qq", "name", "phone")
 
 def is_example_row(keys: list[str | None], values: tuple) -> bool:
     """True for the template's example row (its QQ, name and phone), which is skipped like a blank row."""
-    found = {key: values[index] for index, key in enumerate(keys) if key in EXAMPLE_MARKS and index < len(values)}
-    return all(str(found.get(key) or "").strip() == EXAMPLE[key] for key in EXAMPLE_MARKS)
+    return example_row_test(keys)(values)
+
+
+def example_row_test(keys: list[str | None]) -> Callable[[tuple], bool]:
+    """is_example_row for one sheet's columns, with the columns looked up once (the import calls it per row)."""
+    marks = {key: index for index, key in enumerate(keys) if key in EXAMPLE_MARKS}  # the last column of a key
+    if len(marks) < len(EXAMPLE_MARKS):
+        return lambda values: False  # a missing column reads as "" and never matches
+    checks = [(index, EXAMPLE[key]) for key, index in marks.items()]
+
+    def test(values: tuple) -> bool:
+        size = len(values)
+        return all(index < size and str(values[index] or "").strip() == expected for index, expected in checks)
+
+    return test
 
 
 def build_template() -> bytes:
