@@ -227,10 +227,7 @@ class ImportRunner:
             # Every statement of a batch is a keyed lookup or insert. A bulk load makes the
             # table's statistics stale (autovacuum analyzes late, or never when it is off), and
             # the planner then scans the whole table for each IN list; keep it on the indexes.
-            # The commit need not wait for the disk: should the server crash right after it, the
-            # batch is lost whole, claim included, and the resumed job does it again.
-            db.session.execute(sa.text("SELECT set_config('enable_seqscan', 'off', true), "
-                                       "set_config('synchronous_commit', 'off', true)"))
+            db.session.execute(sa.text("SELECT set_config('enable_seqscan', 'off', true)"))
 
         accepted = []
         existing = self._existing_identities(candidates)
