@@ -75,3 +75,28 @@ def new_job(folder: Path, rows, actor_id: int | None = None, name: str = "leads.
     job = create_job(path, name, actor_id)
     db.session.commit()
     return job
+
+
+def save(folder: Path, data: bytes, name: str = "leads.xlsx") -> Path:
+    """Write workbook bytes to a file in `folder`."""
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+def import_file(folder: Path, data: bytes, **choices):
+    """Save the bytes, create a job with the preview's `choices` and run it here (no worker)."""
+    from crm.sales.imports.tasks import run_import
+
+    job = create_job(save(folder, data), "leads.xlsx", None, **choices)
+    db.session.commit()
+    return run_import(job.id)
+
+
+def imported_names() -> list[str]:
+    """The names of the leads in the database, in the order they were written."""
+    import sqlalchemy as sa
+
+    from crm.sales.models import Customer
+
+    return list(db.session.scalars(sa.select(Customer.name).order_by(Customer.id)))

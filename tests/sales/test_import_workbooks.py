@@ -13,12 +13,11 @@ from crm.core.errors import DomainError
 from crm.core.xlsx import CJK_DATE_FORMAT_IDS, open_sheet
 from crm.extensions import db
 from crm.sales import allocation
-from crm.sales.imports.tasks import run_import
 from crm.sales.imports.template import build_template
-from crm.sales.imports.workbook import create_job, inspect_workbook
+from crm.sales.imports.workbook import inspect_workbook
 from crm.sales.models import Customer, ImportRowError
 from tests.sales import ooxml
-from tests.sales.import_support import HEADERS, next_qq
+from tests.sales.import_support import HEADERS, import_file, imported_names, next_qq, save
 
 DAY = dt.date(2025, 11, 6)
 SERIAL = (DAY - dt.date(1899, 12, 30)).days
@@ -37,22 +36,6 @@ def setup(app, tmp_path, monkeypatch):
 def lead(qq=None, name="张三", **extra):
     row = [qq or next_qq(), name, "男", "官方网站"]
     return row + [extra.get(header) for header in HEADERS[4:]]
-
-
-def save(tmp_path, data: bytes, name="leads.xlsx"):
-    path = tmp_path / name
-    path.write_bytes(data)
-    return path
-
-
-def import_file(tmp_path, data: bytes, **choices):
-    job = create_job(save(tmp_path, data), "leads.xlsx", None, **choices)
-    db.session.commit()
-    return run_import(job.id)
-
-
-def imported_names() -> list[str]:
-    return list(db.session.scalars(sa.select(Customer.name).order_by(Customer.id)))
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["wps-inline", "excel-shared"])
