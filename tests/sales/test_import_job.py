@@ -342,25 +342,34 @@ def test_a_corrected_error_workbook_can_be_uploaded_again(tmp_path):
     assert (again.imported, again.invalid) == (1, 0)
 
 
+def crash_at_batch(monkeypatch, job, number: int):
+    """Run `job` until its `number`-th batch commit, which dies like a killed worker; return the real commit.
+
+    KeyboardInterrupt is not an Exception: nothing marks the job failed, as with a SIGKILL.
+    """
+    real = ImportRunner.commit_batch
+    calls = {"n": 0}
+
+    def crash(self, batch):
+        calls["n"] += 1
+        if calls["n"] == number:
+            raise KeyboardInterrupt("worker killed")
+        return real(self, batch)
+
+    monkeypatch.setattr(ImportRunner, "commit_batch", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run(job)
+    db.session.rollback()
+    return real
+
+
 def test_resume_after_a_crash_finishes_exactly(tmp_path, monkeypatch):
     consultants((5, 1), (3, 1))
     first = lead_row()
     rows = [lead_row() for _ in range(9)] + [lead_row(qq=first["qq"]), lead_row(gender="?")]
     rows.insert(0, first)
     job = new_job(tmp_path, rows)
-    real = ImportRunner.commit_batch
-    calls = {"n": 0}
-
-    def crash_on_third(self, batch):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("worker killed")  # not an Exception: nothing marks the job failed
-        return real(self, batch)
-
-    monkeypatch.setattr(ImportRunner, "commit_batch", crash_on_third)
-    with pytest.raises(KeyboardInterrupt):
-        run(job)
-    db.session.rollback()
+    real = crash_at_batch(monkeypatch, job, 3)
     partial = db.session.get(ImportJob, job.id)
     assert (partial.status, partial.processed_rows, partial.imported) == ("running", 8, 8)
     monkeypatch.setattr(ImportRunner, "commit_batch", real)
@@ -379,19 +388,7 @@ def test_resume_with_blank_rows_between_finishes_exactly(tmp_path, monkeypatch):
             lead_row(qq=first["qq"]), lead_row(), None, lead_row(gender="?"), lead_row()]
     job = new_job(tmp_path, rows)
     assert job.total_rows == 9  # the row of one space is blank too
-    real = ImportRunner.commit_batch
-    calls = {"n": 0}
-
-    def crash_on_second(self, batch):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("worker killed")
-        return real(self, batch)
-
-    monkeypatch.setattr(ImportRunner, "commit_batch", crash_on_second)
-    with pytest.raises(KeyboardInterrupt):
-        run(job)
-    db.session.rollback()
+    real = crash_at_batch(monkeypatch, job, 2)
     partial = db.session.get(ImportJob, job.id)
     assert (partial.status, partial.processed_rows, partial.imported) == ("running", 4, 4)
     monkeypatch.setattr(ImportRunner, "commit_batch", real)
@@ -510,19 +507,7 @@ def test_a_stalled_import_is_requeued_once_by_its_heartbeat_and_resumes_exactly(
     consultants((5, 1))
     job = new_job(tmp_path, [lead_row() for _ in range(10)])
     fresh = new_job(tmp_path, [lead_row()], name="fresh.xlsx")
-    real = ImportRunner.commit_batch
-    calls = {"n": 0}
-
-    def crash_on_second(self, batch):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("worker killed")
-        return real(self, batch)
-
-    monkeypatch.setattr(ImportRunner, "commit_batch", crash_on_second)
-    with pytest.raises(KeyboardInterrupt):
-        run(job)
-    db.session.rollback()
+    real = crash_at_batch(monkeypatch, job, 2)
     monkeypatch.setattr(ImportRunner, "commit_batch", real)
     queued = []
     monkeypatch.setattr(import_tasks, "enqueue_import", queued.append)
