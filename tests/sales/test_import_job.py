@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask_babel import force_locale, refresh
 from openpyxl import Workbook, load_workbook
 
+from crm.auth.models import User
 from crm.core.audit import AuditLog
 from crm.extensions import db
 from crm.notifications.models import Notification
@@ -436,6 +437,20 @@ def test_a_failed_batch_returns_its_slots(tmp_path, monkeypatch):
     failed = run(job)
     assert failed.status == "failed" and "The import stopped unexpectedly" in failed.message
     assert allocation.allocate(2) == [a, b]  # nobody lost a turn
+
+
+def test_each_summary_is_written_in_its_recipients_language(tmp_path):
+    a, b = consultants((1, 1), (1, 1))
+    db.session.get(User, a).locale = "en"
+    db.session.get(User, b).locale = "zh_CN"
+    db.session.commit()
+    job = run(new_job(tmp_path, [lead_row(name=f"客户{i}") for i in range(2)]))
+    mails = {m.recipient_id: m for m in db.session.scalars(sa.select(Notification)
+                                                           .where(Notification.kind == "import_summary"))}
+    assert mails[a].subject == "1 new leads from an Excel import"
+    assert f"An Excel import (leads.xlsx, #{job.id}) gave you 1 new leads" in mails[a].body_text
+    assert "Excel" in mails[b].subject and "new leads" not in mails[b].subject
+    assert "new leads" not in mails[b].body_text and "客户" in mails[b].body_text
 
 
 def test_missing_file_marks_the_job_failed(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from crm.extensions import db
 from crm.sales import choices
@@ -49,12 +49,13 @@ def queue_summaries(job_id: int, memo: str, counts: dict[int, int] | None = None
     for user in db.session.scalars(sa.select(User).where(User.id.in_(counts)).order_by(User.id)):
         notification = queue_email(
             kind="import_summary", recipient_id=user.id, to_address=user.email,
-            subject=_("%(count)s new leads from an Excel import", count=counts[user.id]),
+            subject=_l("%(count)s new leads from an Excel import", count=counts[user.id]),
             template="sales_import_summary",
             context={"consultant_name": user.name, "count": counts[user.id], "names": names.get(user.id, []),
                      "more": counts[user.id] - len(names.get(user.id, [])), "job_id": job_id,
                      "filename": job.filename},
             dedupe_key=f"import:{job_id}:{user.id}",
+            locale=user.locale,  # subject and body in the recipient's language, whoever ran the import
         )
         if notification is not None:
             ids.append(notification.id)
