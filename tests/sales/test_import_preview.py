@@ -97,7 +97,7 @@ def test_mapping_without_a_required_field_is_refused_and_the_file_kept(client, i
     url = upload(client, ooxml.build([{"name": "Sheet1", "rows": [HEADERS[:4], lead("甲")]}]))
     response = client.post(url, data={"map-0": "qq", "map-1": "", "map-2": "gender", "map-3": "source"})
     assert response.status_code == 400
-    assert "Missing required columns: 姓名*." in response.get_data(as_text=True)
+    assert "Missing required columns: Name*." in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportJob)) == 0
     assert client.post(url, data={}).status_code == 302  # the upload is still there to retry
 
@@ -141,12 +141,12 @@ def test_a_required_column_not_matched_by_name_is_mapped_in_the_preview(app, cli
     page = client.get(url)
     text = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert "Required fields without a column: QQ*, 姓名*." in text
+    assert "Required fields without a column: QQ*, Name*." in text
     assert "钱七" in text and "2 rows to import." in text
     as_shown = {"map-0": "", "map-1": "", "map-2": "gender", "map-3": "source"}
     refused = client.post(url, data={"sheet": "Sheet1", "header_row": "1", **as_shown})
     assert refused.status_code == 400
-    assert ("Missing required columns: QQ*, 姓名*. In the Field row of the preview, choose the column that holds "
+    assert ("Missing required columns: QQ*, Name*. In the Field row of the preview, choose the column that holds "
             "each required field") in refused.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportJob)) == 0
     mapped = dict(as_shown, **{"map-0": "qq", "map-1": "name"})

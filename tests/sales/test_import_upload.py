@@ -104,7 +104,7 @@ def test_headers_match_in_english_any_order_with_spaces_and_case(client, importe
 
 
 @pytest.mark.parametrize("headers, expected", [
-    (["QQ", "姓名", "性别"], "Missing required columns: 客户来源*."),
+    (["QQ", "姓名", "性别"], "Missing required columns: Source*."),
     (["QQ", "QQ", "姓名", "性别", "来源"], "Columns given twice: QQ."),
     (["qq", "名字"], "Unknown columns: 名字."),
 ])
@@ -144,7 +144,7 @@ def test_unknown_and_missing_columns_are_reported_together(client, importer, imp
     response = post_file(client, workbook_bytes([], headers=["QQ", "Nickname"]))
     text = response.get_data(as_text=True)
     assert "Unknown columns: Nickname." in text
-    assert "Missing required columns: 姓名*, 性别*, 客户来源*." in text
+    assert "Missing required columns: Name*, Gender*, Source*." in text
     assert_only_the_preview_kept(import_folder)
 
 

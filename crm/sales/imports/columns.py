@@ -39,6 +39,15 @@ class Column:
         """The Chinese header as written in the template (required ones end with '*')."""
         return self.zh + ("*" if self.required else "")
 
+    @property
+    def shown(self) -> str:
+        """The header in the UI language, for messages: '姓名*' in Chinese, 'Name*' in English."""
+        from flask_babel import get_locale
+
+        locale = get_locale()
+        english = locale is not None and locale.language == "en"
+        return (self.en if english else self.zh) + ("*" if self.required else "")
+
 
 COLUMNS: tuple[Column, ...] = (
     Column("qq", "QQ", "QQ", True, "qq", note="5–12 位数字，请按文本填写 / 5–12 digits, typed as text"),
@@ -166,7 +175,7 @@ def map_headers(header_row: tuple, mapping: list[str | None] | None = None) -> H
             repeated.append(display_header(raw))
             key = None if mapping is None else key
         keys.append(key)
-    missing = [COLUMNS_BY_KEY[key].header for key in REQUIRED_KEYS if key not in keys]
+    missing = [COLUMNS_BY_KEY[key].shown for key in REQUIRED_KEYS if key not in keys]
     return HeaderMatch(keys, unknown, repeated, missing)
 
 

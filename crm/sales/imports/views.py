@@ -177,7 +177,7 @@ def import_preview(token: str):
             db.session.rollback()
             error = problem.message
             info.keys = mapping or info.keys
-            info.missing = [column.header for column in COLUMNS if column.required and column.key not in info.keys]
+            info.missing = [column.shown for column in COLUMNS if column.required and column.key not in info.keys]
         else:
             uow.commit()
             path.unlink(missing_ok=True)
