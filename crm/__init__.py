@@ -199,7 +199,41 @@ def register_templates(app: Flask) -> None:
     def inject_locale():
         from flask_babel import get_locale
 
-        return {"current_locale": str(get_locale())}
+        return {"current_locale": str(get_locale()), **bound_gettext()}
+
+
+def bound_gettext() -> dict:
+    """`gettext`/`ngettext` for one rendering, bound to the catalogue of the locale it renders in.
+
+    Flask-Babel's template callables look the request's locale and catalogue up again on each
+    `_()` (a hundred and more per page); the catalogue cannot change during one rendering, so it
+    is looked up once here (a context processor runs for every render_template, inside
+    force_locale too). Same output as Jinja's newstyle gettext: escaped for autoescaped
+    templates and always %-formatted.
+    """
+    from flask_babel import get_translations
+    from jinja2 import pass_context
+    from markupsafe import Markup
+
+    translations = get_translations()
+    ugettext, ungettext = translations.ugettext, translations.ungettext
+
+    @pass_context
+    def gettext(context, string, **variables):
+        text = ugettext(string)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables
+
+    @pass_context
+    def ngettext(context, singular, plural, num, **variables):
+        variables.setdefault("num", num)
+        text = ungettext(singular, plural, num)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables
+
+    return {"gettext": gettext, "ngettext": ngettext}
 
 
 def register_security_headers(app: Flask) -> None:

@@ -25,13 +25,35 @@ def user_for_token(token: str) -> User | None:
     user_id, version = int(parts[0]), int(parts[1])
     if not 0 < user_id <= MAX_ID:
         return None
-    user = db.session.get(User, user_id)
+    user = load_with_permissions(user_id)
     if user is None:
         return None
     if user.session_version != version:
         g.ended_session_user = user  # end_stale_session (crm/auth/views.py) clears the cookie and says why
         return None
     user.__dict__["_sign_in_nonce"] = parts[2]
+    return user
+
+
+def load_with_permissions(user_id: int) -> User | None:
+    """The user and the permission codes their roles give, in one statement (once per request).
+
+    One row per permission (one row with no code for a user without any); the codes are kept on
+    the user for this request (`User.permission_codes`), so a role change shows on the next one.
+    """
+    from crm.auth.models import Permission, role_permissions, user_roles
+
+    rows = db.session.execute(
+        sa.select(User, Permission.code)
+        .outerjoin(user_roles, user_roles.c.user_id == User.id)
+        .outerjoin(role_permissions, role_permissions.c.role_id == user_roles.c.role_id)
+        .outerjoin(Permission, Permission.id == role_permissions.c.permission_id)
+        .where(User.id == user_id)
+    ).all()
+    if not rows:
+        return None
+    user = rows[0][0]
+    user.__dict__["_permission_codes"] = frozenset(code for _user, code in rows if code is not None)
     return user
 
 

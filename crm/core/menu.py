@@ -30,6 +30,7 @@ class MenuArea:
 def register_menu(app: Flask, key: str, label: object, order: int, items: list[MenuItem]) -> None:
     """Add (or extend) an area of the sidebar."""
     areas: dict[str, MenuArea] = app.extensions.setdefault("crm_menu", {})
+    app.extensions.pop("crm_menu_visible", None)  # menus worked out before this change are stale
     if key in areas:
         area = areas[key]
         area.order = min(area.order, order)  # several parts of one area: the earliest place wins
@@ -40,17 +41,26 @@ def register_menu(app: Flask, key: str, label: object, order: int, items: list[M
 
 
 def visible_menu() -> list[tuple[MenuArea, list[MenuItem]]]:
-    """The areas and pages the current user may open, in menu order."""
+    """The areas and pages the current user may open, in menu order.
+
+    Worked out once per set of permissions and kept for the process: the menu is fixed once
+    the areas are registered, so the same permissions always give the same menu. The user's
+    permissions themselves are read on every request, so a role change shows on the next page.
+    """
     if not current_user.is_authenticated:
         return []
-    areas = sorted(current_app.extensions.get("crm_menu", {}).values(), key=lambda a: a.order)
+    held = current_user.permission_codes
+    cache: dict[frozenset[str], list] = current_app.extensions.setdefault("crm_menu_visible", {})
+    found = cache.get(held)
+    if found is None:
+        found = cache[held] = _menu_for(current_app.extensions.get("crm_menu", {}), held)
+    return found
+
+
+def _menu_for(registered: dict[str, MenuArea], held: frozenset[str]) -> list[tuple[MenuArea, list[MenuItem]]]:
     result = []
-    for area in areas:
-        items = [
-            item
-            for item in area.items
-            if item.permission is None or current_user.has_any_permission((item.permission,))
-        ]
+    for area in sorted(registered.values(), key=lambda a: a.order):
+        items = [item for item in area.items if item.permission is None or item.permission in held]
         if items:
             result.append((area, items))
     return result

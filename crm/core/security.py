@@ -62,4 +62,6 @@ def init_security_headers(app: Flask) -> None:
 def _signed_in() -> bool:
     from flask_login import current_user
 
-    return has_request_context() and bool(current_user) and current_user.is_authenticated
+    # is_anonymous needs no database: after a commit the user's row is expired, and reading
+    # is_authenticated (the `active` column) would load it again just for this header.
+    return has_request_context() and bool(current_user) and not current_user.is_anonymous

@@ -17,6 +17,7 @@ def _register_choice_labels() -> None:
 
     bp.add_app_template_global(choices.label, "choice_label")
     bp.add_app_template_global(choices.items, "choice_items")
+    bp.app_context_processor(choices.template_helpers)  # the same, bound to the rendering's language
 
 
 _register_choice_labels()

@@ -104,14 +104,18 @@ _ENGLISH = {
 }
 
 
-def _table_for_locale(table: dict | str) -> dict:
+def _english() -> bool:
     from flask_babel import get_locale
 
-    table = _named(table)
     locale = get_locale()
-    if locale is not None and locale.language == "en":
-        return _ENGLISH.get(id(table), table)
-    return table
+    return locale is not None and locale.language == "en"
+
+
+def _table_for_locale(table: dict | str, english: bool | None = None) -> dict:
+    table = _named(table)
+    if english is None:
+        english = _english()
+    return _ENGLISH.get(id(table), table) if english else table
 
 
 def _named(table: dict | str) -> dict:
@@ -124,14 +128,31 @@ def _named(table: dict | str) -> dict:
     return table
 
 
-def label(table: dict | str, code, default: str = "") -> str:
-    """The label of `code` in one of this module's tables, in the current UI language."""
+def label(table: dict | str, code, default: str = "", *, english: bool | None = None) -> str:
+    """The label of `code` in one of this module's tables, in the current UI language (or English if told)."""
     if code is None:
         return default
     table = _named(table)
-    return _table_for_locale(table).get(code, table.get(code, default))
+    return _table_for_locale(table, english).get(code, table.get(code, default))
 
 
-def items(table: dict | str) -> list[tuple]:
+def items(table: dict | str, *, english: bool | None = None) -> list[tuple]:
     """(code, label) pairs of a table in the current UI language, for select boxes."""
-    return list(_table_for_locale(table).items())
+    return list(_table_for_locale(table, english).items())
+
+
+def template_helpers() -> dict:
+    """`choice_label` and `choice_items` for one rendering, with its language looked up once.
+
+    A list page labels several codes per row; the language cannot change during one rendering
+    (a context processor runs for each, inside force_locale too).
+    """
+    english = _english()
+
+    def choice_label(table: dict | str, code, default: str = "") -> str:
+        return label(table, code, default, english=english)
+
+    def choice_items(table: dict | str) -> list[tuple]:
+        return items(table, english=english)
+
+    return {"choice_label": choice_label, "choice_items": choice_items}

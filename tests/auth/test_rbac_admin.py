@@ -96,6 +96,7 @@ def test_role_change_takes_effect_on_the_next_request(admin_client, new_client):
     # Revoke: refused again without signing in anew.
     admin_client.post(f"/auth/roles/{role.id}/permissions", data={"permissions": ["org.view"]})
     assert client.get("/admin/users/").status_code == 403
+    assert "users.index_view" not in menu_endpoints(client.get("/").get_data(as_text=True))  # the menu too
     # Taking the role away from the user works the same way.
     admin_client.post(f"/auth/roles/{role.id}/permissions", data={"permissions": codes})
     assert client.get("/admin/users/").status_code == 200

@@ -62,6 +62,8 @@ class IntakeResult:
     notification_ids: list[int] = field(default_factory=list)
     # True when the lead went to the pool because the allocation queue (Redis) did not answer.
     allocation_unavailable: bool = False
+    # The consultant's account as loaded for the e-mail (kept here: the session holds it only weakly).
+    consultant: User | None = None
 
 
 def find_duplicate(qq: str | None, phone: str | None, email: str | None) -> Customer | None:
@@ -161,6 +163,7 @@ def create_lead(actor_id: int | None, data: dict[str, Any], *, channel: str, tod
     audit.record(actor_id, "lead.allocate", "customer", customer.id, consultant_id=consultant_id,
                  channel=channel, pool=consultant_id is None)
     notification_ids: list[int] = []
+    consultant = None
     if consultant_id is not None:
         consultant = db.session.get(User, consultant_id)
         notification_id = _queue_assignment_email(customer, consultant, today) if consultant else None
@@ -168,4 +171,4 @@ def create_lead(actor_id: int | None, data: dict[str, Any], *, channel: str, tod
             notification_ids.append(notification_id)
     db.session.flush()
     return IntakeResult(customer=customer, consultant_id=consultant_id, notification_ids=notification_ids,
-                        allocation_unavailable=not queue_answered)
+                        allocation_unavailable=not queue_answered, consultant=consultant)

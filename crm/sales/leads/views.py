@@ -9,7 +9,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from crm.auth.models import User
 from crm.core import clock, listing, uow
 from crm.core.access import permission_required
 from crm.core.errors import DomainError, Forbidden
@@ -99,8 +98,7 @@ def lead_new():
             return _render_new(form), 400
         # Read before the commit expires them: no statement to reload the lead or its holder afterwards.
         name = result.customer.name
-        holder_user = db.session.get(User, result.consultant_id) if result.consultant_id is not None else None
-        holder = holder_user.name if holder_user else None  # intake loaded the holder: no statement
+        holder = result.consultant.name if result.consultant is not None else None  # loaded by the intake
         uow.commit()
         if result.consultant_id is None:
             flash(_("Lead %(name)s saved. Nobody can take leads now, so it went to the public pool.",
