@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 import uuid
 
 import pytest
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 from crm.core import clock
 from crm.extensions import db
 from crm.sales.models import ConsultRecord, Customer, PaymentRecord, SaleRank
+from tests.concurrency import run_threads
 from tests.factories import login, make_class, make_user
 from tests.sales.lead_factories import make_lead
 
@@ -134,21 +134,9 @@ def test_simultaneous_submits_of_one_payment_form_record_one_payment(app, clean_
         login(client, username)
         clients.append(client)
     submission = token()
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int] = []
-
-    def send(client):
-        barrier.wait()
-        answer = client.post(f"/sales/leads/{lead_id}/payments/new", data={
-            "pay_type": "2", "class_id": str(class_id), "paid_amount": "5000", "date": "2026-03-18",
-            "submission_token": submission})
-        statuses.append(answer.status_code)
-
-    threads = [threading.Thread(target=send, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    statuses = run_threads(app, len(clients), lambda i: clients[i].post(f"/sales/leads/{lead_id}/payments/new", data={
+        "pay_type": "2", "class_id": str(class_id), "paid_amount": "5000", "date": "2026-03-18",
+        "submission_token": submission}).status_code)
     with app.app_context():
         payments = db.session.scalar(sa.select(sa.func.count()).select_from(PaymentRecord)
                                      .where(PaymentRecord.customer_id == lead_id))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +14,7 @@ from crm.extensions import db
 from crm.org.models import School
 from crm.rooms.models import Room, RoomBooking
 from crm.surveys.models import Survey
+from tests.concurrency import run_threads
 from tests.factories import login, make_class, make_user
 
 TOKEN = re.compile(r'name="submission_token"[^>]*value="([0-9a-f]{32})"')
@@ -72,19 +72,8 @@ def test_simultaneous_saves_of_one_flask_admin_create_form_create_one_row(app, c
         clients.append(client)
     with app.app_context():
         token = TOKEN.search(clients[0].get("/org/schools/new/").get_data(as_text=True)).group(1)
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int] = []
-
-    def send(client):
-        barrier.wait()
-        statuses.append(client.post("/org/schools/new/", data={
-            "title": "Concurrent campus", "submission_token": token}).status_code)
-
-    threads = [threading.Thread(target=send, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    statuses = run_threads(app, len(clients), lambda i: clients[i].post("/org/schools/new/", data={
+        "title": "Concurrent campus", "submission_token": token}).status_code)
     with app.app_context():
         rows = db.session.scalar(sa.select(sa.func.count()).select_from(School)
                                  .where(School.title == "Concurrent campus"))
