@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from crm.api import services
 from crm.extensions import db
 from crm.sales import choices
-from crm.sales.models import Customer
+from crm.sales.models import Customer, SaleRank
 from tests.auth.conftest import fresh_ip
 from tests.factories import PASSWORD, login, make_user
 from tests.smtp_fixtures import free_port
@@ -86,3 +86,23 @@ def test_lead_api_while_redis_is_down_saves_the_lead_to_the_pool(app, redis_down
         headers={"Authorization": f"Bearer {clear}", "Idempotency-Key": "outage-0"}, content_type="application/json")
     assert replay.headers.get("Idempotent-Replayed") == "true" and replay.get_json() == answers[0].get_json()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Customer)) == 2
+
+
+def test_lead_form_while_redis_is_down_saves_the_lead_to_the_pool_and_says_why(app, monkeypatch):
+    staff = make_user("staff")
+    consultant = make_user("consultant")
+    db.session.add(SaleRank(user_id=consultant.id, weight=1, num=1))  # someone could take it, were Redis up
+    db.session.commit()
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = fresh_ip()
+    client.post("/language/en")
+    assert login(client, staff).status_code == 302  # signed in while Redis answers
+    closed = point_redis_at_a_closed_port(app, monkeypatch)
+    response = client.post("/sales/leads/new", data={"qq": "5551234", "name": "赵六", "gender": "1", "source": "3",
+                                                     "education": "0", "experience": "0", "work_status": "0"},
+                           follow_redirects=True)
+    closed.close()
+    assert response.status_code == 200
+    assert "Allocation is unavailable right now, so it went to the public pool" in response.get_data(as_text=True)
+    customer = db.session.scalar(sa.select(Customer).where(Customer.qq == "5551234"))
+    assert customer.consultant_id is None and customer.pool_reason == choices.POOL_UNASSIGNED

@@ -100,7 +100,10 @@ def lead_new():
         name = result.customer.name
         holder = result.consultant.name if result.consultant is not None else None  # loaded by the intake
         uow.commit()
-        if result.consultant_id is None:
+        if result.consultant_id is None and result.allocation_unavailable:
+            flash(_("Lead %(name)s saved. Allocation is unavailable right now, so it went to the public pool, "
+                    "where it can be assigned.", name=name), "warning")
+        elif result.consultant_id is None:
             flash(_("Lead %(name)s saved. Nobody can take leads now, so it went to the public pool.",
                     name=name), "warning")
         else:
