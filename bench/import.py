@@ -175,8 +175,9 @@ def iterate_openpyxl(path: Path) -> tuple[float, int]:
 
 
 def iterate_lean(path: Path) -> tuple[float, int]:
-    """The same iteration with the import's own lean reader (crm.core.xlsx.iter_values)."""
-    from crm.core.xlsx import iter_values, open_sheet, scan_sheet
+    """The same iteration with the import's own lean reader (crm.core.xlsx_rows.iter_values)."""
+    from crm.core.xlsx import open_sheet, scan_sheet
+    from crm.core.xlsx_rows import iter_values
 
     started = time.perf_counter()
     wb, sheet, _names = open_sheet(path)
@@ -352,7 +353,7 @@ def measure(args, work: Path) -> None:
         read, rows = iterate_openpyxl(path)
         assert rows == args.rows
         reader = "openpyxl read_only"
-        for name, timed in (("python-calamine", iterate_calamine(path)), ("crm.core.xlsx.iter_values",
+        for name, timed in (("python-calamine", iterate_calamine(path)), ("crm.core.xlsx_rows.iter_values",
                                                                           iterate_lean(path))):
             if timed:
                 assert timed[1] == args.rows

@@ -10,7 +10,6 @@ DomainErrors on the form's `file` field.
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 import zipfile
 from array import array
@@ -22,7 +21,6 @@ from xml.etree.ElementTree import iterparse
 from flask_babel import gettext as _
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles.stylesheet import apply_stylesheet
-from openpyxl.utils.datetime import from_excel, from_ISO8601
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.xml.constants import SHARED_STRINGS
 
@@ -320,147 +318,3 @@ def open_sheet(path: Path, name: str | None = None, *, data_only: bool = True):
     if chosen is None:
         return reader.wb, None, names
     return reader.wb, SizedReadOnlyWorksheet(reader.wb, chosen[1], chosen[2], reader.shared_strings), names
-
-
-def _column_number(ref: str) -> int:
-    number = 0
-    for char in ref:
-        if "A" <= char <= "Z":
-            number = number * 26 + ord(char) - 64
-        else:
-            break
-    return number
-
-
-def _number(text: str) -> int | float:
-    if "." in text or "E" in text or "e" in text:
-        return float(text)
-    return int(text)
-
-
-def iter_values(archive_path: Path, sheet, *, min_row: int, max_row: int | None, max_col: int | None):
-    """Cell values of rows min_row..max_row (every row, padded to max_col), as openpyxl's read-only values_only gives.
-
-    A lean single pass over the sheet XML: shared and inline strings (Excel's `_xHHHH_` escapes
-    decoded), numbers, booleans, errors, formula results and dates (by the workbook's date
-    styles, the zh-CN built-ins included). `sheet` is a worksheet from `open_sheet`
-    (data_only=True). With `max_col` None, each row is as long as its last cell; with `max_row`
-    None, rows up to the last one written.
-    """
-    strings = sheet._shared_strings
-    dates = sheet.parent._date_formats
-    epoch = sheet.parent.epoch
-    empty = (None,) * (max_col or 0)
-    expected = min_row
-    number = 0
-    with zipfile.ZipFile(archive_path) as archive, archive.open(sheet._worksheet_path.lstrip("/")) as source:
-        for _event, element in iterparse(source, events=("end",)):
-            tag = element.tag
-            if not tag.endswith("}row") and tag != "row":
-                continue
-            ref = element.get("r")
-            number = int(ref) if ref else number + 1
-            if number < min_row:
-                element.clear()
-                continue
-            if max_row is not None and number > max_row:
-                break
-            while expected < number:
-                yield empty
-                expected += 1
-            values = [None] * max_col if max_col else []
-            column = 0
-            for cell in element:
-                ref = cell.get("r")
-                column = _column_number(ref) if ref else column + 1
-                if max_col and column > max_col:
-                    continue
-                kind = cell.get("t", "n")
-                value = None
-                if kind == "inlineStr":
-                    value = next((_string_item(child) for child in cell if _tag_is(child.tag, "is")), None)
-                else:
-                    raw = next((child.text for child in cell if child.tag.endswith("}v")), None)
-                    if raw is not None:
-                        if kind == "s":
-                            value = strings[int(raw)]
-                        elif kind == "n":
-                            value = _number(raw)
-                            style = cell.get("s")
-                            if style is not None and int(style) in dates:
-                                try:
-                                    value = from_excel(value, epoch)
-                                except (ValueError, OverflowError):
-                                    pass
-                        elif kind == "b":
-                            value = bool(int(raw))
-                        elif kind == "d":
-                            value = from_ISO8601(raw)
-                        elif kind == "str":  # a formula's text result
-                            value = decode_escapes(raw)
-                        else:  # e: an error such as #N/A
-                            value = raw
-                if not max_col and value is not None:
-                    values.extend([None] * (column - len(values)))
-                    values[column - 1] = value
-                elif max_col:
-                    values[column - 1] = value
-            element.clear()
-            yield tuple(values)
-            expected = number + 1
-    while max_row is not None and expected <= max_row:
-        yield empty
-        expected += 1
-
-
-# Past this size of a sheet's XML (plus its shared strings), rows are streamed instead: the fast
-# reader holds the whole sheet in memory (about its XML size), which must stay inside the worker's budget.
-FAST_READER_MAX_BYTES = 100 * 1024 * 1024
-
-
-def fast_reader_fits(archive_path: Path, sheet) -> bool:
-    """Whether the sheet is small enough for `iter_values_fast` (a whole-sheet reader)."""
-    parts = {sheet._worksheet_path.lstrip("/"), "xl/sharedStrings.xml"}
-    with zipfile.ZipFile(archive_path) as archive:
-        size = sum(member.file_size for member in archive.infolist() if member.filename in parts)
-    return size <= FAST_READER_MAX_BYTES
-
-
-def iter_values_fast(archive_path: Path, sheet, *, min_row: int, max_row: int | None, max_col: int):
-    """What `iter_values` yields, read by python-calamine (a compiled reader, several times faster).
-
-    Its cells are made to look like ours: blanks as None, dates as datetimes, whole numbers as
-    int. Error cells come back blank. Use it only when `fast_reader_fits`.
-    """
-    from python_calamine import CalamineWorkbook
-
-    empty = (None,) * max_col
-    expected = min_row
-    with CalamineWorkbook.from_path(str(archive_path)) as workbook:
-        data = workbook.get_sheet_by_name(sheet.title)
-        top, left = data.start or (0, 0)
-        number = top
-        for cells in data.iter_rows():
-            number += 1
-            if number < min_row:
-                continue
-            if max_row is not None and number > max_row:
-                break
-            while expected < number:
-                yield empty
-                expected += 1
-            values = [None] * left + cells[:max_col - left] if left else cells[:max_col]
-            for index, value in enumerate(values):
-                if value == "":
-                    values[index] = None
-                elif isinstance(value, float):
-                    if value.is_integer() and abs(value) < 1e16:
-                        values[index] = int(value)
-                elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-                    values[index] = dt.datetime.combine(value, dt.time())
-            values.extend([None] * (max_col - len(values)))
-            yield tuple(values)
-            expected = number + 1
-    while max_row is not None and expected <= max_row:
-        yield empty
-        expected += 1

@@ -102,7 +102,7 @@ def test_flask_admin_pages_run_no_inline_script_without_the_nonce_and_no_inline_
 def test_the_handler_rewrite_refuses_a_template_it_no_longer_matches(tmp_path):
     from jinja2 import Environment
 
-    from crm.core.admin import HandlerFreeAdminTemplates
+    from crm.core.admin_templates import HandlerFreeAdminTemplates
 
     (tmp_path / "x.html").write_text('<a onclick="go()">', encoding="utf-8")
     env = Environment()

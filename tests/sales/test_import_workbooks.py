@@ -163,7 +163,8 @@ def _all_readers(path, max_col, decode=True):
     openpyxl leaves inline strings' escapes as written (`decode`: decode them as we do); its shared
     strings come from our own table (crm.core.xlsx), decoded once already.
     """
-    from crm.core.xlsx import decode_escapes, iter_values, iter_values_fast, scan_sheet
+    from crm.core.xlsx import decode_escapes, scan_sheet
+    from crm.core.xlsx_rows import iter_values, iter_values_fast
 
     workbook, sheet, _names = open_sheet(path)
     try:

@@ -17,7 +17,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.core import audit, clock, uow
-from crm.core.xlsx import decode_escapes, fast_reader_fits, iter_values, iter_values_fast, open_sheet
+from crm.core.xlsx import decode_escapes, open_sheet
+from crm.core.xlsx_rows import fast_reader_fits, iter_values, iter_values_fast
 from crm.extensions import db
 from crm.sales import choices
 from crm.sales.imports.columns import setting

@@ -17,7 +17,8 @@ from flask_babel import gettext as _
 
 from crm.core import uow
 from crm.core.errors import DomainError
-from crm.core.xlsx import check_archive, check_extension, iter_values, open_sheet, refuse, scan_sheet
+from crm.core.xlsx import check_archive, check_extension, open_sheet, refuse, scan_sheet
+from crm.core.xlsx_rows import iter_values
 from crm.extensions import db
 from crm.sales.imports.columns import (
     HEADER_SEARCH_ROWS,
