@@ -97,32 +97,16 @@ def _check_broker() -> str:
 
 
 def _check_smtp() -> str:
-    import smtplib
-    import ssl
-
     from flask import current_app
+
+    from crm.notifications.tasks import smtp_session
 
     config = current_app.config
     if config.get("MAIL_BACKEND") == "file":
         return "MAIL_BACKEND=file: messages are written to instance/mail/, nothing is sent"
-    host, port, timeout = config["MAIL_SERVER"], int(config["MAIL_PORT"]), config.get("MAIL_TIMEOUT", 10)
-    if config.get("MAIL_USE_SSL"):
-        client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
-    else:
-        client = smtplib.SMTP(host, port, timeout=timeout)
-    try:
-        client.ehlo()
-        if config.get("MAIL_USE_TLS"):
-            client.starttls(context=ssl.create_default_context())
-            client.ehlo()
-        if config.get("MAIL_USERNAME"):
-            client.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
-    finally:
-        try:
-            client.quit()
-        except (smtplib.SMTPException, OSError):
-            client.close()
-    return f"{host}:{port} accepts a session"
+    with smtp_session() as client:
+        client.noop()
+    return f"{config['MAIL_SERVER']}:{config['MAIL_PORT']} accepts a session"
 
 
 CHECKS = (("database", _check_database), ("redis", _check_redis), ("broker", _check_broker),

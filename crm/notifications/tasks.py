@@ -17,6 +17,7 @@ import logging
 import smtplib
 import ssl
 import time
+from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -57,8 +58,9 @@ def build_message(notification: Notification) -> EmailMessage:
     return message
 
 
-def deliver_smtp(message: EmailMessage) -> None:
-    """Send through MAIL_SERVER with the configured TLS/SSL and login."""
+@contextmanager
+def smtp_session():
+    """A session with MAIL_SERVER as configured (SSL, or STARTTLS, then login); ended with QUIT."""
     config = current_app.config
     host, port, timeout = config["MAIL_SERVER"], int(config["MAIL_PORT"]), config.get("MAIL_TIMEOUT", 10)
     if config.get("MAIL_USE_SSL"):
@@ -70,7 +72,19 @@ def deliver_smtp(message: EmailMessage) -> None:
             client.starttls(context=ssl.create_default_context())
         if config.get("MAIL_USERNAME"):
             client.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
-        client.send_message(message)
+        yield client
+    finally:
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+
+
+def deliver_smtp(message: EmailMessage) -> None:
+    """Send through MAIL_SERVER; a 5xx answer is a PermanentMailError (never retried)."""
+    try:
+        with smtp_session() as client:
+            client.send_message(message)
     except smtplib.SMTPResponseException as error:
         if 500 <= error.smtp_code < 600:
             raise PermanentMailError(f"{error.smtp_code} {error.smtp_error!r}") from error
@@ -80,11 +94,6 @@ def deliver_smtp(message: EmailMessage) -> None:
         if codes and all(500 <= code < 600 for code in codes):
             raise PermanentMailError(f"recipients refused: {error.recipients!r}") from error
         raise
-    finally:
-        try:
-            client.quit()
-        except (smtplib.SMTPException, OSError):
-            client.close()
 
 
 def deliver_file(message: EmailMessage, notification_id: int) -> Path:
