@@ -87,11 +87,12 @@ def register_proxy(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extension objects."""
-    from crm.extensions import babel, csrf, db, login_manager, migrate, redis
+    from crm.extensions import babel, csrf, db, include_object, login_manager, migrate, redis
 
     db.init_app(app)
     register_sqlite_tuning(app)
-    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True,
+                    include_object=include_object)
     csrf.init_app(app)
     redis.init_app(app)
     login_manager.init_app(app)

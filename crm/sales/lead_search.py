@@ -9,10 +9,12 @@ makes PostgreSQL read the whole table):
 * an "@": the e-mail address, exact, on its unique index (stored lower-case);
 * anything else: a name containing the text (a prefix is a special case), case-insensitive.
 
-Names on PostgreSQL use the trigram GIN index ``ix_customers_name_grams`` (migration
-issue15_0001) over ``crm_name_grams(name)``: every character and every pair of neighbouring
-characters as a word of its own (``王伟明`` → `` 王 伟 明 王伟 伟明 ``). pg_trgm indexes each such
-word, so even a one- or two-character Chinese search (``伟``, ``王伟``) has trigrams to look up —
+Names on PostgreSQL use the trigram GIN index ``ix_customers_name_grams`` (migrations
+issue15_0001, issue15_0002) over the stored column ``name_grams`` = ``crm_name_grams(lower(name))``:
+every character and every pair of neighbouring characters of the name as a word of its own
+(``王伟明`` → `` 王 伟 明 王伟 伟明 ``), stored on every insert and update by PostgreSQL itself, so a
+search compares stored text and never recomputes them. pg_trgm indexes each such word, so
+even a one- or two-character Chinese search (``伟``, ``王伟``) has trigrams to look up —
 a plain trigram index on the name has none for a two-character substring and would scan the
 table — and a pair's trigram (`` 王伟``) is rare enough to find its few thousand names at once
 among a million. A search of one character asks for that character's word, a longer one for
@@ -28,7 +30,6 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from sqlalchemy.sql.functions import GenericFunction
 
 from crm.core.errors import DomainError
 from crm.sales.leads.fields import QQ_RE, normalise_phone
@@ -37,15 +38,10 @@ from crm.sales.models import Customer
 DIGITS_RE = re.compile(r"\+?[0-9][0-9\s\-().]*")
 
 
-class name_grams(GenericFunction):  # noqa: N801 - SQL function names are lower case
-    """SQL ``crm_name_grams(name)`` (PostgreSQL only): the name's characters and pairs as words.
-
-    Defined by migration issue15_0001 as an IMMUTABLE SQL function; the GIN index is built on it.
-    """
-
-    type = sa.String()
-    inherit_cache = True
-    name = "crm_name_grams"
+# customers.name_grams (PostgreSQL only): crm_name_grams(lower(name)), stored by PostgreSQL as a
+# generated column with the GIN index on it (migrations issue15_0001, issue15_0002); not mapped
+# on the model (crm.extensions.DATABASE_ONLY).
+NAME_GRAMS_COLUMN = sa.literal_column("customers.name_grams", sa.Text())
 
 
 def grams(text: str) -> list[str]:
@@ -110,7 +106,9 @@ def name_clause(text: str, *, dialect: str | None = None) -> sa.ColumnElement[bo
 
         dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
-        indexed = [name_grams(Customer.name).ilike(f"% {_escape_like(gram)} %") for gram in grams(text)]
+        # The stored words of the lower-cased name (migration issue15_0002); the pattern is
+        # lower-cased by PostgreSQL too, so both sides fold case the same way.
+        indexed = [NAME_GRAMS_COLUMN.like(sa.func.lower(f"% {_escape_like(gram)} %")) for gram in grams(text)]
         if len(text) > 2:  # the pairs are all there; the name must hold them in this order, together
             indexed.append(Customer.name.ilike("%" + _escape_like(text) + "%"))
         return sa.and_(*indexed)  # backslash is PostgreSQL's default LIKE escape

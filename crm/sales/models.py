@@ -80,9 +80,9 @@ class Customer(db.Model):
         sa.Index("ix_customers_pool_inquiry", "inquiry_date", "id",
                  postgresql_where=sa.text("status = 1 AND consultant_id IS NULL"),
                  sqlite_where=sa.text("status = 1 AND consultant_id IS NULL")),
-        # PostgreSQL only (issue15_0001): names by any part through pg_trgm (crm.sales.lead_search) ...
-        sa.Index("ix_customers_name_grams", sa.func.crm_name_grams(sa.literal_column("name")),
-                 postgresql_using="gin", postgresql_ops={"crm_name_grams": "gin_trgm_ops"}),
+        # PostgreSQL only: names by any part through pg_trgm (crm.sales.lead_search) on the stored
+        # column name_grams and its GIN index ix_customers_name_grams (migrations issue15_0001/0002);
+        # neither is mapped here (crm.extensions.DATABASE_ONLY) ...
         # ... and a consultant's held leads in expiry order, soonest first (My customers, S-12;
         # crm.sales.pool.expiry.expires_on_sql).
         sa.Index("ix_customers_held_expiry", "consultant_id",

@@ -148,6 +148,22 @@ def test_name_search_finds_any_part_of_a_name_in_every_script(client):
     assert found("_") == {"a%b_c"}
 
 
+def test_a_renamed_lead_is_found_by_its_new_name_only():
+    """On PostgreSQL the searched words are a stored column: an update of the name must renew them."""
+    lead = make_lead(None, name="欧阳娜娜")
+
+    def found(q: str) -> set[int]:
+        return set(db.session.scalars(sa.select(Customer.id).where(search_clause(q))))
+
+    assert found("阳娜") == {lead.id}
+    lead.name = "Ouyang NANA"
+    db.session.commit()
+    assert found("阳娜") == set()
+    assert found("yang na") == found("YANG") == found("g") == {lead.id}
+    db.session.execute(sa.update(Customer).where(Customer.id == lead.id).values(name="司马光"))
+    assert found("司马") == found("马光") == {lead.id} and found("Ouyang") == set()
+
+
 def test_numbers_pick_their_column_by_shape():
     assert search_shape("13900000001") == search_shape("+86 139-0000-0001") == "number"
     assert search_shape("x@example.com") == "email" and search_shape("王伟") == "name"
