@@ -73,3 +73,14 @@ def test_healthz_reports_database_and_redis(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "database": "ok", "redis": "ok"}
+
+
+def test_permission_codes_are_dotted_words_that_survive_the_sessions_aggregate():
+    """crm.auth.sessions joins a user's codes with CODE_SEPARATOR and splits them again."""
+    import re
+
+    from crm.auth.sessions import CODE_SEPARATOR
+
+    bad = [code for code in catalog.PERMISSIONS if not re.fullmatch(r"[a-z_]+(\.[a-z_]+)+", code)
+           or CODE_SEPARATOR in code]
+    assert bad == []

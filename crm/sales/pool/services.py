@@ -127,18 +127,27 @@ def pool_page(today: dt.date, filters: PoolFilters, query: ListQuery, sorts: dic
     """
     window = query.page * query.per_page + 1
     unassigned, expired = pool_parts(today, filters)
-    inner = unassigned.subquery()
-    unassigned = sa.select(inner).order_by(*_order(inner, query, sorts)).limit(window)
     # The expired half is small and taken whole (read by its expiry index); a LIMIT on it would tempt
     # PostgreSQL to walk the inquiry-date index instead, filtering out every other lead on the way.
-    # The unassigned half is wrapped once more: SQLite allows ORDER BY/LIMIT only on a whole compound select.
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Parenthesised members may carry their own ORDER BY and LIMIT: no subqueries to build.
+        head = unassigned.order_by(*_order(None, query, sorts)).limit(window)
+        stmt = sa.union_all(head, expired).order_by(*_order(None, query, sorts))
+        return paginate(stmt, query, scalars=False)
+    # SQLite allows ORDER BY/LIMIT only on a whole compound select: the unassigned half is wrapped.
+    inner = unassigned.subquery()
+    unassigned = sa.select(inner).order_by(*_order(inner, query, sorts)).limit(window)
     union = sa.union_all(sa.select(unassigned.subquery()), expired).subquery("pool")
     stmt = sa.select(union).order_by(*_order(union, query, sorts))
     return paginate(stmt, query, scalars=False)
 
 
 def _order(table, query: ListQuery, sorts: dict[str, str]) -> list:
-    column, tiebreak = table.c[sorts[query.sort]], table.c.id
+    """ORDER BY the sort's column, then id: of `table`'s columns, or by column name (table None)."""
+    if table is None:
+        column, tiebreak = sa.literal_column(sorts[query.sort]), sa.literal_column("id")
+    else:
+        column, tiebreak = table.c[sorts[query.sort]], table.c.id
     if query.descending:
         return [column.desc(), tiebreak.desc()]
     return [column.asc(), tiebreak.asc()]
