@@ -24,11 +24,17 @@ WEIGHT_MIN, WEIGHT_MAX = 0, 10000
 
 def consultants() -> list[User]:
     """Everyone the allocation table may show: consultants (crm.sales.people) and whoever is already in it."""
-    in_table = sa.select(SaleRank.user_id)
-    return list(db.session.scalars(
-        sa.select(User).where(sa.or_(User.id.in_(in_table), User.id.in_(people.consultant_ids_query())))
-        .order_by(User.name, User.id)
-    ))
+    return list(db.session.scalars(sa.select(User).where(_consultant_or_in_table()).order_by(User.name, User.id)))
+
+
+def consultant_options() -> list:
+    """(id, name) rows of `consultants()`, for a filter's select box: no user objects to build."""
+    return db.session.execute(
+        sa.select(User.id, User.name).where(_consultant_or_in_table()).order_by(User.name, User.id)).all()
+
+
+def _consultant_or_in_table() -> sa.ColumnElement[bool]:
+    return sa.or_(User.id.in_(sa.select(SaleRank.user_id)), User.id.in_(people.consultant_ids_query()))
 
 
 def allocation_rows() -> list[SaleRank]:

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from crm.auth.models import User
 from crm.core import audit
@@ -61,20 +61,28 @@ def current_leads_statement(consultant_id: int, today: dt.date, filters: dict[st
 
 def current_leads_page(consultant_id: int, today: dt.date, query, *, filters: dict[str, Any] | None = None,
                        search: str = "", latest_first: bool = False):
-    """One page of My customers: (Page of (lead, countdown), count of leads held capped at HELD_COUNT_CAP).
+    """One page of My customers: (Page of (lead row, countdown, course names), count of leads held capped at
+    HELD_COUNT_CAP).
 
-    Three statements whatever the number of leads held: the page (LIMIT per_page + 1), the
-    page's courses (selectinload) and the capped count. Countdowns are computed for the
-    page's rows only.
+    Three statements whatever the number of leads held: the page (LIMIT per_page + 1) of the
+    columns the page shows, the page's courses and the capped count. Countdowns are computed for
+    the page's rows only.
     """
     from crm.core import listing
+    from crm.sales.pool.services import courses_of
 
     stmt = current_leads_statement(consultant_id, today, filters, search, latest_first=latest_first)
-    page = listing.paginate(stmt.options(selectinload(Customer.courses)), query)
-    page.items = [(lead, expiry.countdown(lead, today)) for lead in page.items]
+    page = listing.paginate(stmt.with_only_columns(*MINE_COLUMNS), query, scalars=False)
+    names = courses_of([lead.id for lead in page.items])
+    page.items = [(lead, expiry.countdown(lead, today), names.get(lead.id, [])) for lead in page.items]
     capped = stmt.with_only_columns(Customer.id).order_by(None).limit(HELD_COUNT_CAP + 1).subquery()
     count = db.session.scalar(sa.select(sa.func.count()).select_from(capped)) or 0
     return page, (f"{HELD_COUNT_CAP}+" if count > HELD_COUNT_CAP else count)
+
+
+# What My customers shows of a lead and what its countdown needs (crm.sales.pool.expiry.countdown).
+MINE_COLUMNS = (Customer.id, Customer.name, Customer.qq, Customer.phone, Customer.status, Customer.consultant_id,
+                Customer.received_on, Customer.last_follow_up_on)
 
 
 def history_statement(consultant_id: int, filters: dict[str, Any] | None = None, search: str = "") -> sa.Select:
@@ -307,6 +315,11 @@ def export_rows(stmt: sa.Select):
             customer.inquiry_date, customer.received_on, customer.last_follow_up_on,
             choices.label(choices.EDUCATION, customer.education), customer.memo or "",
         )
+
+
+# What the all-leads list shows of a lead.
+LIST_COLUMNS = (Customer.id, Customer.name, Customer.qq, Customer.phone, Customer.source, Customer.status,
+                Customer.consultant_id, Customer.inquiry_date, Customer.received_on, Customer.last_follow_up_on)
 
 
 def consultant_names(user_ids: set[int]) -> dict[int, str]:

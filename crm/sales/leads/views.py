@@ -277,9 +277,10 @@ def _lead_list_query():
 def lead_list():
     """Every lead with filters, search, sort and pagination."""
     query, stmt = _lead_list_query()
-    page = listing.paginate(stmt, query)
-    names = services.consultant_names({c.consultant_id for c in page.items if c.consultant_id})
-    consultants = table.consultants()  # a small table query; never a scan of the leads
+    page = listing.paginate(stmt.with_only_columns(*services.LIST_COLUMNS), query, scalars=False)
+    consultants = table.consultant_options()  # a small table query; never a scan of the leads
+    names = dict(consultants)  # holders outside the select box (deactivated, say) are looked up
+    names.update(services.consultant_names({c.consultant_id for c in page.items} - names.keys() - {None}))
     return render_template(
         "sales/lead_list.html", page=page, query=query, names=names, consultants=consultants,
         courses=db.session.scalars(sa.select(Course).order_by(Course.name)).all(), choices=choices,
