@@ -110,19 +110,25 @@ def register_extensions(app: Flask) -> None:
 
         return user_for_token(user_id)
 
+    from babel import Locale
+
+    # Parsed once: Flask-Babel parses whatever the selector returns on every request unless it is
+    # a Locale already, and parsing a name scans babel's whole list of locale names.
+    parsed = {code: Locale.parse(code) for code in {*app.config["CRM_LANGUAGES"], app.config["BABEL_DEFAULT_LOCALE"]}}
+
     def select_locale():
         from flask import has_request_context
         from flask_login import current_user
 
         if not has_request_context():
-            return app.config["BABEL_DEFAULT_LOCALE"]
+            return parsed[app.config["BABEL_DEFAULT_LOCALE"]]
         choices = app.config["CRM_LANGUAGES"]
         chosen = session.get("locale")
         if chosen in choices:
-            return chosen
+            return parsed[chosen]
         if current_user and current_user.is_authenticated and current_user.locale in choices:
-            return current_user.locale
-        return app.config["BABEL_DEFAULT_LOCALE"]
+            return parsed[current_user.locale]
+        return parsed[app.config["BABEL_DEFAULT_LOCALE"]]
 
     babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
 
@@ -188,8 +194,8 @@ def register_templates(app: Flask) -> None:
     """Template globals: permission checks, the menu, local dates."""
     from crm.core import clock
     from crm.core.access import can
-    from crm.core.menu import visible_menu
-    app.jinja_env.globals.update(can=can, visible_menu=visible_menu, today=clock.today)
+    from crm.core.menu import sidebar_links, visible_menu
+    app.jinja_env.globals.update(can=can, visible_menu=visible_menu, sidebar_links=sidebar_links, today=clock.today)
 
     @app.template_filter("localdt")
     def localdt(value, fmt: str = "%Y-%m-%d %H:%M"):

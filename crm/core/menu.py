@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request, url_for
+from flask_babel import get_locale
 from flask_login import current_user
 
 
@@ -31,6 +32,7 @@ def register_menu(app: Flask, key: str, label: object, order: int, items: list[M
     """Add (or extend) an area of the sidebar."""
     areas: dict[str, MenuArea] = app.extensions.setdefault("crm_menu", {})
     app.extensions.pop("crm_menu_visible", None)  # menus worked out before this change are stale
+    app.extensions.pop("crm_menu_links", None)
     if key in areas:
         area = areas[key]
         area.order = min(area.order, order)  # several parts of one area: the earliest place wins
@@ -64,3 +66,22 @@ def _menu_for(registered: dict[str, MenuArea], held: frozenset[str]) -> list[tup
         if items:
             result.append((area, items))
     return result
+
+
+def sidebar_links() -> list[tuple[str, str, list[tuple[str, str, str]]]]:
+    """The sidebar as plain text, ready to print: [(area key, area label, [(endpoint, href, label)])].
+
+    Kept per set of permissions, language and script root (what the links and labels depend
+    on), so a page does not build twenty URLs and translate twenty labels on every request.
+    """
+    if not current_user.is_authenticated:
+        return []
+    key = (current_user.permission_codes, str(get_locale()), request.script_root)
+    cache: dict[tuple, list] = current_app.extensions.setdefault("crm_menu_links", {})
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = [
+            (area.key, str(area.label), [(item.endpoint, url_for(item.endpoint), str(item.label)) for item in items])
+            for area, items in visible_menu()
+        ]
+    return found
