@@ -208,6 +208,26 @@ def url_with(**changes: Any) -> str:
     return request.path + ("?" + urlencode(pairs) if pairs else "")
 
 
+def row_urls(endpoint: str, id_arg: str, **values: Any) -> Callable[[int], str]:
+    """A maker of `url_for(endpoint, **{id_arg: id}, **values)` for the rows of one page.
+
+    The URL is built once with a placeholder id and cut around it, so fifty rows cost fifty string
+    joins instead of fifty route builds. `id_arg` must be an int path argument (no escaping).
+    """
+    from flask import url_for
+
+    placeholder = 987654321987
+    built = url_for(endpoint, **{id_arg: placeholder}, **values)
+    head, sep, tail = built.partition(str(placeholder))
+    if not sep or "?" in head:
+        raise ValueError(f"{endpoint}: {id_arg} is not part of the URL's path")
+
+    def url(row_id: int) -> str:
+        return f"{head}{int(row_id)}{tail}"
+
+    return url
+
+
 def current_list_url() -> str:
     """Path and query of this request: the 'next' for edit forms so filters survive a save."""
     return request.full_path.rstrip("?")
