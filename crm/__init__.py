@@ -232,6 +232,8 @@ def bound_gettext() -> dict:
         text = ugettext(string)
         if context.eval_ctx.autoescape:
             text = Markup(text)
+        if not variables and "%" not in text:
+            return text  # nothing to format: the same text `text % {}` gives, without the formatting pass
         return text % variables
 
     @pass_context

@@ -6,6 +6,7 @@ table up after the commit.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -29,8 +30,12 @@ def consultants() -> list[User]:
 
 def consultant_options() -> list:
     """(id, name) rows of `consultants()`, for a filter's select box: no user objects to build."""
-    return db.session.execute(
-        sa.select(User.id, User.name).where(_consultant_or_in_table()).order_by(User.name, User.id)).all()
+    return db.session.execute(_consultant_options_statement()).all()
+
+
+@functools.cache
+def _consultant_options_statement() -> sa.Select:
+    return sa.select(User.id, User.name).where(_consultant_or_in_table()).order_by(User.name, User.id)
 
 
 def _consultant_or_in_table() -> sa.ColumnElement[bool]:

@@ -58,3 +58,14 @@ def test_every_template_translates_only_literals():
     assert len(paths) > 50
     offenders = {str(p.relative_to(CRM)): calls for p in paths if (calls := bad_calls(p.read_text("utf-8")))}
     assert offenders == {}
+
+
+def test_bound_gettext_formats_like_jinjas_newstyle_gettext(app):
+    """`_()` in a page: %-formatting always applied (so "%%" is "%"), arguments escaped, plain text unchanged."""
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    with app.test_request_context("/"), force_locale("en"):
+        html = render_template_string(
+            "{{ _('Plain') }}|{{ _('100%% sure') }}|{{ _('%(n)s days left', n=x) }}|{{ _('Plain') ~ x }}", x="<b>")
+    assert html == "Plain|100% sure|&lt;b&gt; days left|Plain&lt;b&gt;"
