@@ -8,6 +8,7 @@ themselves.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -117,11 +118,7 @@ def get_lead(customer_id: int) -> Customer:
     """The lead with its courses, or NotFound."""
     if not is_id(customer_id):  # URLs can carry any number; the database column cannot
         raise NotFound(_("There is no such lead."))
-    customer = db.session.scalars(
-        sa.select(Customer).where(Customer.id == customer_id).options(
-            joinedload(Customer.courses), joinedload(Customer.consultant), joinedload(Customer.referred_by),
-        )
-    ).unique().one_or_none()  # one statement: the lead, its courses, holder and referrer
+    customer = db.session.scalars(_statements()["lead"], {"crm_customer_id": customer_id}).unique().one_or_none()
     if customer is None:
         raise NotFound(_("There is no such lead."))
     return customer
@@ -129,20 +126,29 @@ def get_lead(customer_id: int) -> Customer:
 
 def follow_ups(customer_id: int, limit: int = 500) -> list[ConsultRecord]:
     """The lead's follow-up records, newest first (S-13)."""
-    return list(db.session.scalars(
-        sa.select(ConsultRecord).where(ConsultRecord.customer_id == customer_id)
-        .options(joinedload(ConsultRecord.consultant))
-        .order_by(ConsultRecord.date.desc(), ConsultRecord.id.desc()).limit(limit)
-    ))
+    return list(db.session.scalars(_statements()["follow_ups"], {"crm_customer_id": customer_id, "crm_limit": limit}))
 
 
 def lead_history(customer_id: int) -> list[CustomerDistribution]:
     """The lead's holdings, newest first (S-2)."""
-    return list(db.session.scalars(
-        sa.select(CustomerDistribution).where(CustomerDistribution.customer_id == customer_id)
+    return list(db.session.scalars(_statements()["history"], {"crm_customer_id": customer_id}))
+
+
+@functools.cache
+def _statements() -> dict[str, sa.Select]:
+    """The lead page's statements, built once (the lead's id and the limit are bound parameters)."""
+    lead_id = sa.bindparam("crm_customer_id")
+    return {
+        # one statement: the lead, its courses, holder and referrer
+        "lead": sa.select(Customer).where(Customer.id == lead_id).options(
+            joinedload(Customer.courses), joinedload(Customer.consultant), joinedload(Customer.referred_by)),
+        "follow_ups": sa.select(ConsultRecord).where(ConsultRecord.customer_id == lead_id)
+        .options(joinedload(ConsultRecord.consultant))
+        .order_by(ConsultRecord.date.desc(), ConsultRecord.id.desc()).limit(sa.bindparam("crm_limit")),
+        "history": sa.select(CustomerDistribution).where(CustomerDistribution.customer_id == lead_id)
         .options(joinedload(CustomerDistribution.consultant))
-        .order_by(CustomerDistribution.started_on.desc(), CustomerDistribution.id.desc())
-    ))
+        .order_by(CustomerDistribution.started_on.desc(), CustomerDistribution.id.desc()),
+    }
 
 
 def add_follow_up(actor: User, customer_id: int, note: str, *, today: dt.date) -> ConsultRecord:

@@ -9,6 +9,7 @@ the open history row follow. Nothing here commits.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -332,13 +333,17 @@ def _queue_account_email(customer: Customer, result: PaymentResult) -> list[int]
 
 def payments_of(customer_id: int) -> list[PaymentRecord]:
     """A lead's payments, newest first (class and consultant loaded in the same query)."""
+    return list(db.session.scalars(_payments_statement(), {"crm_customer_id": customer_id}))
+
+
+@functools.cache
+def _payments_statement() -> sa.Select:
+    """payments_of's statement, built once (the lead's id is a bound parameter)."""
     from sqlalchemy.orm import joinedload
 
-    return list(db.session.scalars(
-        sa.select(PaymentRecord).where(PaymentRecord.customer_id == customer_id)
-        .options(joinedload(PaymentRecord.class_list), joinedload(PaymentRecord.consultant))
-        .order_by(PaymentRecord.date.desc(), PaymentRecord.id.desc())
-    ))
+    return (sa.select(PaymentRecord).where(PaymentRecord.customer_id == sa.bindparam("crm_customer_id"))
+            .options(joinedload(PaymentRecord.class_list), joinedload(PaymentRecord.consultant))
+            .order_by(PaymentRecord.date.desc(), PaymentRecord.id.desc()))
 
 
 def net_paid(payments: list[PaymentRecord]) -> int:
