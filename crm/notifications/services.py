@@ -52,13 +52,13 @@ def queue_email(*, kind: str, recipient_id: int | None, to_address: str | None, 
         insert(Notification)
         .values(dedupe_key=dedupe_key, created_at=utcnow(), **values)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(Notification.id)
+        .returning(Notification)  # the new row comes back as the object itself: no second SELECT
     )
-    new_id = db.session.scalar(statement)
-    if new_id is None:
+    notification = db.session.scalar(statement)
+    if notification is None:
         return None
-    _send_after_commit(new_id)
-    return db.session.get(Notification, new_id)
+    _send_after_commit(notification.id)
+    return notification
 
 
 def _send_after_commit(notification_id: int) -> None:
