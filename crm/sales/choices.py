@@ -148,9 +148,17 @@ def template_helpers() -> dict:
     (a context processor runs for each, inside force_locale too).
     """
     english = _english()
+    resolved: dict = {}  # table (or its name) → (its labels in this language, the table): once per rendering
 
     def choice_label(table: dict | str, code, default: str = "") -> str:
-        return label(table, code, default, english=english)
+        if code is None:
+            return default
+        found = resolved.get(table if isinstance(table, str) else id(table))
+        if found is None:
+            named = _named(table)
+            found = resolved[table if isinstance(table, str) else id(table)] = (
+                _table_for_locale(named, english), named)
+        return found[0].get(code, found[1].get(code, default))
 
     def choice_items(table: dict | str) -> list[tuple]:
         return items(table, english=english)
