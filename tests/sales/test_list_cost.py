@@ -271,3 +271,25 @@ def test_the_pages_own_queries_read_their_indexes(big_table):
     assert_indexed(plan_of(unassigned.order_by(Customer.inquiry_date.desc(), Customer.id.desc()).limit(51)),
                    "ix_customers_pool_inquiry")
     assert_indexed(plan_of(expired), "ix_customers_held_expires", "ix_customers_held_expiry")
+
+
+def test_the_pool_page_statement_itself_reads_only_indexes(big_table):
+    """The statement pool_page really sends (one UNION ALL of the two halves), explained with its parameters."""
+    sent: list = []
+
+    def keep(_conn, _cursor, statement, parameters, *_args):
+        sent.append((statement, parameters))
+
+    today = clock.today()
+    query = listing.ListQuery(page=1, per_page=50, sort="inquiry", descending=True)
+    sa.event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        page = pool.pool_page(today, pool.PoolFilters(), query, {"inquiry": "inquiry_date"})
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", keep)
+    assert len(page.items) == 50 and page.has_next
+    [(statement, parameters)] = sent
+    assert "UNION ALL" in statement
+    plan = "\n".join(r[0] for r in db.session.connection().exec_driver_sql("EXPLAIN " + statement, parameters))
+    assert not re.search(r"Seq Scan on customers", plan), plan
+    assert "ix_customers_pool_inquiry" in plan and "ix_customers_held_expires" in plan, plan
