@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import sqlalchemy as sa
 from flask_babel import gettext
@@ -85,3 +86,13 @@ class ClassList(db.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+
+def course_options() -> list:
+    """(id, name) rows of every course by name, for select boxes and filters (statement built once)."""
+    return db.session.execute(_course_options_statement()).all()
+
+
+@functools.cache
+def _course_options_statement() -> sa.Select:
+    return sa.select(Course.id, Course.name).order_by(Course.name, Course.id)

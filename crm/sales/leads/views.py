@@ -2,7 +2,6 @@
 the allocation table (S-3, S-8, S-11 … S-13, P-5)."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Flask, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -16,7 +15,7 @@ from crm.core.forms import show_domain_error
 from crm.core.menu import MenuItem, register_menu
 from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
-from crm.org.models import Course
+from crm.org.models import course_options
 from crm.sales import allocation, bp, choices
 from crm.sales import allocation_table as table
 from crm.sales.leads import intake, privacy, services
@@ -41,7 +40,7 @@ def register_sales_menu(app: Flask) -> None:
 
 # -- helpers -----------------------------------------------------------------------------------
 def _course_choices():
-    return options((c.id, c.name) for c in db.session.scalars(sa.select(Course).order_by(Course.name)))
+    return options(course_options())
 
 
 def _localise_choices(form: LeadForm) -> None:
@@ -235,7 +234,7 @@ def my_customers():
     """The leads I follow, most urgent first, and my whole history; both searchable and filtered."""
     today = clock.today()
     tab = "history" if request.args.get("tab") == "history" else "current"
-    courses = db.session.execute(sa.select(Course.id, Course.name).order_by(Course.name)).all()
+    courses = course_options()
     if tab == "history":
         query = listing.parse_list_query(request.args, sorts=["started"], default_sort="-started",
                                          filters=HISTORY_FILTERS)
@@ -283,7 +282,7 @@ def lead_list():
     names.update(services.consultant_names({c.consultant_id for c in page.items} - names.keys() - {None}))
     return render_template(
         "sales/lead_list.html", page=page, query=query, names=names, consultants=consultants,
-        courses=db.session.scalars(sa.select(Course).order_by(Course.name)).all(), choices=choices,
+        courses=course_options(), choices=choices,
         this_url=listing.current_list_url(),
     )
 

@@ -1,7 +1,6 @@
 """Public pool page, grab and director assignment (S-16, S-17)."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Flask, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -20,7 +19,7 @@ from crm.core.listing import (
 from crm.core.menu import MenuItem, register_menu
 from crm.core.safe_redirect import is_local_path
 from crm.extensions import db
-from crm.org.models import Course
+from crm.org.models import course_options
 from crm.sales import bp, choices
 from crm.sales.pool import services as pool
 
@@ -63,7 +62,7 @@ def pool_page():
     consultants = pool.consultants_for_assignment() if can_assign else []
     return render_template(
         "sales/pool.html", page=page, query=query, filters=filters, courses=courses, today=today,
-        all_courses=db.session.scalars(sa.select(Course).order_by(Course.name)).all(),
+        all_courses=course_options(),
         consultants=consultants, can_assign=can_assign, since_date=pool.since_date, url_with=url_with,
         may_grab=pool.may_grab, can_grab=current_user.has_permission("sales.pool.grab"), user_id=current_user.id,
         sources=choices.SOURCE, reasons=choices.POOL_REASONS, genders=choices.GENDER,
