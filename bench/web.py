@@ -210,16 +210,12 @@ def refresh_dates(url: str) -> dict:
 def delete_entered(url: str, marker: str) -> int:
     """Remove the leads the lead-entry runs created (their names start with `marker`), with their rows.
 
-    Foreign-key triggers are skipped for this one transaction (session_replication_role): each
-    deleted lead would otherwise make PostgreSQL look for leads it referred, a scan of the whole
-    table per lead, as referred_by_id has no index. The rows that point at these leads (their
-    holdings, courses and audit entries) are deleted here explicitly; nothing else can point at
-    leads entered a minute ago by the benchmark.
+    The rows that point at these leads (their holdings, courses and audit entries) are deleted
+    first; the leads they referred, none, are found through ix_customers_referred_by_id.
     """
     import psycopg
 
     with psycopg.connect(url) as conn:
-        conn.execute("SET LOCAL session_replication_role = replica")
         ids = [r[0] for r in conn.execute("SELECT id FROM customers WHERE channel = 'form' AND name LIKE %s",
                                           (marker + "%",))]
         conn.execute("DELETE FROM customer_distributions WHERE customer_id = ANY(%s)", (ids,))

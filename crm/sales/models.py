@@ -80,6 +80,10 @@ class Customer(db.Model):
         sa.Index("ix_customers_pool_inquiry", "inquiry_date", "id",
                  postgresql_where=sa.text("status = 1 AND consultant_id IS NULL"),
                  sqlite_where=sa.text("status = 1 AND consultant_id IS NULL")),
+        # The leads a lead referred (deleting a lead sets their referrer to NULL): few, so partial.
+        sa.Index("ix_customers_referred_by_id", "referred_by_id",
+                 postgresql_where=sa.text("referred_by_id IS NOT NULL"),
+                 sqlite_where=sa.text("referred_by_id IS NOT NULL")),
         # PostgreSQL only: names by any part through pg_trgm (crm.sales.lead_search) on the stored
         # column name_grams and its GIN index ix_customers_name_grams (migrations issue15_0001/0002);
         # neither is mapped here (crm.extensions.DATABASE_ONLY) ...
