@@ -6,9 +6,10 @@ restarted job resumes exactly where the last committed batch ended (S-9).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,16 +18,14 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.core import audit, clock, uow
-from crm.core.xlsx import decode_escapes, open_sheet
-from crm.core.xlsx_rows import fast_reader_fits, iter_values, iter_values_fast
 from crm.extensions import db
 from crm.sales import choices
 from crm.sales.imports.columns import setting
+from crm.sales.imports.feed import AheadFeed, Batch, parsed_batches
 from crm.sales.imports.report import write_error_workbook
-from crm.sales.imports.rows import RowInvalid, RowParser, json_values
+from crm.sales.imports.rows import RowParser, json_values
 from crm.sales.imports.summary import allocated_counts, queue_summaries
-from crm.sales.imports.template import example_row_test
-from crm.sales.imports.workbook import SheetInfo, error_workbook_path, holds_value
+from crm.sales.imports.workbook import SheetInfo, error_workbook_path
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, customer_courses
 
 log = logging.getLogger(__name__)
@@ -103,51 +102,21 @@ class ImportRunner:
         self.today = clock.today()
         self.batch_size = max(1, setting("CRM_IMPORT_BATCH_SIZE"))
         self.pause = setting("CRM_IMPORT_BATCH_PAUSE_MS") / 1000
-        self.parser = RowParser(info.keys, self.today)
-        self.is_example = example_row_test(info.keys)
+        self.read_ahead = setting("CRM_IMPORT_READ_AHEAD") > 0
+        self.parser = RowParser(info.keys, self.today)  # used by the producer thread only, once built
         self.width = len(info.headers)
         self.seen: dict[tuple[str, str], int] = {}  # (field, value) -> first row number in the file
         self.added: list[tuple[str, str]] = []  # keys the batch being committed put in `seen`
         self.memo = import_memo(job.id)
-
-    # -- reading ------------------------------------------------------------------------------
-    def rows(self) -> Iterator[tuple[int, tuple, dict]]:
-        """(row number, cell values, {column: formula text} of formulas without a cached value)."""
-        first = self.info.header_row + 1
-        options = dict(min_row=first, max_row=self.info.last_row, max_col=self.width)
-        values_book, values_sheet, _names = open_sheet(self.path, self.info.sheet_name, data_only=True)
-        try:
-            if not self.info.has_formulas:
-                # The hot path: a compiled reader when the sheet fits in memory, else a lean streaming pass
-                # over the sheet XML (about 3x openpyxl's cell objects).
-                read = iter_values_fast if fast_reader_fits(self.path, values_sheet) else iter_values
-                for number, row in enumerate(read(self.path, values_sheet, **options), start=first):
-                    yield number, row, {}
-                return
-            values = values_sheet.iter_rows(values_only=True, **options)
-            # Only files with formulas lacking a stored result pay for a second pass: data_only=True reads
-            # such a formula as None, so the formula view tells those apart from blanks.
-            formula_book, formula_sheet, _names = open_sheet(self.path, self.info.sheet_name, data_only=False)
-            try:
-                cells = formula_sheet.iter_rows(**options)
-                for number, (row, formula_row) in enumerate(zip(values, cells), start=first):
-                    row = tuple(decode_escapes(value) if isinstance(value, str) else value for value in row)
-                    missing = {
-                        index: str(cell.value) for index, cell in enumerate(formula_row)
-                        if getattr(cell, "data_type", None) == "f" and index < len(row) and row[index] is None
-                    }
-                    yield number, row, missing
-            finally:
-                formula_book.close()
-        finally:
-            values_book.close()
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> bool:
         """Process every row after the resume point; False when another runner owns the job.
 
         The job's `processed_rows` counts rows that hold a value (blank rows between them are
-        neither counted nor imported), so it is also where a restarted run resumes.
+        neither counted nor imported), so it is also where a restarted run resumes. The rows are
+        read and parsed one batch ahead by a producer thread (crm.sales.imports.feed) while this
+        thread saves the current batch.
         """
         resume_at = self.processed
         rejected = set()
@@ -155,32 +124,19 @@ class ImportRunner:
             rejected = set(db.session.scalars(
                 sa.select(ImportRowError.row_number).where(ImportRowError.job_id == self.job_id)))
         db.session.commit()  # end the read transaction before the first batch writes
-        batch: list[tuple[int, tuple, dict]] = []
-        position = 0
-        for number, values, formulas in self.rows():
-            if not formulas and not holds_value(values):
-                continue
-            position += 1
-            if position <= resume_at:
-                if number not in rejected:
-                    self._remember(number, values)
-                continue
-            batch.append((number, values, formulas))
-            if len(batch) >= self.batch_size:
-                if not self.commit_batch(batch):
+        batches = parsed_batches(self.path, self.info, self.parser, self.batch_size, resume_at, rejected)
+        feed = AheadFeed(batches) if self.read_ahead else contextlib.closing(batches)
+        with feed as items:
+            for batch in items:
+                for number, identity in batch.remember:  # rows a previous run already imported
+                    for key in identity.items():
+                        self.seen.setdefault(key, number)
+                if batch.count and not self.commit_batch(batch):
                     return False
-                batch = []
-        if batch and not self.commit_batch(batch):
-            return False
         return True
 
-    def _remember(self, number: int, values: tuple) -> None:
-        """Rebuild the in-file duplicate index from a row a previous run already imported."""
-        for field, value in self.parser.identity(values).items():
-            self.seen.setdefault((field, value), number)
-
     # -- one batch ----------------------------------------------------------------------------
-    def commit_batch(self, batch: list[tuple[int, tuple, dict]]) -> bool:
+    def commit_batch(self, batch: Batch) -> bool:
         """Validate, dedupe, allocate and save one batch in one transaction (retried on deadlock)."""
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             self.added = []
@@ -195,26 +151,8 @@ class ImportRunner:
                 time.sleep(0.2 * attempt)
         return False
 
-    def _commit_batch(self, batch: list[tuple[int, tuple, dict]]) -> bool:
-        end = self.processed + len(batch)  # the batch holds the next rows with values, in order
-        errors: list[tuple[int, tuple, str, str]] = []
-        candidates: list[tuple[int, tuple, dict]] = []
-        for number, values, formulas in batch:
-            if self.is_example(values):  # the template's example row, left in
-                continue
-            try:
-                record = self.parser.parse(values, formulas)
-            except RowInvalid as error:
-                # The error workbook shows the row as the user wrote it: a formula as its text.
-                original = tuple(formulas.get(index, value) for index, value in enumerate(values))
-                errors.append((number, original, "invalid", str(error)))
-                continue
-            reason = self._repeated_in_file(number, record)
-            if reason:
-                errors.append((number, values, "duplicate", reason))
-                continue
-            candidates.append((number, values, record))
-
+    def _commit_batch(self, batch: Batch) -> bool:
+        end = self.processed + batch.count  # the batch holds the next rows with values, in order
         # The claim: this transaction owns rows (processed, end] or someone else already did them.
         claimed = db.session.execute(
             sa.update(ImportJob).where(ImportJob.id == self.job_id, ImportJob.processed_rows == self.processed)
@@ -230,20 +168,33 @@ class ImportRunner:
             # the planner then scans the whole table for each IN list; keep it on the indexes.
             db.session.execute(sa.text("SELECT set_config('enable_seqscan', 'off', true)"))
 
+        errors: list[tuple[int, tuple, str, str]] = []
         accepted = []
-        existing = self._existing_identities(candidates)
-        for number, values, record in candidates:
+        existing = self._existing_identities([row.record for row in batch.rows if row.record is not None])
+        # Row by row, in file order: a row is repeated only if an earlier row was accepted with the same
+        # key (`seen` holds accepted rows only), so the outcome does not depend on the batch size.
+        for row in batch.rows:
+            number, values, record = row.number, row.values, row.record
+            if record is None:
+                errors.append((number, row.original, "invalid", row.error))
+                continue
+            reason = self._repeated_in_file(record)
+            if reason:
+                errors.append((number, values, "duplicate", reason))
+                continue
             clash = next((f for f in IDENTITY_FIELDS if record[f] and (f, record[f]) in existing), None)
             if clash:
                 errors.append((number, values, "duplicate", self._exists_reason(clash, record[clash])))
-                self._forget(number, record)
                 continue
             referrer = record["referrer_qq"]
-            if referrer and ("qq", referrer) not in existing and self.seen.get(("qq", referrer), number) >= number:
+            if referrer and ("qq", referrer) not in existing and ("qq", referrer) not in self.seen:
                 errors.append((number, values, "invalid", _(
                     "Referred by (QQ) %(qq)s is not the QQ of an existing lead or of an earlier row.", qq=referrer)))
-                self._forget(number, record)
                 continue
+            for field in IDENTITY_FIELDS:
+                if record[field]:
+                    self.seen[(field, record[field])] = number
+                    self.added.append((field, record[field]))
             accepted.append((number, values, record))
 
         from crm.sales.allocation import allocate_or_pool, return_slots
@@ -280,36 +231,26 @@ class ImportRunner:
             time.sleep(self.pause)
         return True
 
-    def _repeated_in_file(self, number: int, record: dict) -> str | None:
+    def _repeated_in_file(self, record: dict) -> str | None:
         for field in IDENTITY_FIELDS:
             value = record[field]
             if value and (field, value) in self.seen:
                 return _("%(field)s %(value)s is repeated in this file (first on row %(row)s).",
                          field=field_label(field), value=value, row=self.seen[(field, value)])
-        for field in IDENTITY_FIELDS:
-            if record[field]:
-                self.seen[(field, record[field])] = number
-                self.added.append((field, record[field]))
         return None
-
-    def _forget(self, number: int, record: dict) -> None:
-        for field in IDENTITY_FIELDS:
-            if record[field] and self.seen.get((field, record[field])) == number:
-                del self.seen[(field, record[field])]
 
     @staticmethod
     def _exists_reason(field: str, value: str) -> str:
         return _("A lead with %(field)s %(value)s already exists.", field=field_label(field), value=value)
 
     @staticmethod
-    def _existing_identities(candidates) -> set[tuple[str, str]]:
-        """(field, value) of the candidates' QQs, phones, e-mails and referrer QQs that a lead already has.
+    def _existing_identities(records: list[dict]) -> set[tuple[str, str]]:
+        """(field, value) of the records' QQs, phones, e-mails and referrer QQs that a lead already has.
 
         One round trip for the batch: a UNION ALL of one keyed lookup per field.
         """
-        wanted = {field: {record[field] for _n, _v, record in candidates if record[field]}
-                  for field in IDENTITY_FIELDS}
-        wanted["qq"].update(record["referrer_qq"] for _n, _v, record in candidates if record["referrer_qq"])
+        wanted = {field: {record[field] for record in records if record[field]} for field in IDENTITY_FIELDS}
+        wanted["qq"].update(record["referrer_qq"] for record in records if record["referrer_qq"])
         lookups = [
             sa.select(sa.literal(field).label("field"), getattr(Customer, field).label("value"))
             .where(key_in(getattr(Customer, field), values))
