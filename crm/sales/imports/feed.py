@@ -40,7 +40,7 @@ class ParsedRow:
 
 @dataclass
 class Batch:
-    """The next `count` rows with values after the resume point, parsed (the template's example row left out)."""
+    """The next `count` rows with values after the resume point, parsed."""
 
     count: int = 0
     rows: list[ParsedRow] = field(default_factory=list)
@@ -87,21 +87,20 @@ def parsed_batches(path: Path, info: SheetInfo, parser: RowParser, batch_size: i
     batch = Batch()
     position = 0
     for number, values, formulas in sheet_rows(path, info):
-        if not formulas and not holds_value(values):
-            continue
+        if not formulas and not holds_value(values) or is_example(values):
+            continue  # blank, or the template's example row left in: neither counted nor imported
         position += 1
         if position <= resume_at:
             if number not in rejected:
                 batch.remember.append((number, parser.identity(values)))
             continue
         batch.count += 1
-        if not is_example(values):  # the template's example row, left in: counted, never imported
-            try:
-                batch.rows.append(ParsedRow(number, values, parser.parse(values, formulas)))
-            except RowInvalid as error:
-                # The error workbook shows the row as the user wrote it: a formula as its text.
-                original = tuple(formulas.get(index, value) for index, value in enumerate(values))
-                batch.rows.append(ParsedRow(number, values, error=str(error), original=original))
+        try:
+            batch.rows.append(ParsedRow(number, values, parser.parse(values, formulas)))
+        except RowInvalid as error:
+            # The error workbook shows the row as the user wrote it: a formula as its text.
+            original = tuple(formulas.get(index, value) for index, value in enumerate(values))
+            batch.rows.append(ParsedRow(number, values, error=str(error), original=original))
         if batch.count >= batch_size:
             yield batch
             batch = Batch()
