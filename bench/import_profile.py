@@ -138,6 +138,27 @@ def run(app, source: Path, expected: dict, args, url: str) -> None:
             written["s"] += time.perf_counter() - started
 
         runner.write_error_workbook = write_error_workbook
+        threads = {"saving": 0.0, "reading": 0.0}
+        real_commit, real_batches = runner.ImportRunner.commit_batch, runner.parsed_batches
+
+        def commit_batch(self, batch):
+            started = time.thread_time()
+            try:
+                return real_commit(self, batch)
+            finally:
+                threads["saving"] += time.thread_time() - started
+
+        def parsed_batches(*args, **kwargs):
+            batches = real_batches(*args, **kwargs)
+            while True:
+                started = time.thread_time()
+                batch = next(batches, None)
+                threads["reading"] += time.thread_time() - started
+                if batch is None:
+                    return
+                yield batch
+
+        runner.ImportRunner.commit_batch, runner.parsed_batches = commit_batch, parsed_batches
         profiler = None if args.no_profile else cProfile.Profile()
         backends = backend_cpu(url)
         wall, cpu = time.perf_counter(), time.process_time()
@@ -150,12 +171,14 @@ def run(app, source: Path, expected: dict, args, url: str) -> None:
               f"(batch {args.batch}); imported {job.imported}, invalid {job.invalid}, duplicates {job.duplicates}; "
               f"expected {expected}; of which the error workbook (after 'done') {written['s']:.2f} s", flush=True)
         used = {pid: seconds - backends.get(pid, 0.0) for pid, seconds in backend_cpu(url).items()}
-        print(f"PostgreSQL backends' CPU during the job: {sum(used.values()):.2f} s", flush=True)
+        print(f"PostgreSQL backends' CPU during the job: {sum(used.values()):.2f} s; CPU of the batches' saving "
+              f"{threads['saving']:.2f} s, of reading and parsing {threads['reading']:.2f} s", flush=True)
         if profiler:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
             stats.sort_stats("cumulative").print_stats(args.top)
             stats.sort_stats("tottime").print_stats(args.top)
+            stats.print_callees("_commit_batch|_insert_rows|bulk_insert")
             print(out.getvalue())
 
 

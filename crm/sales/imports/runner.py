@@ -55,35 +55,45 @@ def key_in(column, values) -> sa.ColumnElement[bool]:
 
 
 def bulk_insert(table: sa.Table, rows: list[dict]) -> None:
-    """Insert many rows in one go: COPY on PostgreSQL (the rows stream in the server's text format), else executemany.
+    """Insert many rows (dicts with the same keys) in one go; see `insert_tuples`."""
+    if rows:
+        names = list(rows[0])
+        insert_tuples(table, names, [[row[name] for name in names] for row in rows])
+
+
+def insert_tuples(table: sa.Table, names: list[str], rows: list) -> None:
+    """Insert rows given as value sequences in the order of `names`: COPY on PostgreSQL (the rows stream in
+    the server's text format), else executemany.
 
     A COPY that breaks a unique constraint raises sqlalchemy's IntegrityError, like an INSERT.
     """
     if not rows:
         return
     if not _postgresql():
-        db.session.execute(sa.insert(table), rows)
+        db.session.execute(sa.insert(table), [dict(zip(names, row)) for row in rows])
         return
     import psycopg
     from psycopg import sql
 
-    names = list(rows[0])
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(name) for name in names))
     connection = db.session.connection()  # in the session's transaction (and savepoint)
     try:
         with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            write = copy.write_row
             for row in rows:
-                copy.write_row([row[name] for name in names])
+                write(row)
     except psycopg.errors.IntegrityError as error:
         raise IntegrityError(str(statement), None, error) from error
 
 
 def next_ids(table: sa.Table, count: int) -> list[int]:
     """`count` fresh ids from a PostgreSQL table's id sequence, so rows can be copied with their ids known."""
-    sequence = sa.func.pg_get_serial_sequence(table.name, "id")
-    return list(db.session.scalars(sa.select(sa.func.nextval(sequence)).select_from(
-        sa.func.generate_series(1, count))))
+    connection = db.session.connection()  # in the session's transaction
+    with connection.connection.driver_connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                       (table.name, count))
+        return [new_id for (new_id,) in cursor.fetchall()]
 
 
 class ImportRunner:
@@ -182,7 +192,11 @@ class ImportRunner:
             if reason:
                 errors.append((number, values, "duplicate", reason))
                 continue
-            clash = next((f for f in IDENTITY_FIELDS if record[f] and (f, record[f]) in existing), None)
+            clash = None
+            for field in IDENTITY_FIELDS:
+                if record[field] and (field, record[field]) in existing:
+                    clash = field
+                    break
             if clash:
                 errors.append((number, values, "duplicate", self._exists_reason(clash, record[clash])))
                 continue
@@ -283,29 +297,36 @@ class ImportRunner:
                 lost.add(i)
         return lost
 
+    CUSTOMER_COLUMNS = [  # what an imported lead's row is written with (the rest are NULL or set later)
+        "qq", "name", "gender", "education", "graduation_school", "major", "experience", "work_status", "company",
+        "salary", "source", "phone", "email", "memo", "inquiry_date", "consultant_id", "received_on",
+        "last_follow_up_on", "pool_reason", "pool_since", "status", "channel", "created_by_id", "created_at"]
+    RECORD_COLUMNS = 15  # the first CUSTOMER_COLUMNS come from the row's record as they are
+
     def _insert_rows(self, pairs: list[tuple[dict, int | None]]) -> None:
-        now = clock.utcnow()
         table = Customer.__table__
-        values = [self._customer_values(record, consultant_id, now) for record, consultant_id in pairs]
+        record_keys = self.CUSTOMER_COLUMNS[:self.RECORD_COLUMNS]
+        today, constant = self.today, [choices.NOT_ENROLLED, "import", self.actor_id, clock.utcnow()]
+        assigned, unassigned = [today, today, None, None], [None, None, choices.POOL_UNASSIGNED, today]
+        rows = [[record[key] for key in record_keys] + [consultant_id]
+                + (unassigned if consultant_id is None else assigned) + constant
+                for record, consultant_id in pairs]
+        names = self.CUSTOMER_COLUMNS
         if _postgresql():  # ids first, then one COPY per table
-            for row, new_id in zip(values, next_ids(table, len(values))):
-                row["id"] = new_id
-            bulk_insert(table, values)
-            id_by_qq = {row["qq"]: row["id"] for row in values}
+            ids = next_ids(table, len(rows))
+            insert_tuples(table, ["id", *names], [[new_id, *row] for new_id, row in zip(ids, rows)])
         else:  # executemany, then the ids by QQ (unique)
-            bulk_insert(table, values)
+            insert_tuples(table, names, rows)
             id_by_qq = dict(db.session.execute(
-                sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, [row["qq"] for row in values]))).all())
-        ids = [id_by_qq[row["qq"]] for row in values]
-        links = [{"customer_id": cid, "course_id": course} for cid, (record, _c) in zip(ids, pairs)
-                 for course in record["course_ids"]]
-        bulk_insert(customer_courses, links)
-        history = [
-            {"customer_id": cid, "consultant_id": consultant_id, "started_on": self.today, "ended_on": None,
-             "status": choices.FOLLOWING, "origin": choices.ORIGIN_IMPORT, "memo": self.memo}
-            for cid, (_r, consultant_id) in zip(ids, pairs) if consultant_id is not None
-        ]
-        bulk_insert(CustomerDistribution.__table__, history)
+                sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, [row[0] for row in rows]))).all())
+            ids = [id_by_qq[row[0]] for row in rows]
+        insert_tuples(customer_courses, ["customer_id", "course_id"],
+                      [(cid, course) for cid, (record, _c) in zip(ids, pairs) for course in record["course_ids"]])
+        history = [(cid, consultant_id) for cid, (_r, consultant_id) in zip(ids, pairs) if consultant_id is not None]
+        opened = (self.today, choices.FOLLOWING, choices.ORIGIN_IMPORT, self.memo)
+        insert_tuples(CustomerDistribution.__table__,
+                      ["customer_id", "consultant_id", "started_on", "status", "origin", "memo"],
+                      [(cid, consultant_id, *opened) for cid, consultant_id in history])
         referrers = {record["referrer_qq"] for record, _c in pairs if record["referrer_qq"]}
         if referrers:
             id_of = dict(db.session.execute(
@@ -318,22 +339,6 @@ class ImportRunner:
                     .values(referred_by_id=sa.bindparam("rid")).execution_options(synchronize_session=False),
                     updates,
                 )
-
-    def _customer_values(self, record: dict, consultant_id: int | None, now) -> dict:
-        assigned = consultant_id is not None
-        return {
-            "qq": record["qq"], "name": record["name"], "gender": record["gender"],
-            "education": record["education"], "graduation_school": record["graduation_school"],
-            "major": record["major"], "experience": record["experience"], "work_status": record["work_status"],
-            "company": record["company"], "salary": record["salary"], "source": record["source"],
-            "referred_by_id": None, "phone": record["phone"], "email": record["email"], "memo": record["memo"],
-            "status": choices.NOT_ENROLLED, "consultant_id": consultant_id, "inquiry_date": record["inquiry_date"],
-            "received_on": self.today if assigned else None, "last_follow_up_on": self.today if assigned else None,
-            "last_lost_by_id": None,
-            "pool_reason": None if assigned else choices.POOL_UNASSIGNED,
-            "pool_since": None if assigned else self.today,
-            "channel": "import", "created_by_id": self.actor_id, "created_at": now,
-        }
 
     # -- the end ------------------------------------------------------------------------------
     def finish(self) -> list[int]:
