@@ -115,8 +115,9 @@ class ImportRunner:
         self.read_ahead = setting("CRM_IMPORT_READ_AHEAD") > 0
         self.parser = RowParser(info.keys, self.today)  # used by the producer thread only, once built
         self.width = len(info.headers)
-        self.seen: dict[tuple[str, str], int] = {}  # (field, value) -> first row number in the file
-        self.added: list[tuple[str, str]] = []  # keys the batch being committed put in `seen`
+        # Per identity field: value -> the row number of the accepted row that has it (the file's index).
+        self.seen: dict[str, dict[str, int]] = {field: {} for field in IDENTITY_FIELDS}
+        self.added: list[tuple[str, str]] = []  # (field, value) the batch being committed put in `seen`
         self.memo = import_memo(job.id)
 
     # -- the loop -----------------------------------------------------------------------------
@@ -139,8 +140,8 @@ class ImportRunner:
         with feed as items:
             for batch in items:
                 for number, identity in batch.remember:  # rows a previous run already imported
-                    for key in identity.items():
-                        self.seen.setdefault(key, number)
+                    for field, value in identity.items():
+                        self.seen[field].setdefault(value, number)
                 if batch.count and not self.commit_batch(batch):
                     return False
         return True
@@ -154,8 +155,8 @@ class ImportRunner:
                 return self._commit_batch(batch)
             except OperationalError:
                 db.session.rollback()
-                for key in self.added:  # this attempt's rows are not in the file's index after all
-                    self.seen.pop(key, None)
+                for field, value in self.added:  # this attempt's rows are not in the file's index after all
+                    self.seen[field].pop(value, None)
                 if attempt == BATCH_ATTEMPTS:
                     raise
                 time.sleep(0.2 * attempt)
@@ -183,32 +184,29 @@ class ImportRunner:
         existing = self._existing_identities([row.record for row in batch.rows if row.record is not None])
         # Row by row, in file order: a row is repeated only if an earlier row was accepted with the same
         # key (`seen` holds accepted rows only), so the outcome does not depend on the batch size.
+        seen, added = self.seen, self.added
         for row in batch.rows:
             number, values, record = row.number, row.values, row.record
             if record is None:
                 errors.append((number, row.original, "invalid", row.error))
                 continue
-            reason = self._repeated_in_file(record)
-            if reason:
+            keys = [(field, record[field]) for field in IDENTITY_FIELDS if record[field]]
+            reason = self._repeated_in_file(keys)
+            if reason is None:
+                clash = next((key for key in keys if key in existing), None)
+                if clash:
+                    reason = self._exists_reason(*clash)
+            if reason is not None:
                 errors.append((number, values, "duplicate", reason))
                 continue
-            clash = None
-            for field in IDENTITY_FIELDS:
-                if record[field] and (field, record[field]) in existing:
-                    clash = field
-                    break
-            if clash:
-                errors.append((number, values, "duplicate", self._exists_reason(clash, record[clash])))
-                continue
             referrer = record["referrer_qq"]
-            if referrer and ("qq", referrer) not in existing and ("qq", referrer) not in self.seen:
+            if referrer and ("qq", referrer) not in existing and referrer not in seen["qq"]:
                 errors.append((number, values, "invalid", _(
                     "Referred by (QQ) %(qq)s is not the QQ of an existing lead or of an earlier row.", qq=referrer)))
                 continue
-            for field in IDENTITY_FIELDS:
-                if record[field]:
-                    self.seen[(field, record[field])] = number
-                    self.added.append((field, record[field]))
+            for field, value in keys:
+                seen[field][value] = number
+            added.extend(keys)
             accepted.append((number, values, record))
 
         from crm.sales.allocation import allocate_or_pool, return_slots
@@ -245,12 +243,12 @@ class ImportRunner:
             time.sleep(self.pause)
         return True
 
-    def _repeated_in_file(self, record: dict) -> str | None:
-        for field in IDENTITY_FIELDS:
-            value = record[field]
-            if value and (field, value) in self.seen:
+    def _repeated_in_file(self, keys: list[tuple[str, str]]) -> str | None:
+        for field, value in keys:
+            first = self.seen[field].get(value)
+            if first is not None:
                 return _("%(field)s %(value)s is repeated in this file (first on row %(row)s).",
-                         field=field_label(field), value=value, row=self.seen[(field, value)])
+                         field=field_label(field), value=value, row=first)
         return None
 
     @staticmethod
