@@ -22,20 +22,37 @@ from flask_babel import get_locale, get_translations
 
 from crm.core.xlsx import decode_escapes, open_sheet
 from crm.core.xlsx_rows import fast_reader_fits, iter_values, iter_values_fast
-from crm.sales.imports.rows import RowInvalid, RowParser
+from crm.sales.imports.rows import RowInvalid, RowParser, json_values
 from crm.sales.imports.template import example_row_test
 from crm.sales.imports.workbook import SheetInfo, holds_value
+
+IDENTITY_FIELDS = ("qq", "phone", "email")
+# The columns of an imported lead's row that come from its record as they are (crm.sales.imports.runner).
+LEAD_KEYS = ("qq", "name", "gender", "education", "graduation_school", "major", "experience", "work_status",
+             "company", "salary", "source", "phone", "email", "memo", "inquiry_date")
 
 
 @dataclass
 class ParsedRow:
-    """One row with values: its cells, and either its lead record or why it is invalid."""
+    """One row with values: its cells, and either its lead record (with what saving it needs) or why it is invalid.
+
+    Everything here depends on the row alone, so the producer thread works it out while the
+    previous batch is being saved.
+    """
 
     number: int
     values: tuple
-    record: dict | None = None  # None: invalid (see `error`) or the template's example row
+    record: dict | None = None  # None: invalid (see `error`)
     error: str | None = None
-    original: tuple | None = None  # the cells as the user wrote them (a formula as its text), when invalid
+    error_json: str | None = None  # the cells as the user wrote them (a formula as its text), as JSON, when invalid
+    keys: list[tuple[str, str]] = field(default_factory=list)  # (field, value) of its QQ, phone and e-mail
+    lead: list | None = None  # the values of LEAD_KEYS
+
+
+def parsed_row(number: int, values: tuple, record: dict) -> ParsedRow:
+    """A valid row with its identity keys and lead values worked out."""
+    return ParsedRow(number, values, record, keys=[(key, record[key]) for key in IDENTITY_FIELDS if record[key]],
+                     lead=[record[key] for key in LEAD_KEYS])
 
 
 @dataclass
@@ -84,6 +101,7 @@ def parsed_batches(path: Path, info: SheetInfo, parser: RowParser, batch_size: i
                    rejected: set[int]) -> Iterator[Batch]:
     """The sheet's rows with values in batches of `batch_size`, parsed; the first `resume_at` only remembered."""
     is_example = example_row_test(info.keys)
+    width = len(info.headers)
     batch = Batch()
     position = 0
     for number, values, formulas in sheet_rows(path, info):
@@ -96,11 +114,11 @@ def parsed_batches(path: Path, info: SheetInfo, parser: RowParser, batch_size: i
             continue
         batch.count += 1
         try:
-            batch.rows.append(ParsedRow(number, values, parser.parse(values, formulas)))
+            batch.rows.append(parsed_row(number, values, parser.parse(values, formulas)))
         except RowInvalid as error:
             # The error workbook shows the row as the user wrote it: a formula as its text.
             original = tuple(formulas.get(index, value) for index, value in enumerate(values))
-            batch.rows.append(ParsedRow(number, values, error=str(error), original=original))
+            batch.rows.append(ParsedRow(number, values, error=str(error), error_json=json_values(original, width)))
         if batch.count >= batch_size:
             yield batch
             batch = Batch()

@@ -21,7 +21,7 @@ from crm.core import audit, clock, uow
 from crm.extensions import db
 from crm.sales import choices
 from crm.sales.imports.columns import setting
-from crm.sales.imports.feed import AheadFeed, Batch, parsed_batches
+from crm.sales.imports.feed import IDENTITY_FIELDS, LEAD_KEYS, AheadFeed, Batch, ParsedRow, parsed_batches
 from crm.sales.imports.report import write_error_workbook
 from crm.sales.imports.rows import RowParser, json_values
 from crm.sales.imports.summary import allocated_counts, queue_summaries
@@ -38,7 +38,6 @@ def import_memo(job_id: int) -> str:
     return f"{choices.ORIGIN[choices.ORIGIN_IMPORT]} #{job_id}"
 
 
-IDENTITY_FIELDS = ("qq", "phone", "email")
 BATCH_ATTEMPTS = 3  # deadlocks / "database is locked" are retried a few times, then the task retries
 
 
@@ -179,35 +178,36 @@ class ImportRunner:
             # the planner then scans the whole table for each IN list; keep it on the indexes.
             db.session.execute(sa.text("SELECT set_config('enable_seqscan', 'off', true)"))
 
-        errors: list[tuple[int, tuple, str, str]] = []
-        accepted = []
+        errors: list[tuple[int, str, str, str]] = []  # row number, kind, reason, cells as JSON
+        accepted: list[ParsedRow] = []
         existing = self._existing_identities([row.record for row in batch.rows if row.record is not None])
         # Row by row, in file order: a row is repeated only if an earlier row was accepted with the same
         # key (`seen` holds accepted rows only), so the outcome does not depend on the batch size.
         seen, added = self.seen, self.added
         for row in batch.rows:
-            number, values, record = row.number, row.values, row.record
+            number, record = row.number, row.record
             if record is None:
-                errors.append((number, row.original, "invalid", row.error))
+                errors.append((number, "invalid", row.error, row.error_json))
                 continue
-            keys = [(field, record[field]) for field in IDENTITY_FIELDS if record[field]]
+            keys = row.keys
             reason = self._repeated_in_file(keys)
             if reason is None:
                 clash = next((key for key in keys if key in existing), None)
                 if clash:
                     reason = self._exists_reason(*clash)
             if reason is not None:
-                errors.append((number, values, "duplicate", reason))
+                errors.append((number, "duplicate", reason, json_values(row.values, self.width)))
                 continue
             referrer = record["referrer_qq"]
             if referrer and ("qq", referrer) not in existing and referrer not in seen["qq"]:
-                errors.append((number, values, "invalid", _(
-                    "Referred by (QQ) %(qq)s is not the QQ of an existing lead or of an earlier row.", qq=referrer)))
+                errors.append((number, "invalid", _(
+                    "Referred by (QQ) %(qq)s is not the QQ of an existing lead or of an earlier row.", qq=referrer),
+                    json_values(row.values, self.width)))
                 continue
             for field, value in keys:
                 seen[field][value] = number
             added.extend(keys)
-            accepted.append((number, values, record))
+            accepted.append(row)
 
         from crm.sales.allocation import allocate_or_pool, return_slots
 
@@ -216,21 +216,20 @@ class ImportRunner:
         uow.after_rollback(lambda: return_slots(slots))
         lost = self._insert(accepted, slots)
         for index in lost:
-            number, values, record = accepted[index]
-            field = next(f for f in IDENTITY_FIELDS if record[f])
-            errors.append((number, values, "duplicate", self._exists_reason(field, record[field])))
+            row = accepted[index]
+            reason = self._exists_reason(*row.keys[0])
+            errors.append((row.number, "duplicate", reason, json_values(row.values, self.width)))
         bulk_insert(ImportRowError.__table__, [
-            {"job_id": self.job_id, "row_number": number, "kind": kind,
-             "values": json_values(values, self.width), "reason": reason}
-            for number, values, kind, reason in errors
+            {"job_id": self.job_id, "row_number": number, "kind": kind, "values": cells, "reason": reason}
+            for number, kind, reason, cells in errors
         ])
         saved = [slots[i] for i in range(len(accepted)) if i not in lost]
         db.session.execute(
             sa.update(ImportJob).where(ImportJob.id == self.job_id).values(
                 imported=ImportJob.imported + len(saved),
                 unassigned=ImportJob.unassigned + sum(1 for slot in saved if slot is None),
-                duplicates=ImportJob.duplicates + sum(1 for e in errors if e[2] == "duplicate"),
-                invalid=ImportJob.invalid + sum(1 for e in errors if e[2] == "invalid"),
+                duplicates=ImportJob.duplicates + sum(1 for e in errors if e[1] == "duplicate"),
+                invalid=ImportJob.invalid + sum(1 for e in errors if e[1] == "invalid"),
             )
         )
         uow.commit()
@@ -279,10 +278,10 @@ class ImportRunner:
         if not accepted:
             return set()
         # The same key order in every import keeps two concurrent imports from deadlocking.
-        order = sorted(range(len(accepted)), key=lambda i: accepted[i][2]["qq"])
+        order = sorted(range(len(accepted)), key=lambda i: accepted[i].lead[0])  # by QQ
         try:
             with db.session.begin_nested():
-                self._insert_rows([(accepted[i][2], slots[i]) for i in order])
+                self._insert_rows([(accepted[i], slots[i]) for i in order])
             return set()
         except IntegrityError:
             pass
@@ -290,25 +289,21 @@ class ImportRunner:
         for i in order:
             try:
                 with db.session.begin_nested():
-                    self._insert_rows([(accepted[i][2], slots[i])])
+                    self._insert_rows([(accepted[i], slots[i])])
             except IntegrityError:
                 lost.add(i)
         return lost
 
     CUSTOMER_COLUMNS = [  # what an imported lead's row is written with (the rest are NULL or set later)
-        "qq", "name", "gender", "education", "graduation_school", "major", "experience", "work_status", "company",
-        "salary", "source", "phone", "email", "memo", "inquiry_date", "consultant_id", "received_on",
-        "last_follow_up_on", "pool_reason", "pool_since", "status", "channel", "created_by_id", "created_at"]
-    RECORD_COLUMNS = 15  # the first CUSTOMER_COLUMNS come from the row's record as they are
+        *LEAD_KEYS, "consultant_id", "received_on", "last_follow_up_on", "pool_reason", "pool_since", "status",
+        "channel", "created_by_id", "created_at"]
 
-    def _insert_rows(self, pairs: list[tuple[dict, int | None]]) -> None:
+    def _insert_rows(self, pairs: list[tuple[ParsedRow, int | None]]) -> None:
         table = Customer.__table__
-        record_keys = self.CUSTOMER_COLUMNS[:self.RECORD_COLUMNS]
         today, constant = self.today, [choices.NOT_ENROLLED, "import", self.actor_id, clock.utcnow()]
         assigned, unassigned = [today, today, None, None], [None, None, choices.POOL_UNASSIGNED, today]
-        rows = [[record[key] for key in record_keys] + [consultant_id]
-                + (unassigned if consultant_id is None else assigned) + constant
-                for record, consultant_id in pairs]
+        rows = [row.lead + [consultant_id] + (unassigned if consultant_id is None else assigned) + constant
+                for row, consultant_id in pairs]
         names = self.CUSTOMER_COLUMNS
         if _postgresql():  # ids first, then one COPY per table
             ids = next_ids(table, len(rows))
@@ -319,18 +314,18 @@ class ImportRunner:
                 sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, [row[0] for row in rows]))).all())
             ids = [id_by_qq[row[0]] for row in rows]
         insert_tuples(customer_courses, ["customer_id", "course_id"],
-                      [(cid, course) for cid, (record, _c) in zip(ids, pairs) for course in record["course_ids"]])
+                      [(cid, course) for cid, (row, _c) in zip(ids, pairs) for course in row.record["course_ids"]])
         history = [(cid, consultant_id) for cid, (_r, consultant_id) in zip(ids, pairs) if consultant_id is not None]
         opened = (self.today, choices.FOLLOWING, choices.ORIGIN_IMPORT, self.memo)
         insert_tuples(CustomerDistribution.__table__,
                       ["customer_id", "consultant_id", "started_on", "status", "origin", "memo"],
                       [(cid, consultant_id, *opened) for cid, consultant_id in history])
-        referrers = {record["referrer_qq"] for record, _c in pairs if record["referrer_qq"]}
+        referrers = {row.record["referrer_qq"] for row, _c in pairs if row.record["referrer_qq"]}
         if referrers:
             id_of = dict(db.session.execute(
                 sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, referrers))).all())
-            updates = [{"cid": cid, "rid": id_of[record["referrer_qq"]]} for cid, (record, _c) in zip(ids, pairs)
-                       if record["referrer_qq"] in id_of]
+            updates = [{"cid": cid, "rid": id_of[row.record["referrer_qq"]]} for cid, (row, _c) in zip(ids, pairs)
+                       if row.record["referrer_qq"] in id_of]
             if updates:
                 db.session.execute(
                     sa.update(table).where(table.c.id == sa.bindparam("cid"))
