@@ -1,6 +1,6 @@
 """Profile the import job in-process on PostgreSQL: where a 100,000-row file's time goes.
 
-Usage: .venv/bin/python -m bench.import_profile [--rows 100000] [--batch 500] [--top 40] [--no-profile]
+Usage: .venv/bin/python -m bench.import_profile [--rows 100000] [--batch 2000] [--top 40] [--no-profile]
 
 The workbook and the data are those of bench/import.py (5 % invalid, 5 % duplicates); the job is
 created as the confirm POST creates it and run by `run_import` in this process (no worker, no
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     """Generate, seed, create the job, run it (profiled), print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--read-ahead", type=int, default=1, help="CRM_IMPORT_READ_AHEAD (0: profile the parsing too)")
     parser.add_argument("--switch", type=float, help="sys.setswitchinterval for the run")

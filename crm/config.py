@@ -175,7 +175,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         # optional pause between batches to spare a busy database.
         "CRM_IMPORT_DIR": env.get("CRM_IMPORT_DIR", "").strip() or str(INSTANCE_DIR / "imports"),
         "CRM_IMPORT_MAX_ROWS": env_int("CRM_IMPORT_MAX_ROWS", 100_000, env, minimum=1),
-        "CRM_IMPORT_BATCH_SIZE": env_int("CRM_IMPORT_BATCH_SIZE", 500, env, minimum=1),
+        "CRM_IMPORT_BATCH_SIZE": env_int("CRM_IMPORT_BATCH_SIZE", 2000, env, minimum=1),
         "CRM_IMPORT_MAX_UNCOMPRESSED_BYTES": env_int("CRM_IMPORT_MAX_UNCOMPRESSED_BYTES", 512 * 1024 * 1024, env,
                                                      minimum=1024),
         "CRM_IMPORT_MAX_RATIO": env_int("CRM_IMPORT_MAX_RATIO", 200, env, minimum=1),
