@@ -75,3 +75,28 @@ def test_required_cells_are_reported_before_invalid_ones(parser):
     with pytest.raises(RowInvalid) as error:
         parser.parse(tuple(cells.get(key) for key in keys))
     assert str(error.value) == "姓名 (Name) 为必填项。"  # name before source; the gender is not looked at
+
+
+def test_a_column_of_distinct_cells_stops_being_tabled_with_the_same_results(parser):
+    keys = [column.key for column in COLUMNS]
+
+    def row(n):
+        cells = {"qq": str(10000000 + n), "name": "张三", "gender": "男", "source": "官方网站", "memo": f"第 {n} 行"}
+        return tuple(cells.get(key) for key in keys)
+
+    records = [parser.parse(row(n)) for n in range(1500)]
+    assert parser.known["memo"] is None  # every memo differs: no longer remembered
+    assert len(parser.known["gender"]) == 1  # the choices still are
+    assert [record["memo"] for record in records] == [f"第 {n} 行" for n in range(1500)]
+    with pytest.raises(RowInvalid):  # still checked
+        parser.parse(tuple("a\x00b" if key == "memo" else value for key, value in zip(keys, row(1500))))
+
+
+def test_the_control_character_check_is_unicode_category_cc():
+    import sys
+    import unicodedata
+
+    differ = [code for code in range(sys.maxunicode + 1)
+              if (unicodedata.category(chr(code)) == "Cc" and chr(code) not in "\t\n\r")
+              != bool(fields.TEXT_CONTROL_RE.search(chr(code)))]
+    assert differ == []

@@ -98,6 +98,7 @@ def parse_date(key: str, value: object, today: dt.date) -> dt.date:
 SIMPLE_LOCAL = re.compile(r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*")
 UNIQUE_KINDS = frozenset({"qq", "referrer", "phone", "email"})  # a lead's own contacts: rarely repeated
 KNOWN_VALUES_MAX = 50_000
+UNTABLED_AFTER = 1000  # distinct cells of a column before it may be found not worth tabling
 COLUMN_KEYS = tuple(column.key for column in COLUMNS)
 
 
@@ -115,8 +116,9 @@ class RowParser:
         # A sheet repeats its choices, dates, courses and many texts row after row: each distinct cell is
         # checked once, in a table per column (a text cell is its own key, another value is keyed with its
         # type: 1, 1.0 and True are different cells). Bounded: all emptied when they hold KNOWN_VALUES_MAX.
-        self.known: dict[str, dict] = {column.key: {} for column in COLUMNS if column.kind not in UNIQUE_KINDS}
+        self.known: dict[str, dict | None] = {column.key: {} for column in COLUMNS if column.kind not in UNIQUE_KINDS}
         self.known_count = 0
+        self.rows_seen = 0
         # Per column of COLUMNS, in order: (sheet column or None, the column, its table or None, required).
         self.steps = [(index, column, self.known.get(column.key), column.key in REQUIRED_KEYS)
                       for index, column in zip(self.plan, COLUMNS)]
@@ -130,6 +132,7 @@ class RowParser:
                     raise RowInvalid(_("%(column)s holds a formula without a calculated value; open the file in "
                                        "Excel, save it, and upload it again (or paste the values).",
                                        column=_label(key)))
+        self.rows_seen += 1
         size = len(values)
         found = []
         missing = None  # the first required column (in COLUMNS order) without a value
@@ -154,18 +157,29 @@ class RowParser:
                     result = (True, self._check_value(column, value))
                 except RowInvalid as error:
                     result = (False, str(error))
-                if self.known_count >= KNOWN_VALUES_MAX:
-                    for table in self.known.values():
-                        table.clear()
-                    self.known_count = 0
-                known[key] = result
-                self.known_count += 1
+                self._table(column.key, known, key, result)
             if not result[0]:
                 raise RowInvalid(result[1])
             record[column.key] = list(result[1]) if isinstance(result[1], list) else result[1]
         record["course_ids"] = record.pop("courses") or []
         record["inquiry_date"] = record["inquiry_date"] or self.today
         return record
+
+    def _table(self, name: str, known: dict, key, result: tuple) -> None:
+        """Remember a checked cell; a column whose cells hardly repeat (a memo, say) stops being tabled."""
+        if len(known) >= UNTABLED_AFTER and len(known) * 10 > self.rows_seen * 9:
+            self.known[name] = None  # more than 90 % distinct so far: checking is cheaper than remembering
+            self.steps = [(index, column, self.known.get(column.key), required)
+                          for index, column, _known, required in self.steps]
+            self.known_count -= len(known)
+            return
+        if self.known_count >= KNOWN_VALUES_MAX:
+            for table in self.known.values():
+                if table is not None:
+                    table.clear()
+            self.known_count = 0
+        known[key] = result
+        self.known_count += 1
 
     def identity(self, values: tuple) -> dict[str, str]:
         """The normalised QQ / phone / e-mail of a row, skipping any that do not parse."""

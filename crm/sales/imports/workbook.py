@@ -206,7 +206,10 @@ def preview_rows(path: Path, info: SheetInfo, count: int = PREVIEW_ROWS) -> list
 
 def holds_value(row: tuple) -> bool:
     """Whether a row has a cell that is not blank (spaces are blank), as the row count and the job see it."""
-    return any(value is not None and (not isinstance(value, str) or value.strip()) for value in row)
+    for value in row:  # a loop, not any(): called for every row of an import
+        if value is not None and (not isinstance(value, str) or value.strip()):
+            return True
+    return False
 
 
 def create_job(source: Path, filename: str, actor_id: int | None, *, keep_source: bool = False,
