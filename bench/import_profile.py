@@ -138,15 +138,16 @@ def run(app, source: Path, expected: dict, args, url: str) -> None:
             written["s"] += time.perf_counter() - started
 
         runner.write_error_workbook = write_error_workbook
-        threads = {"saving": 0.0, "reading": 0.0}
+        threads = {"saving": 0.0, "reading": 0.0, "saving_wall": 0.0}
         real_commit, real_batches = runner.ImportRunner.commit_batch, runner.parsed_batches
 
         def commit_batch(self, batch):
-            started = time.thread_time()
+            started, wall_started = time.thread_time(), time.perf_counter()
             try:
                 return real_commit(self, batch)
             finally:
                 threads["saving"] += time.thread_time() - started
+                threads["saving_wall"] += time.perf_counter() - wall_started
 
         def parsed_batches(*args, **kwargs):
             batches = real_batches(*args, **kwargs)
@@ -172,7 +173,8 @@ def run(app, source: Path, expected: dict, args, url: str) -> None:
               f"expected {expected}; of which the error workbook (after 'done') {written['s']:.2f} s", flush=True)
         used = {pid: seconds - backends.get(pid, 0.0) for pid, seconds in backend_cpu(url).items()}
         print(f"PostgreSQL backends' CPU during the job: {sum(used.values()):.2f} s; CPU of the batches' saving "
-              f"{threads['saving']:.2f} s, of reading and parsing {threads['reading']:.2f} s", flush=True)
+              f"{threads['saving']:.2f} s (wall {threads['saving_wall']:.2f} s), of reading and parsing "
+              f"{threads['reading']:.2f} s", flush=True)
         if profiler:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
