@@ -127,6 +127,7 @@ def test_a_kill_between_read_ahead_batches_resumes_exactly(app, tmp_path, monkey
     """Batches parsed ahead of the kill are not counted: the resume point is the last committed batch."""
     consultants(2)
     monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", 7)
+    monkeypatch.setitem(app.config, "CRM_IMPORT_READ_AHEAD", 1)
     rows = mixed_rows()
     reference = new_job(tmp_path, rows, name="reference.xlsx")
     run(reference.id)
@@ -168,6 +169,7 @@ def test_a_kill_between_read_ahead_batches_resumes_exactly(app, tmp_path, monkey
 def test_a_reading_error_in_the_thread_fails_the_job_and_ends_the_thread(app, tmp_path, monkeypatch):
     consultants(1)
     monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", 2)
+    monkeypatch.setitem(app.config, "CRM_IMPORT_READ_AHEAD", 1)
     job = new_job(tmp_path, [lead_row() for _ in range(6)])
     real = feed.sheet_rows
 
@@ -188,6 +190,7 @@ def test_a_reading_error_in_the_thread_fails_the_job_and_ends_the_thread(app, tm
 def test_a_runner_that_loses_its_claim_stops_its_thread(app, tmp_path, monkeypatch):
     consultants(1)
     monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", 1)
+    monkeypatch.setitem(app.config, "CRM_IMPORT_READ_AHEAD", 1)
     job = new_job(tmp_path, [lead_row() for _ in range(8)])
     real = ImportRunner.commit_batch
 
