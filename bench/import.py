@@ -1,6 +1,6 @@
 """Benchmark the Excel lead import (S-9) end to end on PostgreSQL with a real Celery worker.
 
-Usage: .venv/bin/python -m bench.import [--rows 100000] [--batch 500]
+Usage: .venv/bin/python -m bench.import [--rows 100000] [--batch 2000]
 
 A 100,000-row workbook with every template column is generated (5 % invalid
 rows, 5 % duplicates: half repeated inside the file, half already in the
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=2000)
     args = parser.parse_args(argv)
     os.environ.setdefault("CRM_ENV", "testing")
     os.environ.setdefault("REDIS_URL", REDIS_URL)

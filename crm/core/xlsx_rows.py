@@ -149,16 +149,20 @@ def iter_values_fast(archive_path: Path, sheet, *, min_row: int, max_row: int | 
         data = workbook.get_sheet_by_name(sheet.title)
         top, left = data.start or (0, 0)
 
+        date, datetime, midnight = dt.date, dt.datetime, dt.time()
+
         def convert(cells) -> tuple:
             values = [None] * left + cells[:max_col - left] if left else cells[:max_col]
             for index, value in enumerate(values):
-                if value == "":
-                    values[index] = None
-                elif isinstance(value, float):
+                kind = value.__class__  # calamine gives exactly str, float, int, bool, date, datetime, time, timedelta
+                if kind is str:
+                    if not value:
+                        values[index] = None
+                elif kind is float:
                     if value.is_integer() and abs(value) < 1e16:
                         values[index] = int(value)
-                elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-                    values[index] = dt.datetime.combine(value, dt.time())
+                elif kind is date:
+                    values[index] = datetime.combine(value, midnight)
             values.extend([None] * (max_col - len(values)))
             return tuple(values)
 

@@ -116,7 +116,7 @@ class CustomerDistribution(db.Model):
     origin: Mapped[str] = mapped_column(sa.String(16))
     memo: Mapped[str | None] = mapped_column(sa.String(255))
     # The reclaim run that closed this holding (S-15): its summary e-mail links to exactly these rows.
-    reclaim_run: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    reclaim_run: Mapped[str | None] = mapped_column(sa.String(32))
 
     customer: Mapped[Customer] = relationship()
     consultant: Mapped[User] = relationship()
@@ -130,6 +130,10 @@ class CustomerDistribution(db.Model):
             postgresql_where=sa.text("status = 1"), sqlite_where=sa.text("status = 1"),
         ),
         sa.Index("ix_customer_distributions_consultant_status", "consultant_id", "status"),
+        # Only closed-by-a-reclaim rows are indexed (issue14_0002): open holdings, written by the
+        # thousand by an import, add no entry.
+        sa.Index("ix_customer_distributions_reclaim_run", "reclaim_run",
+                 postgresql_where=sa.text("reclaim_run IS NOT NULL"), sqlite_where=sa.text("reclaim_run IS NOT NULL")),
     )
 
 

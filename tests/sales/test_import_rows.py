@@ -44,13 +44,59 @@ def test_email_shortcut_agrees_for_any_local_part(parser, local, domain):
     assert outcome(parser._email, text) == outcome(fields.normalise_email, text)
 
 
-def test_repeated_values_are_checked_once_with_the_same_result(parser):
-    gender = next(column for column in COLUMNS if column.key == "gender")
-    assert parser._parse_value(gender, "男") == parser._parse_value(gender, "男")
+def test_repeated_values_are_checked_once_with_the_same_result(parser, monkeypatch):
+    keys = [column.key for column in COLUMNS]
+
+    def row(**values):
+        cells = {"qq": "12345678", "name": "张三", "gender": "男", "source": "官方网站", **values}
+        return tuple(cells.get(key) for key in keys)
+
+    checked = []
+    real = parser._check_value
+    monkeypatch.setattr(parser, "_check_value", lambda column, value: (checked.append((column.key, value)),
+                                                                       real(column, value))[1])
+    assert parser.parse(row())["gender"] == parser.parse(row())["gender"]
+    assert checked.count(("gender", "男")) == 1 and checked.count(("qq", "12345678")) == 2  # contacts never tabled
     with pytest.raises(RowInvalid) as first:
-        parser._parse_value(gender, "未知")
+        parser.parse(row(gender="未知"))
     with pytest.raises(RowInvalid) as again:
-        parser._parse_value(gender, "未知")
-    assert str(first.value) == str(again.value)
-    assert parser._parse_value(gender, 1) == 1 and parser._parse_value(gender, 1.0) == 1
-    assert (("gender", str, "男") in parser.known) and (("gender", int, 1) in parser.known)
+        parser.parse(row(gender="未知"))
+    assert str(first.value) == str(again.value) and checked.count(("gender", "未知")) == 1
+    # 1, 1.0 and True are equal in Python but different cells: each is checked for itself.
+    assert parser.parse(row(gender=1))["gender"] == 1 and parser.parse(row(gender=1.0))["gender"] == 1
+    with pytest.raises(RowInvalid):
+        parser.parse(row(gender=True))
+    assert {"男", (int, 1), (float, 1.0), (bool, True)} <= set(parser.known["gender"])
+
+
+def test_required_cells_are_reported_before_invalid_ones(parser):
+    keys = [column.key for column in COLUMNS]
+    cells = {"qq": "12345678", "name": "  ", "gender": "未知", "source": None}
+    with pytest.raises(RowInvalid) as error:
+        parser.parse(tuple(cells.get(key) for key in keys))
+    assert str(error.value) == "姓名 (Name) 为必填项。"  # name before source; the gender is not looked at
+
+
+def test_a_column_of_distinct_cells_stops_being_tabled_with_the_same_results(parser):
+    keys = [column.key for column in COLUMNS]
+
+    def row(n):
+        cells = {"qq": str(10000000 + n), "name": "张三", "gender": "男", "source": "官方网站", "memo": f"第 {n} 行"}
+        return tuple(cells.get(key) for key in keys)
+
+    records = [parser.parse(row(n)) for n in range(1500)]
+    assert parser.known["memo"] is None  # every memo differs: no longer remembered
+    assert len(parser.known["gender"]) == 1  # the choices still are
+    assert [record["memo"] for record in records] == [f"第 {n} 行" for n in range(1500)]
+    with pytest.raises(RowInvalid):  # still checked
+        parser.parse(tuple("a\x00b" if key == "memo" else value for key, value in zip(keys, row(1500))))
+
+
+def test_the_control_character_check_is_unicode_category_cc():
+    import sys
+    import unicodedata
+
+    differ = [code for code in range(sys.maxunicode + 1)
+              if (unicodedata.category(chr(code)) == "Cc" and chr(code) not in "\t\n\r")
+              != bool(fields.TEXT_CONTROL_RE.search(chr(code)))]
+    assert differ == []

@@ -98,6 +98,7 @@ def parse_date(key: str, value: object, today: dt.date) -> dt.date:
 SIMPLE_LOCAL = re.compile(r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*")
 UNIQUE_KINDS = frozenset({"qq", "referrer", "phone", "email"})  # a lead's own contacts: rarely repeated
 KNOWN_VALUES_MAX = 50_000
+UNTABLED_AFTER = 1000  # distinct cells of a column before it may be found not worth tabling
 COLUMN_KEYS = tuple(column.key for column in COLUMNS)
 
 
@@ -110,12 +111,17 @@ class RowParser:
         # Per column of COLUMNS, the sheet column it is read from (the last one mapped to it), or None.
         column_of = {key: index for index, key in enumerate(keys) if key is not None}
         self.plan = [column_of.get(column.key) for column in COLUMNS]
-        self.required = [position for position, column in enumerate(COLUMNS) if column.key in REQUIRED_KEYS]
         self.courses = {name.casefold(): (course_id, name) for course_id, name in
                         db.session.execute(sa.select(Course.id, Course.name))}
         # A sheet repeats its choices, dates, courses and many texts row after row: each distinct cell is
-        # checked once. Bounded: emptied when full (columns of unique values only fill it).
-        self.known: dict[tuple, tuple[bool, object]] = {}
+        # checked once, in a table per column (a text cell is its own key, another value is keyed with its
+        # type: 1, 1.0 and True are different cells). Bounded: all emptied when they hold KNOWN_VALUES_MAX.
+        self.known: dict[str, dict | None] = {column.key: {} for column in COLUMNS if column.kind not in UNIQUE_KINDS}
+        self.known_count = 0
+        self.rows_seen = 0
+        # Per column of COLUMNS, in order: (sheet column or None, the column, its table or None, required).
+        self.steps = [(index, column, self.known.get(column.key), column.key in REQUIRED_KEYS)
+                      for index, column in zip(self.plan, COLUMNS)]
         self.domains: dict[str, str] = {}  # e-mail domain -> as the lead fields' rule writes it ("" refused)
 
     def parse(self, values: tuple, formula_columns: set[int] = frozenset()) -> dict:
@@ -126,19 +132,54 @@ class RowParser:
                     raise RowInvalid(_("%(column)s holds a formula without a calculated value; open the file in "
                                        "Excel, save it, and upload it again (or paste the values).",
                                        column=_label(key)))
+        self.rows_seen += 1
         size = len(values)
-        cells = [None if index is None or index >= size or is_blank(values[index]) else values[index]
-                 for index in self.plan]
-        for position in self.required:
-            if cells[position] is None:
-                raise RowInvalid(_("%(column)s is required.", column=_label(COLUMNS[position].key)))
+        found = []
+        missing = None  # the first required column (in COLUMNS order) without a value
+        for index, column, known, required in self.steps:
+            value = values[index] if index is not None and index < size else None
+            if value is None or (isinstance(value, str) and not value.strip()):
+                if required and missing is None:
+                    missing = column
+                continue
+            found.append((column, known, value))
+        if missing is not None:
+            raise RowInvalid(_("%(column)s is required.", column=_label(missing.key)))
         record = dict.fromkeys(COLUMN_KEYS)
-        for column, value in zip(COLUMNS, cells):
-            if value is not None:
-                record[column.key] = self._parse_value(column, value)
+        for column, known, value in found:
+            if known is None:  # a lead's own contacts: rarely repeated
+                record[column.key] = self._check_value(column, value)
+                continue
+            key = value if value.__class__ is str else (value.__class__, value)
+            result = known.get(key)
+            if result is None:
+                try:
+                    result = (True, self._check_value(column, value))
+                except RowInvalid as error:
+                    result = (False, str(error))
+                self._table(column.key, known, key, result)
+            if not result[0]:
+                raise RowInvalid(result[1])
+            record[column.key] = list(result[1]) if isinstance(result[1], list) else result[1]
         record["course_ids"] = record.pop("courses") or []
         record["inquiry_date"] = record["inquiry_date"] or self.today
         return record
+
+    def _table(self, name: str, known: dict, key, result: tuple) -> None:
+        """Remember a checked cell; a column whose cells hardly repeat (a memo, say) stops being tabled."""
+        if len(known) >= UNTABLED_AFTER and len(known) * 10 > self.rows_seen * 9:
+            self.known[name] = None  # more than 90 % distinct so far: checking is cheaper than remembering
+            self.steps = [(index, column, self.known.get(column.key), required)
+                          for index, column, _known, required in self.steps]
+            self.known_count -= len(known)
+            return
+        if self.known_count >= KNOWN_VALUES_MAX:
+            for table in self.known.values():
+                if table is not None:
+                    table.clear()
+            self.known_count = 0
+        known[key] = result
+        self.known_count += 1
 
     def identity(self, values: tuple) -> dict[str, str]:
         """The normalised QQ / phone / e-mail of a row, skipping any that do not parse."""
@@ -146,27 +187,10 @@ class RowParser:
         for index, key in enumerate(self.keys):
             if key in ("qq", "phone", "email") and index < len(values) and not is_blank(values[index]):
                 try:
-                    found[key] = self._parse_value(COLUMNS_BY_KEY[key], values[index])
+                    found[key] = self._check_value(COLUMNS_BY_KEY[key], values[index])
                 except RowInvalid:
                     continue
         return found
-
-    def _parse_value(self, column: Column, value: object):
-        if column.kind in UNIQUE_KINDS:
-            return self._check_value(column, value)
-        key = (column.key, type(value), value)
-        known = self.known.get(key)
-        if known is None:
-            try:
-                known = (True, self._check_value(column, value))
-            except RowInvalid as error:
-                known = (False, str(error))
-            if len(self.known) >= KNOWN_VALUES_MAX:
-                self.known.clear()
-            self.known[key] = known
-        if not known[0]:
-            raise RowInvalid(known[1])
-        return list(known[1]) if isinstance(known[1], list) else known[1]
 
     def _check_value(self, column: Column, value: object):
         kind = column.kind

@@ -6,9 +6,10 @@ restarted job resumes exactly where the last committed batch ended (S-9).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,16 +18,14 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.core import audit, clock, uow
-from crm.core.xlsx import decode_escapes, open_sheet
-from crm.core.xlsx_rows import fast_reader_fits, iter_values, iter_values_fast
 from crm.extensions import db
 from crm.sales import choices
 from crm.sales.imports.columns import setting
+from crm.sales.imports.feed import IDENTITY_FIELDS, LEAD_KEYS, AheadFeed, Batch, ParsedRow, parsed_batches
 from crm.sales.imports.report import write_error_workbook
-from crm.sales.imports.rows import RowInvalid, RowParser, json_values
+from crm.sales.imports.rows import RowParser, json_values
 from crm.sales.imports.summary import allocated_counts, queue_summaries
-from crm.sales.imports.template import example_row_test
-from crm.sales.imports.workbook import SheetInfo, error_workbook_path, holds_value
+from crm.sales.imports.workbook import SheetInfo, error_workbook_path
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, customer_courses
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,6 @@ def import_memo(job_id: int) -> str:
     return f"{choices.ORIGIN[choices.ORIGIN_IMPORT]} #{job_id}"
 
 
-IDENTITY_FIELDS = ("qq", "phone", "email")
 BATCH_ATTEMPTS = 3  # deadlocks / "database is locked" are retried a few times, then the task retries
 
 
@@ -56,35 +54,45 @@ def key_in(column, values) -> sa.ColumnElement[bool]:
 
 
 def bulk_insert(table: sa.Table, rows: list[dict]) -> None:
-    """Insert many rows in one go: COPY on PostgreSQL (the rows stream in the server's text format), else executemany.
+    """Insert many rows (dicts with the same keys) in one go; see `insert_tuples`."""
+    if rows:
+        names = list(rows[0])
+        insert_tuples(table, names, [[row[name] for name in names] for row in rows])
+
+
+def insert_tuples(table: sa.Table, names: list[str], rows: list) -> None:
+    """Insert rows given as value sequences in the order of `names`: COPY on PostgreSQL (the rows stream in
+    the server's text format), else executemany.
 
     A COPY that breaks a unique constraint raises sqlalchemy's IntegrityError, like an INSERT.
     """
     if not rows:
         return
     if not _postgresql():
-        db.session.execute(sa.insert(table), rows)
+        db.session.execute(sa.insert(table), [dict(zip(names, row)) for row in rows])
         return
     import psycopg
     from psycopg import sql
 
-    names = list(rows[0])
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(name) for name in names))
     connection = db.session.connection()  # in the session's transaction (and savepoint)
     try:
         with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            write = copy.write_row
             for row in rows:
-                copy.write_row([row[name] for name in names])
+                write(row)
     except psycopg.errors.IntegrityError as error:
         raise IntegrityError(str(statement), None, error) from error
 
 
 def next_ids(table: sa.Table, count: int) -> list[int]:
     """`count` fresh ids from a PostgreSQL table's id sequence, so rows can be copied with their ids known."""
-    sequence = sa.func.pg_get_serial_sequence(table.name, "id")
-    return list(db.session.scalars(sa.select(sa.func.nextval(sequence)).select_from(
-        sa.func.generate_series(1, count))))
+    connection = db.session.connection()  # in the session's transaction
+    with connection.connection.driver_connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                       (table.name, count))
+        return [new_id for (new_id,) in cursor.fetchall()]
 
 
 class ImportRunner:
@@ -103,51 +111,22 @@ class ImportRunner:
         self.today = clock.today()
         self.batch_size = max(1, setting("CRM_IMPORT_BATCH_SIZE"))
         self.pause = setting("CRM_IMPORT_BATCH_PAUSE_MS") / 1000
-        self.parser = RowParser(info.keys, self.today)
-        self.is_example = example_row_test(info.keys)
+        self.read_ahead = setting("CRM_IMPORT_READ_AHEAD") > 0
+        self.parser = RowParser(info.keys, self.today)  # used by the producer thread only, once built
         self.width = len(info.headers)
-        self.seen: dict[tuple[str, str], int] = {}  # (field, value) -> first row number in the file
-        self.added: list[tuple[str, str]] = []  # keys the batch being committed put in `seen`
+        # Per identity field: value -> the row number of the accepted row that has it (the file's index).
+        self.seen: dict[str, dict[str, int]] = {field: {} for field in IDENTITY_FIELDS}
+        self.added: list[tuple[str, str]] = []  # (field, value) the batch being committed put in `seen`
         self.memo = import_memo(job.id)
-
-    # -- reading ------------------------------------------------------------------------------
-    def rows(self) -> Iterator[tuple[int, tuple, dict]]:
-        """(row number, cell values, {column: formula text} of formulas without a cached value)."""
-        first = self.info.header_row + 1
-        options = dict(min_row=first, max_row=self.info.last_row, max_col=self.width)
-        values_book, values_sheet, _names = open_sheet(self.path, self.info.sheet_name, data_only=True)
-        try:
-            if not self.info.has_formulas:
-                # The hot path: a compiled reader when the sheet fits in memory, else a lean streaming pass
-                # over the sheet XML (about 3x openpyxl's cell objects).
-                read = iter_values_fast if fast_reader_fits(self.path, values_sheet) else iter_values
-                for number, row in enumerate(read(self.path, values_sheet, **options), start=first):
-                    yield number, row, {}
-                return
-            values = values_sheet.iter_rows(values_only=True, **options)
-            # Only files with formulas lacking a stored result pay for a second pass: data_only=True reads
-            # such a formula as None, so the formula view tells those apart from blanks.
-            formula_book, formula_sheet, _names = open_sheet(self.path, self.info.sheet_name, data_only=False)
-            try:
-                cells = formula_sheet.iter_rows(**options)
-                for number, (row, formula_row) in enumerate(zip(values, cells), start=first):
-                    row = tuple(decode_escapes(value) if isinstance(value, str) else value for value in row)
-                    missing = {
-                        index: str(cell.value) for index, cell in enumerate(formula_row)
-                        if getattr(cell, "data_type", None) == "f" and index < len(row) and row[index] is None
-                    }
-                    yield number, row, missing
-            finally:
-                formula_book.close()
-        finally:
-            values_book.close()
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> bool:
         """Process every row after the resume point; False when another runner owns the job.
 
         The job's `processed_rows` counts rows that hold a value (blank rows between them are
-        neither counted nor imported), so it is also where a restarted run resumes.
+        neither counted nor imported), so it is also where a restarted run resumes. The rows are
+        read and parsed one batch ahead by a producer thread (crm.sales.imports.feed) while this
+        thread saves the current batch.
         """
         resume_at = self.processed
         rejected = set()
@@ -155,32 +134,19 @@ class ImportRunner:
             rejected = set(db.session.scalars(
                 sa.select(ImportRowError.row_number).where(ImportRowError.job_id == self.job_id)))
         db.session.commit()  # end the read transaction before the first batch writes
-        batch: list[tuple[int, tuple, dict]] = []
-        position = 0
-        for number, values, formulas in self.rows():
-            if not formulas and not holds_value(values):
-                continue
-            position += 1
-            if position <= resume_at:
-                if number not in rejected:
-                    self._remember(number, values)
-                continue
-            batch.append((number, values, formulas))
-            if len(batch) >= self.batch_size:
-                if not self.commit_batch(batch):
+        batches = parsed_batches(self.path, self.info, self.parser, self.batch_size, resume_at, rejected)
+        feed = AheadFeed(batches) if self.read_ahead else contextlib.closing(batches)
+        with feed as items:
+            for batch in items:
+                for number, identity in batch.remember:  # rows a previous run already imported
+                    for field, value in identity.items():
+                        self.seen[field].setdefault(value, number)
+                if batch.count and not self.commit_batch(batch):
                     return False
-                batch = []
-        if batch and not self.commit_batch(batch):
-            return False
         return True
 
-    def _remember(self, number: int, values: tuple) -> None:
-        """Rebuild the in-file duplicate index from a row a previous run already imported."""
-        for field, value in self.parser.identity(values).items():
-            self.seen.setdefault((field, value), number)
-
     # -- one batch ----------------------------------------------------------------------------
-    def commit_batch(self, batch: list[tuple[int, tuple, dict]]) -> bool:
+    def commit_batch(self, batch: Batch) -> bool:
         """Validate, dedupe, allocate and save one batch in one transaction (retried on deadlock)."""
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             self.added = []
@@ -188,33 +154,15 @@ class ImportRunner:
                 return self._commit_batch(batch)
             except OperationalError:
                 db.session.rollback()
-                for key in self.added:  # this attempt's rows are not in the file's index after all
-                    self.seen.pop(key, None)
+                for field, value in self.added:  # this attempt's rows are not in the file's index after all
+                    self.seen[field].pop(value, None)
                 if attempt == BATCH_ATTEMPTS:
                     raise
                 time.sleep(0.2 * attempt)
         return False
 
-    def _commit_batch(self, batch: list[tuple[int, tuple, dict]]) -> bool:
-        end = self.processed + len(batch)  # the batch holds the next rows with values, in order
-        errors: list[tuple[int, tuple, str, str]] = []
-        candidates: list[tuple[int, tuple, dict]] = []
-        for number, values, formulas in batch:
-            if self.is_example(values):  # the template's example row, left in
-                continue
-            try:
-                record = self.parser.parse(values, formulas)
-            except RowInvalid as error:
-                # The error workbook shows the row as the user wrote it: a formula as its text.
-                original = tuple(formulas.get(index, value) for index, value in enumerate(values))
-                errors.append((number, original, "invalid", str(error)))
-                continue
-            reason = self._repeated_in_file(number, record)
-            if reason:
-                errors.append((number, values, "duplicate", reason))
-                continue
-            candidates.append((number, values, record))
-
+    def _commit_batch(self, batch: Batch) -> bool:
+        end = self.processed + batch.count  # the batch holds the next rows with values, in order
         # The claim: this transaction owns rows (processed, end] or someone else already did them.
         claimed = db.session.execute(
             sa.update(ImportJob).where(ImportJob.id == self.job_id, ImportJob.processed_rows == self.processed)
@@ -230,21 +178,36 @@ class ImportRunner:
             # the planner then scans the whole table for each IN list; keep it on the indexes.
             db.session.execute(sa.text("SELECT set_config('enable_seqscan', 'off', true)"))
 
-        accepted = []
-        existing = self._existing_identities(candidates)
-        for number, values, record in candidates:
-            clash = next((f for f in IDENTITY_FIELDS if record[f] and (f, record[f]) in existing), None)
-            if clash:
-                errors.append((number, values, "duplicate", self._exists_reason(clash, record[clash])))
-                self._forget(number, record)
+        errors: list[tuple[int, str, str, str]] = []  # row number, kind, reason, cells as JSON
+        accepted: list[ParsedRow] = []
+        existing = self._existing_identities([row.record for row in batch.rows if row.record is not None])
+        # Row by row, in file order: a row is repeated only if an earlier row was accepted with the same
+        # key (`seen` holds accepted rows only), so the outcome does not depend on the batch size.
+        seen, added = self.seen, self.added
+        for row in batch.rows:
+            number, record = row.number, row.record
+            if record is None:
+                errors.append((number, "invalid", row.error, row.error_json))
+                continue
+            keys = row.keys
+            reason = self._repeated_in_file(keys)
+            if reason is None:
+                clash = next((key for key in keys if key in existing), None)
+                if clash:
+                    reason = self._exists_reason(*clash)
+            if reason is not None:
+                errors.append((number, "duplicate", reason, json_values(row.values, self.width)))
                 continue
             referrer = record["referrer_qq"]
-            if referrer and ("qq", referrer) not in existing and self.seen.get(("qq", referrer), number) >= number:
-                errors.append((number, values, "invalid", _(
-                    "Referred by (QQ) %(qq)s is not the QQ of an existing lead or of an earlier row.", qq=referrer)))
-                self._forget(number, record)
+            if referrer and ("qq", referrer) not in existing and referrer not in seen["qq"]:
+                errors.append((number, "invalid", _(
+                    "Referred by (QQ) %(qq)s is not the QQ of an existing lead or of an earlier row.", qq=referrer),
+                    json_values(row.values, self.width)))
                 continue
-            accepted.append((number, values, record))
+            for field, value in keys:
+                seen[field][value] = number
+            added.extend(keys)
+            accepted.append(row)
 
         from crm.sales.allocation import allocate_or_pool, return_slots
 
@@ -253,21 +216,20 @@ class ImportRunner:
         uow.after_rollback(lambda: return_slots(slots))
         lost = self._insert(accepted, slots)
         for index in lost:
-            number, values, record = accepted[index]
-            field = next(f for f in IDENTITY_FIELDS if record[f])
-            errors.append((number, values, "duplicate", self._exists_reason(field, record[field])))
+            row = accepted[index]
+            reason = self._exists_reason(*row.keys[0])
+            errors.append((row.number, "duplicate", reason, json_values(row.values, self.width)))
         bulk_insert(ImportRowError.__table__, [
-            {"job_id": self.job_id, "row_number": number, "kind": kind,
-             "values": json_values(values, self.width), "reason": reason}
-            for number, values, kind, reason in errors
+            {"job_id": self.job_id, "row_number": number, "kind": kind, "values": cells, "reason": reason}
+            for number, kind, reason, cells in errors
         ])
         saved = [slots[i] for i in range(len(accepted)) if i not in lost]
         db.session.execute(
             sa.update(ImportJob).where(ImportJob.id == self.job_id).values(
                 imported=ImportJob.imported + len(saved),
                 unassigned=ImportJob.unassigned + sum(1 for slot in saved if slot is None),
-                duplicates=ImportJob.duplicates + sum(1 for e in errors if e[2] == "duplicate"),
-                invalid=ImportJob.invalid + sum(1 for e in errors if e[2] == "invalid"),
+                duplicates=ImportJob.duplicates + sum(1 for e in errors if e[1] == "duplicate"),
+                invalid=ImportJob.invalid + sum(1 for e in errors if e[1] == "invalid"),
             )
         )
         uow.commit()
@@ -280,36 +242,26 @@ class ImportRunner:
             time.sleep(self.pause)
         return True
 
-    def _repeated_in_file(self, number: int, record: dict) -> str | None:
-        for field in IDENTITY_FIELDS:
-            value = record[field]
-            if value and (field, value) in self.seen:
+    def _repeated_in_file(self, keys: list[tuple[str, str]]) -> str | None:
+        for field, value in keys:
+            first = self.seen[field].get(value)
+            if first is not None:
                 return _("%(field)s %(value)s is repeated in this file (first on row %(row)s).",
-                         field=field_label(field), value=value, row=self.seen[(field, value)])
-        for field in IDENTITY_FIELDS:
-            if record[field]:
-                self.seen[(field, record[field])] = number
-                self.added.append((field, record[field]))
+                         field=field_label(field), value=value, row=first)
         return None
-
-    def _forget(self, number: int, record: dict) -> None:
-        for field in IDENTITY_FIELDS:
-            if record[field] and self.seen.get((field, record[field])) == number:
-                del self.seen[(field, record[field])]
 
     @staticmethod
     def _exists_reason(field: str, value: str) -> str:
         return _("A lead with %(field)s %(value)s already exists.", field=field_label(field), value=value)
 
     @staticmethod
-    def _existing_identities(candidates) -> set[tuple[str, str]]:
-        """(field, value) of the candidates' QQs, phones, e-mails and referrer QQs that a lead already has.
+    def _existing_identities(records: list[dict]) -> set[tuple[str, str]]:
+        """(field, value) of the records' QQs, phones, e-mails and referrer QQs that a lead already has.
 
         One round trip for the batch: a UNION ALL of one keyed lookup per field.
         """
-        wanted = {field: {record[field] for _n, _v, record in candidates if record[field]}
-                  for field in IDENTITY_FIELDS}
-        wanted["qq"].update(record["referrer_qq"] for _n, _v, record in candidates if record["referrer_qq"])
+        wanted = {field: {record[field] for record in records if record[field]} for field in IDENTITY_FIELDS}
+        wanted["qq"].update(record["referrer_qq"] for record in records if record["referrer_qq"])
         lookups = [
             sa.select(sa.literal(field).label("field"), getattr(Customer, field).label("value"))
             .where(key_in(getattr(Customer, field), values))
@@ -326,10 +278,10 @@ class ImportRunner:
         if not accepted:
             return set()
         # The same key order in every import keeps two concurrent imports from deadlocking.
-        order = sorted(range(len(accepted)), key=lambda i: accepted[i][2]["qq"])
+        order = sorted(range(len(accepted)), key=lambda i: accepted[i].lead[0])  # by QQ
         try:
             with db.session.begin_nested():
-                self._insert_rows([(accepted[i][2], slots[i]) for i in order])
+                self._insert_rows([(accepted[i], slots[i]) for i in order])
             return set()
         except IntegrityError:
             pass
@@ -337,62 +289,49 @@ class ImportRunner:
         for i in order:
             try:
                 with db.session.begin_nested():
-                    self._insert_rows([(accepted[i][2], slots[i])])
+                    self._insert_rows([(accepted[i], slots[i])])
             except IntegrityError:
                 lost.add(i)
         return lost
 
-    def _insert_rows(self, pairs: list[tuple[dict, int | None]]) -> None:
-        now = clock.utcnow()
+    CUSTOMER_COLUMNS = [  # what an imported lead's row is written with (the rest are NULL or set later)
+        *LEAD_KEYS, "consultant_id", "received_on", "last_follow_up_on", "pool_reason", "pool_since", "status",
+        "channel", "created_by_id", "created_at"]
+
+    def _insert_rows(self, pairs: list[tuple[ParsedRow, int | None]]) -> None:
         table = Customer.__table__
-        values = [self._customer_values(record, consultant_id, now) for record, consultant_id in pairs]
+        today, constant = self.today, [choices.NOT_ENROLLED, "import", self.actor_id, clock.utcnow()]
+        assigned, unassigned = [today, today, None, None], [None, None, choices.POOL_UNASSIGNED, today]
+        rows = [row.lead + [consultant_id] + (unassigned if consultant_id is None else assigned) + constant
+                for row, consultant_id in pairs]
+        names = self.CUSTOMER_COLUMNS
         if _postgresql():  # ids first, then one COPY per table
-            for row, new_id in zip(values, next_ids(table, len(values))):
-                row["id"] = new_id
-            bulk_insert(table, values)
-            id_by_qq = {row["qq"]: row["id"] for row in values}
+            ids = next_ids(table, len(rows))
+            insert_tuples(table, ["id", *names], [[new_id, *row] for new_id, row in zip(ids, rows)])
         else:  # executemany, then the ids by QQ (unique)
-            bulk_insert(table, values)
+            insert_tuples(table, names, rows)
             id_by_qq = dict(db.session.execute(
-                sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, [row["qq"] for row in values]))).all())
-        ids = [id_by_qq[row["qq"]] for row in values]
-        links = [{"customer_id": cid, "course_id": course} for cid, (record, _c) in zip(ids, pairs)
-                 for course in record["course_ids"]]
-        bulk_insert(customer_courses, links)
-        history = [
-            {"customer_id": cid, "consultant_id": consultant_id, "started_on": self.today, "ended_on": None,
-             "status": choices.FOLLOWING, "origin": choices.ORIGIN_IMPORT, "memo": self.memo}
-            for cid, (_r, consultant_id) in zip(ids, pairs) if consultant_id is not None
-        ]
-        bulk_insert(CustomerDistribution.__table__, history)
-        referrers = {record["referrer_qq"] for record, _c in pairs if record["referrer_qq"]}
+                sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, [row[0] for row in rows]))).all())
+            ids = [id_by_qq[row[0]] for row in rows]
+        insert_tuples(customer_courses, ["customer_id", "course_id"],
+                      [(cid, course) for cid, (row, _c) in zip(ids, pairs) for course in row.record["course_ids"]])
+        history = [(cid, consultant_id) for cid, (_r, consultant_id) in zip(ids, pairs) if consultant_id is not None]
+        opened = (self.today, choices.FOLLOWING, choices.ORIGIN_IMPORT, self.memo)
+        insert_tuples(CustomerDistribution.__table__,
+                      ["customer_id", "consultant_id", "started_on", "status", "origin", "memo"],
+                      [(cid, consultant_id, *opened) for cid, consultant_id in history])
+        referrers = {row.record["referrer_qq"] for row, _c in pairs if row.record["referrer_qq"]}
         if referrers:
             id_of = dict(db.session.execute(
                 sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, referrers))).all())
-            updates = [{"cid": cid, "rid": id_of[record["referrer_qq"]]} for cid, (record, _c) in zip(ids, pairs)
-                       if record["referrer_qq"] in id_of]
+            updates = [{"cid": cid, "rid": id_of[row.record["referrer_qq"]]} for cid, (row, _c) in zip(ids, pairs)
+                       if row.record["referrer_qq"] in id_of]
             if updates:
                 db.session.execute(
                     sa.update(table).where(table.c.id == sa.bindparam("cid"))
                     .values(referred_by_id=sa.bindparam("rid")).execution_options(synchronize_session=False),
                     updates,
                 )
-
-    def _customer_values(self, record: dict, consultant_id: int | None, now) -> dict:
-        assigned = consultant_id is not None
-        return {
-            "qq": record["qq"], "name": record["name"], "gender": record["gender"],
-            "education": record["education"], "graduation_school": record["graduation_school"],
-            "major": record["major"], "experience": record["experience"], "work_status": record["work_status"],
-            "company": record["company"], "salary": record["salary"], "source": record["source"],
-            "referred_by_id": None, "phone": record["phone"], "email": record["email"], "memo": record["memo"],
-            "status": choices.NOT_ENROLLED, "consultant_id": consultant_id, "inquiry_date": record["inquiry_date"],
-            "received_on": self.today if assigned else None, "last_follow_up_on": self.today if assigned else None,
-            "last_lost_by_id": None,
-            "pool_reason": None if assigned else choices.POOL_UNASSIGNED,
-            "pool_since": None if assigned else self.today,
-            "channel": "import", "created_by_id": self.actor_id, "created_at": now,
-        }
 
     # -- the end ------------------------------------------------------------------------------
     def finish(self) -> list[int]:

@@ -35,11 +35,17 @@ def example_row_test(keys: list[str | None]) -> Callable[[tuple], bool]:
     marks = {key: index for index, key in enumerate(keys) if key in EXAMPLE_MARKS}  # the last column of a key
     if len(marks) < len(EXAMPLE_MARKS):
         return lambda values: False  # a missing column reads as "" and never matches
-    checks = [(index, EXAMPLE[key]) for key, index in marks.items()]
+    checks = [(marks[key], EXAMPLE[key]) for key in EXAMPLE_MARKS]  # the QQ first: it rules out other rows
 
     def test(values: tuple) -> bool:
         size = len(values)
-        return all(index < size and str(values[index] or "").strip() == expected for index, expected in checks)
+        for index, expected in checks:
+            if index >= size:
+                return False
+            value = values[index]
+            if value is None or (value != expected and str(value).strip() != expected):
+                return False
+        return True
 
     return test
 

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 
 from crm.core import uow
 from crm.core.errors import DomainError
-from crm.core.xlsx import check_archive, check_extension, open_sheet, refuse, scan_sheet
+from crm.core.xlsx import check_archive, check_extension, open_sheet, refuse
 from crm.core.xlsx_rows import iter_values
 from crm.extensions import db
 from crm.sales.imports.columns import (
@@ -28,6 +28,7 @@ from crm.sales.imports.columns import (
     map_headers,
     setting,
 )
+from crm.sales.imports.scan_cache import cached_scan
 from crm.sales.imports.template import is_example_row
 
 
@@ -40,8 +41,9 @@ def inspect_workbook(path: Path, *, sheet: str | None = None, header_row: int | 
     detected in the first rows) and `mapping` (column key per position; default by header name)
     are the preview's choices. `lenient` (the preview): columns that are missing, repeated or
     unknown are reported on the result (`header_problem`) instead of refused, so the user can map them.
-    Without `count_rows` (a job, counted at upload) the rows are not counted again unless the sheet has
-    formulas, and `last_row`/`data_rows` are None.
+    The sheet's row scan is remembered per file (crm.sales.imports.scan_cache): the preview, the confirm
+    and the job reuse the upload's. Without `count_rows` (a job, counted at upload) a file not in that
+    cache is not counted again unless the sheet has formulas, and `last_row`/`data_rows` are None.
     """
     check_archive(path, max_uncompressed=setting("CRM_IMPORT_MAX_UNCOMPRESSED_BYTES"),
                   max_ratio=setting("CRM_IMPORT_MAX_RATIO"))
@@ -56,7 +58,7 @@ def inspect_workbook(path: Path, *, sheet: str | None = None, header_row: int | 
         if worksheet is None:
             raise refuse(_("The workbook has no visible worksheet."))
         try:
-            scan = scan_sheet(path, worksheet, count_rows=count_rows)
+            scan = cached_scan(path, worksheet, count_rows=count_rows)
         except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError):
             raise refuse(_("The file is damaged or incomplete; it cannot be read as an .xlsx workbook.")) from None
         try:
@@ -73,14 +75,17 @@ def inspect_workbook(path: Path, *, sheet: str | None = None, header_row: int | 
         if not header or all(clean_header(value) == "" for value in header):
             raise refuse(_("No column headers were found in the first %(rows)s rows of the sheet \"%(sheet)s\"; "
                            "row %(row)s is empty.", rows=HEADER_SEARCH_ROWS, sheet=worksheet.title, row=header_row))
+        header = _trim_trailing_blanks(header)
+        match = map_headers(header, mapping)
         data_rows = last_row = None
         if scan.counted:
-            data_rows, last_row = scan.rows_after(header_row), max(scan.last_row, header_row)
+            # The template's example row, left in below the header, is never imported: not counted either
+            # (the job skips it like a blank row wherever it is; here the rows read for the header are looked at).
+            examples = sum(1 for row in top[header_row:] if is_example_row(match.keys, row))
+            data_rows, last_row = scan.rows_after(header_row) - examples, max(scan.last_row, header_row)
             max_rows = setting("CRM_IMPORT_MAX_ROWS")
             if data_rows > max_rows:
                 raise _too_many(data_rows, max_rows)
-        header = _trim_trailing_blanks(header)
-        match = map_headers(header, mapping)
         problem = match.problems(ignore_unknown=ignore_unknown or mapping is not None,
                                  header_row_number=header_row, mapped=mapping is not None)
         if problem and not lenient:
@@ -201,7 +206,10 @@ def preview_rows(path: Path, info: SheetInfo, count: int = PREVIEW_ROWS) -> list
 
 def holds_value(row: tuple) -> bool:
     """Whether a row has a cell that is not blank (spaces are blank), as the row count and the job see it."""
-    return any(value is not None and (not isinstance(value, str) or value.strip()) for value in row)
+    for value in row:  # a loop, not any(): called for every row of an import
+        if value is not None and (not isinstance(value, str) or value.strip()):
+            return True
+    return False
 
 
 def create_job(source: Path, filename: str, actor_id: int | None, *, keep_source: bool = False,

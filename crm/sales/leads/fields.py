@@ -38,6 +38,8 @@ CHOICE_FIELDS = {
 QQ_RE = re.compile(r"[1-9][0-9]{4,11}")
 MOBILE_RE = re.compile(r"1[3-9][0-9]{9}")
 LANDLINE_RE = re.compile(r"0[1-9][0-9]{8,10}")  # area code (2-3 digits after 0) + 7-8 digit number
+# Unicode category Cc is exactly the C0 and C1 controls (a stable set); free text may keep \t, \n and \r.
+TEXT_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 PHONE_NOISE_RE = re.compile(r"[\s\-().\u3000\u2010-\u2015]")
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d")
 EARLIEST_DATE = dt.date(2000, 1, 1)
@@ -161,7 +163,7 @@ def check_text(name: str, value: Any, limit: int) -> str | None:
     text = as_text(value, name)
     if len(text) > limit:
         raise DomainError(_("At most %(max)s characters.", max=limit), field=name)
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in text):
+    if TEXT_CONTROL_RE.search(text):
         raise DomainError(_("Contains control characters."), field=name)
     return text
 
