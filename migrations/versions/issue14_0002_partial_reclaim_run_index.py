@@ -1,7 +1,7 @@
 """customer_distributions.reclaim_run indexed only where set: history rows opened by an import or a grab do not add an entry
 
 Revision ID: issue14_0002
-Revises: issue15_0001
+Revises: issue15_0002
 Create Date: 2026-12-01
 
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "issue14_0002"
-down_revision = "issue15_0001"
+down_revision = "issue15_0002"
 branch_labels = None
 depends_on = None
 
