@@ -13,6 +13,7 @@ the nightly job cannot deadlock each other.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -161,20 +162,30 @@ def may_grab(row, consultant_id: int) -> bool:
 
 def courses_of(customer_ids: list[int]) -> dict[int, list[str]]:
     """Course names of interest for a page of leads, in one query."""
-    from crm.org.models import Course
-
     if not customer_ids:
         return {}
-    rows = db.session.execute(
-        sa.select(customer_courses.c.customer_id, Course.name)
-        .join(Course, Course.id == customer_courses.c.course_id)
-        .where(customer_courses.c.customer_id.in_(customer_ids))
-        .order_by(Course.name)
-    )
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    rows = db.session.execute(_courses_statement(postgresql), {"crm_ids": list(customer_ids)})
     result: dict[int, list[str]] = {}
     for customer_id, name in rows:
         result.setdefault(customer_id, []).append(name)
     return result
+
+
+@functools.cache
+def _courses_statement(postgresql: bool) -> sa.Select:
+    """courses_of's statement, built once: the ids as one array parameter on PostgreSQL (`= ANY`), so the
+    statement's text is the same for every page and its plan is kept; an expanding IN elsewhere."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    from crm.org.models import Course
+
+    if postgresql:
+        wanted = customer_courses.c.customer_id == sa.any_(sa.bindparam("crm_ids", type_=ARRAY(sa.Integer)))
+    else:
+        wanted = customer_courses.c.customer_id.in_(sa.bindparam("crm_ids", expanding=True))
+    return (sa.select(customer_courses.c.customer_id, Course.name)
+            .join(Course, Course.id == customer_courses.c.course_id).where(wanted).order_by(Course.name))
 
 
 def since_date(row, today: dt.date) -> dt.date | None:
