@@ -11,7 +11,6 @@ time. The database is a scratch one on PG_ADMIN_URL's server, dropped at the end
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import io
 import os
@@ -23,6 +22,8 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.common import scratch_postgres
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -30,21 +31,6 @@ os.environ.setdefault("CRM_ENV", "testing")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 bench_import = __import__("bench.import", fromlist=["generate"])  # `import` is a keyword
-
-
-@contextlib.contextmanager
-def scratch_database(admin_url: str, prefix: str):
-    """A database `<prefix><random>` on the admin URL's server, dropped afterwards."""
-    import psycopg
-
-    name = f"{prefix}{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def timed(label: str, function, *args, **kwargs):
@@ -64,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--read-ahead", type=int, default=1, help="CRM_IMPORT_READ_AHEAD (0: profile the parsing too)")
     parser.add_argument("--switch", type=float, help="sys.setswitchinterval for the run")
     parser.add_argument("--no-profile", action="store_true", help="time only (cProfile adds its own overhead)")
-    parser.add_argument("--db-prefix", default="crm_profile_", help="name prefix of the scratch database")
     args = parser.parse_args(argv)
     if args.switch:
         sys.setswitchinterval(args.switch)
@@ -73,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = work / "leads.xlsx"
         existing, expected = timed("generate", bench_import.generate, path, args.rows)
-        with scratch_database(admin, args.db_prefix) as url:
+        with scratch_postgres(admin, "profile") as url:
             prefix = f"crm-import-profile-{uuid.uuid4().hex[:6]}"
             config = bench_import.app_config(url, prefix, work / "imports", args.batch)
             config["CRM_IMPORT_READ_AHEAD"] = args.read_ahead

@@ -5,20 +5,15 @@ import pytest
 import sqlalchemy as sa
 
 from crm.extensions import db
-from crm.sales import allocation
 from crm.sales.models import Customer, ImportJob
 from tests.factories import make_user
 from tests.sales.import_support import lead_row, write_file
 
 
 @pytest.fixture(autouse=True)
-def setup(app, tmp_path, monkeypatch):
-    """Scratch import folder and a fresh allocation queue."""
-    monkeypatch.setitem(app.config, "CRM_IMPORT_DIR", str(tmp_path / "imports"))
+def setup(import_folder, app, monkeypatch):
+    """Scratch import folder, a fresh allocation queue (import_folder) and small batches."""
     monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", 2)
-    allocation.reset_state()
-    yield
-    allocation.reset_state()
 
 
 def invoke(app, *args):

@@ -18,13 +18,7 @@ from tests.factories import make_course, make_user
 from tests.sales.import_support import lead_row, new_job, next_qq
 from tests.sales.lead_factories import make_lead
 
-
-@pytest.fixture(autouse=True)
-def setup(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "CRM_IMPORT_DIR", str(tmp_path / "imports"))
-    allocation.reset_state()
-    yield
-    allocation.reset_state()
+pytestmark = pytest.mark.usefixtures("import_folder")
 
 
 def consultants(count: int) -> list[int]:

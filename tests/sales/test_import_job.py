@@ -27,13 +27,9 @@ from tests.sales.lead_factories import make_lead
 
 
 @pytest.fixture(autouse=True)
-def setup(app, tmp_path, monkeypatch):
-    """Scratch import folder, small batches, a fresh allocation queue."""
-    monkeypatch.setitem(app.config, "CRM_IMPORT_DIR", str(tmp_path / "imports"))
+def setup(import_folder, app, monkeypatch):
+    """Scratch import folder, a fresh allocation queue (import_folder) and small batches."""
     monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", 4)
-    allocation.reset_state()
-    yield
-    allocation.reset_state()
 
 
 def consultants(*weights_nums):

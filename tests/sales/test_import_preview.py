@@ -6,32 +6,14 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from flask_babel import refresh
 
 from crm.extensions import db
-from crm.sales import allocation
 from crm.sales.models import Customer, ImportJob
 from tests.factories import login, make_user
 from tests.sales import ooxml
 from tests.sales.import_support import HEADERS, next_qq
 
-
-@pytest.fixture(autouse=True)
-def import_folder(app, tmp_path, monkeypatch):
-    folder = tmp_path / "imports"
-    monkeypatch.setitem(app.config, "CRM_IMPORT_DIR", str(folder))
-    allocation.reset_state()
-    yield folder
-    allocation.reset_state()
-
-
-@pytest.fixture
-def importer(client):
-    user = make_user("staff")
-    login(client, user)
-    client.post("/language/en")
-    refresh()
-    return user
+pytestmark = pytest.mark.usefixtures("import_folder")
 
 
 def upload(client, data: bytes, name="wps.xlsx") -> str:

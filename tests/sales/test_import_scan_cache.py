@@ -6,26 +6,17 @@ import re
 
 import pytest
 import redis as redis_lib
-from flask_babel import refresh
 from openpyxl import load_workbook
 
 from crm.extensions import db, redis
-from crm.sales import allocation
 from crm.sales.imports import scan_cache
 from crm.sales.imports.template import build_template
 from crm.sales.imports.workbook import inspect_workbook
 from crm.sales.models import ImportJob
-from tests.factories import login, make_user
 from tests.sales import ooxml
 from tests.sales.import_support import lead_row, save, workbook_bytes
 
-
-@pytest.fixture(autouse=True)
-def import_folder(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "CRM_IMPORT_DIR", str(tmp_path / "imports"))
-    allocation.reset_state()
-    yield
-    allocation.reset_state()
+pytestmark = pytest.mark.usefixtures("import_folder")
 
 
 @pytest.fixture
@@ -40,15 +31,6 @@ def scans(monkeypatch):
 
     monkeypatch.setattr(scan_cache, "scan_sheet", counted)
     return calls
-
-
-@pytest.fixture
-def importer(client):
-    user = make_user("staff")
-    login(client, user)
-    client.post("/language/en")
-    refresh()
-    return user
 
 
 def row_count(page: str) -> int:

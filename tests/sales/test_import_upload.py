@@ -8,7 +8,6 @@ import zipfile
 
 import pytest
 import sqlalchemy as sa
-from flask_babel import refresh
 from openpyxl import load_workbook
 
 from crm.extensions import db
@@ -18,23 +17,7 @@ from crm.sales.models import Customer, ImportJob
 from tests.factories import login, make_course, make_user
 from tests.sales.import_support import HEADERS, lead_row, upload_and_confirm, workbook_bytes
 
-
-@pytest.fixture(autouse=True)
-def import_folder(app, tmp_path, monkeypatch):
-    """Uploaded files go to a scratch folder for each test."""
-    folder = tmp_path / "imports"
-    monkeypatch.setitem(app.config, "CRM_IMPORT_DIR", str(folder))
-    return folder
-
-
-@pytest.fixture
-def importer(client):
-    """A signed-in user with sales.lead.import (the 'staff' role)."""
-    user = make_user("staff")
-    login(client, user)
-    client.post("/language/en")  # assertions read the English messages
-    refresh()  # flask_babel caches the locale on `g`, shared by this test's requests
-    return user
+pytestmark = pytest.mark.usefixtures("import_folder")
 
 
 def post_file(client, data: bytes, filename: str = "leads.xlsx"):

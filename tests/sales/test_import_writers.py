@@ -22,7 +22,6 @@ from openpyxl import load_workbook
 
 from crm.core.errors import DomainError
 from crm.extensions import db
-from crm.sales import allocation
 from crm.sales.imports.template import build_template
 from crm.sales.imports.workbook import inspect_workbook
 from crm.sales.models import Customer, ImportRowError
@@ -34,13 +33,11 @@ MODES = [pytest.param(False, id="xlsxwriter"), pytest.param(True, id="xlsxwriter
 
 
 @pytest.fixture(autouse=True)
-def setup(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "CRM_IMPORT_DIR", str(tmp_path / "imports"))
+def setup(import_folder, app, monkeypatch):
+    """Scratch import folder, a fresh allocation queue (import_folder), small batches, English messages."""
     monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", 3)
-    allocation.reset_state()
     with force_locale("en"):
         yield
-    allocation.reset_state()
 
 
 def lead(name="张三", qq=None, **extra):
