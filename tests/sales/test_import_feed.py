@@ -160,11 +160,16 @@ def test_a_kill_between_read_ahead_batches_resumes_exactly(app, tmp_path, monkey
     assert errors[:-1] == want_errors and errors[-1][1:] == ("duplicate", f"A lead with QQ {form_qq} already exists.")
 
 
-def test_a_reading_error_in_the_thread_fails_the_job_and_ends_the_thread(app, tmp_path, monkeypatch):
+def read_ahead_job(app, tmp_path, monkeypatch, *, batch: int, rows: int) -> ImportJob:
+    """A job of `rows` valid rows for one consultant, read ahead by the thread in batches of `batch`."""
     consultants(1)
-    monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", 2)
+    monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", batch)
     monkeypatch.setitem(app.config, "CRM_IMPORT_READ_AHEAD", 1)
-    job = new_job(tmp_path, [lead_row() for _ in range(6)])
+    return new_job(tmp_path, [lead_row() for _ in range(rows)])
+
+
+def test_a_reading_error_in_the_thread_fails_the_job_and_ends_the_thread(app, tmp_path, monkeypatch):
+    job = read_ahead_job(app, tmp_path, monkeypatch, batch=2, rows=6)
     real = feed.sheet_rows
 
     def breaks_after_three(path, info):
@@ -182,10 +187,7 @@ def test_a_reading_error_in_the_thread_fails_the_job_and_ends_the_thread(app, tm
 
 
 def test_a_runner_that_loses_its_claim_stops_its_thread(app, tmp_path, monkeypatch):
-    consultants(1)
-    monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", 1)
-    monkeypatch.setitem(app.config, "CRM_IMPORT_READ_AHEAD", 1)
-    job = new_job(tmp_path, [lead_row() for _ in range(8)])
+    job = read_ahead_job(app, tmp_path, monkeypatch, batch=1, rows=8)
     real = ImportRunner.commit_batch
 
     def another_runner_got_ahead(self, batch):
