@@ -47,12 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--top", type=int, default=40)
-    parser.add_argument("--read-ahead", type=int, default=1, help="CRM_IMPORT_READ_AHEAD (0: profile the parsing too)")
-    parser.add_argument("--switch", type=float, help="sys.setswitchinterval for the run")
     parser.add_argument("--no-profile", action="store_true", help="time only (cProfile adds its own overhead)")
     args = parser.parse_args(argv)
-    if args.switch:
-        sys.setswitchinterval(args.switch)
     admin = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1/postgres")
     work = Path(tempfile.mkdtemp(prefix="crm-import-profile-"))
     try:
@@ -61,7 +57,6 @@ def main(argv: list[str] | None = None) -> int:
         with scratch_postgres(admin, "profile") as url:
             prefix = f"crm-import-profile-{uuid.uuid4().hex[:6]}"
             config = bench_import.app_config(url, prefix, work / "imports", args.batch)
-            config["CRM_IMPORT_READ_AHEAD"] = args.read_ahead
             app = bench_import.make_app(config)
             bench_import.seed(app, existing)
             run(app, path, expected, args, url)

@@ -1,29 +1,20 @@
-"""The import job's rows, read and parsed in batches; optionally one batch ahead of the batch being saved.
+"""The import job's rows, read and parsed in batches.
 
 `parsed_batches` reads the sheet, skips blank rows and the template's example row, and checks
-each row on its own (crm.sales.imports.rows: pure Python, no database). With
-CRM_IMPORT_READ_AHEAD=1, `AheadFeed` runs it in a producer thread while the job's own thread
-saves the current batch: PostgreSQL works in its own process, so while a batch's COPY and commit
-run, the Python of the next batch could too. Everything that depends on earlier batches having
-been saved (the in-file duplicate index, the duplicate lookup, allocation, the claim on
-`processed_rows`) stays with the saving thread, in row order: the producer only does per-row
-work whose result does not depend on other rows. At most two parsed batches wait (the queue
-holds one), which keeps memory bounded.
+each row on its own (crm.sales.imports.rows: pure Python, no database): the per-row work whose
+result does not depend on other rows. Everything that depends on earlier batches having been
+saved (the in-file duplicate index, the duplicate lookup, allocation, the claim on
+`processed_rows`) stays with the runner (crm.sales.imports.runner), in row order.
 
-Measured with PostgreSQL on the same two cores (100,000 rows), the thread did not pay: the
-saving thread then waited about as long for the interpreter lock, each time PostgreSQL
-answered, as the parsing it no longer did itself, so it is off by default.
+(Parsing the next batch in a thread while the current one is saved was measured with PostgreSQL
+on the same two cores, 100,000 rows: no gain — the saving thread waited about as long for the
+interpreter lock, each time PostgreSQL answered, as the parsing it no longer did itself.)
 """
 from __future__ import annotations
 
-import contextvars
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from flask_babel import get_locale, get_translations
 
 from crm.core.xlsx import decode_escapes, open_sheet
 from crm.core.xlsx_rows import fast_reader_fits, iter_values, iter_values_fast
@@ -129,69 +120,3 @@ def parsed_batches(path: Path, info: SheetInfo, parser: RowParser, batch_size: i
             batch = Batch()
     if batch.count or batch.remember:
         yield batch
-
-
-_DONE = object()
-
-
-class AheadFeed:
-    """Iterates `parsed_batches` computed by a producer thread one batch ahead; use as a context manager.
-
-    The thread runs in a copy of the caller's context (application, request and locale), so the
-    messages of invalid rows read as they would in the caller; the locale and translations are
-    resolved by the caller first, so the thread never looks them up (or touches the database).
-    An exception in the producer is raised in the caller at the batch where it happened.
-    """
-
-    def __init__(self, batches: Iterator[Batch]):
-        self.batches = batches
-        self.queue: queue.Queue = queue.Queue(maxsize=1)
-        self.stop = threading.Event()
-        get_locale(), get_translations()  # cached on the context the thread shares
-        context = contextvars.copy_context()
-        self.thread = threading.Thread(target=context.run, args=(self._produce,), name="import-feed", daemon=True)
-
-    def __enter__(self) -> AheadFeed:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop.set()
-        while self.thread.is_alive():  # unblock a producer waiting on the full queue
-            try:
-                self.queue.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        self.thread.join()
-
-    def _put(self, item) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self) -> None:
-        try:
-            for batch in self.batches:
-                if not self._put(batch):
-                    return
-        except BaseException as error:  # noqa: BLE001 - handed to the caller, raised there
-            self._put(error)
-            return
-        finally:
-            close = getattr(self.batches, "close", None)
-            if close is not None:
-                close()
-        self._put(_DONE)
-
-    def __iter__(self) -> Iterator[Batch]:
-        while True:
-            item = self.queue.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item

@@ -21,7 +21,7 @@ from crm.core import audit, clock, uow
 from crm.extensions import db
 from crm.sales import choices
 from crm.sales.imports.columns import setting
-from crm.sales.imports.feed import IDENTITY_FIELDS, LEAD_KEYS, AheadFeed, Batch, ParsedRow, parsed_batches
+from crm.sales.imports.feed import IDENTITY_FIELDS, LEAD_KEYS, Batch, ParsedRow, parsed_batches
 from crm.sales.imports.report import write_error_workbook
 from crm.sales.imports.rows import RowParser, json_values
 from crm.sales.imports.summary import allocated_counts, queue_summaries
@@ -111,8 +111,7 @@ class ImportRunner:
         self.today = clock.today()
         self.batch_size = max(1, setting("CRM_IMPORT_BATCH_SIZE"))
         self.pause = setting("CRM_IMPORT_BATCH_PAUSE_MS") / 1000
-        self.read_ahead = setting("CRM_IMPORT_READ_AHEAD") > 0
-        self.parser = RowParser(info.keys, self.today)  # used by the producer thread only, once built
+        self.parser = RowParser(info.keys, self.today)
         self.width = len(info.headers)
         # Per identity field: value -> the row number of the accepted row that has it (the file's index).
         self.seen: dict[str, dict[str, int]] = {field: {} for field in IDENTITY_FIELDS}
@@ -124,9 +123,8 @@ class ImportRunner:
         """Process every row after the resume point; False when another runner owns the job.
 
         The job's `processed_rows` counts rows that hold a value (blank rows between them are
-        neither counted nor imported), so it is also where a restarted run resumes. The rows are
-        read and parsed one batch ahead by a producer thread (crm.sales.imports.feed) while this
-        thread saves the current batch.
+        neither counted nor imported), so it is also where a restarted run resumes. The rows come
+        read and checked in batches (crm.sales.imports.feed.parsed_batches).
         """
         resume_at = self.processed
         rejected = set()
@@ -135,8 +133,7 @@ class ImportRunner:
                 sa.select(ImportRowError.row_number).where(ImportRowError.job_id == self.job_id)))
         db.session.commit()  # end the read transaction before the first batch writes
         batches = parsed_batches(self.path, self.info, self.parser, self.batch_size, resume_at, rejected)
-        feed = AheadFeed(batches) if self.read_ahead else contextlib.closing(batches)
-        with feed as items:
+        with contextlib.closing(batches) as items:
             for batch in items:
                 for number, identity in batch.remember:  # rows a previous run already imported
                     for field, value in identity.items():

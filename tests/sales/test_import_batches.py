@@ -1,7 +1,5 @@
-"""The import's rows parsed one batch ahead by a thread: the same result whatever the batch size, exact resume."""
+"""The import's rows in batches: the same result whatever the batch size, exact resume, failures stop cleanly."""
 from __future__ import annotations
-
-import threading
 
 import pytest
 import sqlalchemy as sa
@@ -94,20 +92,18 @@ def run(job_id: int) -> None:
     db.session.expire_all()
 
 
-def test_the_same_result_whatever_the_batch_size_and_read_ahead(app, tmp_path, monkeypatch):
+def test_the_same_result_whatever_the_batch_size(app, tmp_path, monkeypatch):
     consultants(3)
     rows = mixed_rows()
     results = {}
     for batch in (1, 7, 500, 2000):
-        for read_ahead in (0, 1):
-            monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", batch)
-            monkeypatch.setitem(app.config, "CRM_IMPORT_READ_AHEAD", read_ahead)
-            job = new_job(tmp_path, rows, name=f"leads-{batch}-{read_ahead}.xlsx")
-            run(job.id)
-            counts, leads, courses, errors = outcome(job.id)
-            results[batch, read_ahead] = (counts[1:], leads, courses, [error[1:] for error in errors])
-            forget_import()
-    first = results[1, 0]
+        monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", batch)
+        job = new_job(tmp_path, rows, name=f"leads-{batch}.xlsx")
+        run(job.id)
+        counts, leads, courses, errors = outcome(job.id)
+        results[batch] = (counts[1:], leads, courses, [error[1:] for error in errors])
+        forget_import()
+    first = results[1]
     (processed, total, imported, duplicates, invalid, unassigned), leads, courses, errors = first
     assert (processed, total, imported, duplicates, invalid, unassigned) == (40, 40, 31, 4, 5, 0)
     assert {kind for kind, _reason in errors} == {"duplicate", "invalid"}
@@ -117,11 +113,10 @@ def test_the_same_result_whatever_the_batch_size_and_read_ahead(app, tmp_path, m
         assert result == first, key
 
 
-def test_a_kill_between_read_ahead_batches_resumes_exactly(app, tmp_path, monkeypatch):
-    """Batches parsed ahead of the kill are not counted: the resume point is the last committed batch."""
+def test_a_kill_between_batches_resumes_exactly(app, tmp_path, monkeypatch):
+    """A batch read before the kill but not committed is not counted: the resume point is the last committed batch."""
     consultants(2)
     monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", 7)
-    monkeypatch.setitem(app.config, "CRM_IMPORT_READ_AHEAD", 1)
     rows = mixed_rows()
     reference = new_job(tmp_path, rows, name="reference.xlsx")
     run(reference.id)
@@ -147,7 +142,6 @@ def test_a_kill_between_read_ahead_batches_resumes_exactly(app, tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         run(job.id)
     db.session.rollback()
-    assert not [thread for thread in threading.enumerate() if thread.name == "import-feed"]
     partial = db.session.get(ImportJob, job.id)
     assert (partial.status, partial.processed_rows) == ("running", 14)
     monkeypatch.setattr(ImportRunner, "commit_batch", real)
@@ -160,16 +154,15 @@ def test_a_kill_between_read_ahead_batches_resumes_exactly(app, tmp_path, monkey
     assert errors[:-1] == want_errors and errors[-1][1:] == ("duplicate", f"A lead with QQ {form_qq} already exists.")
 
 
-def read_ahead_job(app, tmp_path, monkeypatch, *, batch: int, rows: int) -> ImportJob:
-    """A job of `rows` valid rows for one consultant, read ahead by the thread in batches of `batch`."""
+def small_job(app, tmp_path, monkeypatch, *, batch: int, rows: int) -> ImportJob:
+    """A job of `rows` valid rows for one consultant, in batches of `batch`."""
     consultants(1)
     monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", batch)
-    monkeypatch.setitem(app.config, "CRM_IMPORT_READ_AHEAD", 1)
     return new_job(tmp_path, [lead_row() for _ in range(rows)])
 
 
-def test_a_reading_error_in_the_thread_fails_the_job_and_ends_the_thread(app, tmp_path, monkeypatch):
-    job = read_ahead_job(app, tmp_path, monkeypatch, batch=2, rows=6)
+def test_a_reading_error_fails_the_job_and_keeps_the_rows_before_it(app, tmp_path, monkeypatch):
+    job = small_job(app, tmp_path, monkeypatch, batch=2, rows=6)
     real = feed.sheet_rows
 
     def breaks_after_three(path, info):
@@ -183,11 +176,10 @@ def test_a_reading_error_in_the_thread_fails_the_job_and_ends_the_thread(app, tm
     failed = db.session.get(ImportJob, job.id)
     assert (failed.status, failed.processed_rows, failed.imported) == ("failed", 2, 2)
     assert "rows up to there were saved" in failed.message
-    assert not [thread for thread in threading.enumerate() if thread.name == "import-feed"]
 
 
-def test_a_runner_that_loses_its_claim_stops_its_thread(app, tmp_path, monkeypatch):
-    job = read_ahead_job(app, tmp_path, monkeypatch, batch=1, rows=8)
+def test_a_runner_that_loses_its_claim_stops(app, tmp_path, monkeypatch):
+    job = small_job(app, tmp_path, monkeypatch, batch=1, rows=8)
     real = ImportRunner.commit_batch
 
     def another_runner_got_ahead(self, batch):
@@ -200,4 +192,3 @@ def test_a_runner_that_loses_its_claim_stops_its_thread(app, tmp_path, monkeypat
     run(job.id)
     stopped = db.session.get(ImportJob, job.id)
     assert (stopped.status, stopped.processed_rows, stopped.imported) == ("running", 5, 2)
-    assert not [thread for thread in threading.enumerate() if thread.name == "import-feed"]
