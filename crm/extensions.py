@@ -53,6 +53,12 @@ class RedisClient:
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+def on_postgresql() -> bool:
+    """Whether the session's database is PostgreSQL (where some statements take a PostgreSQL form)."""
+    return db.session.get_bind().dialect.name == "postgresql"
+
 migrate = Migrate()
 
 # Schema objects the migrations create on PostgreSQL only and the models leave out on purpose: the

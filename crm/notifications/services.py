@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.core import uow
 from crm.core.clock import utcnow
-from crm.extensions import db
+from crm.extensions import db, on_postgresql
 from crm.notifications.models import Notification
 
 
@@ -46,7 +46,7 @@ def queue_email(*, kind: str, recipient_id: int | None, to_address: str | None, 
         _send_after_commit(notification.id)
         return notification
     # One row per dedupe_key, settled by the unique constraint (a conditional insert, no pre-check).
-    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if on_postgresql() else sqlite.insert
     db.session.flush()
     statement = (
         insert(Notification)

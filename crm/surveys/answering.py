@@ -29,7 +29,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from crm.core.clock import to_local
 from crm.core.errors import Conflict, Forbidden, Invalid, NotFound
 from crm.core.ids import is_id
-from crm.extensions import db
+from crm.extensions import db, on_postgresql
 from crm.students.models import Enrollment, Student
 from crm.students.services import enrolled_on_clause, student_for_user
 from crm.surveys.models import (
@@ -159,7 +159,7 @@ def _parse(questions: list[Question], raw: Mapping[int, str]) -> tuple[list[dict
 
 
 def _insert_ignore(model):
-    return postgresql.insert(model) if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert(model)
+    return postgresql.insert(model) if on_postgresql() else sqlite.insert(model)
 
 
 def submit_answers(user_id: int, survey_id: int, raw: Mapping[int, str], *, now: dt.datetime) -> str:

@@ -29,11 +29,6 @@ def _label(key: str) -> str:
     return f"{column.zh} ({column.en})"
 
 
-def is_blank(value: object) -> bool:
-    """True for an empty cell (None or only whitespace)."""
-    return value is None or (isinstance(value, str) and value.strip() == "")
-
-
 def plain_text(value: object) -> str:
     """A cell as text: whole numbers without '.0', dates as ISO."""
     if isinstance(value, bool):
@@ -138,7 +133,7 @@ class RowParser:
         missing = None  # the first required column (in COLUMNS order) without a value
         for index, column, known, required in self.steps:
             value = values[index] if index is not None and index < size else None
-            if value is None or (isinstance(value, str) and not value.strip()):
+            if value is None or (isinstance(value, str) and not value.strip()):  # fields.is_blank, inlined
                 if required and missing is None:
                     missing = column
                 continue
@@ -185,7 +180,7 @@ class RowParser:
         """The normalised QQ / phone / e-mail of a row, skipping any that do not parse."""
         found = {}
         for index, key in enumerate(self.keys):
-            if key in ("qq", "phone", "email") and index < len(values) and not is_blank(values[index]):
+            if key in ("qq", "phone", "email") and index < len(values) and not fields.is_blank(values[index]):
                 try:
                     found[key] = self._check_value(COLUMNS_BY_KEY[key], values[index])
                 except RowInvalid:

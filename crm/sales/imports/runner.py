@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.core import audit, clock, uow
-from crm.extensions import db
+from crm.extensions import db, on_postgresql
 from crm.sales import choices
 from crm.sales.imports.columns import setting
 from crm.sales.imports.feed import IDENTITY_FIELDS, LEAD_KEYS, Batch, ParsedRow, parsed_batches
@@ -41,14 +41,10 @@ def import_memo(job_id: int) -> str:
 BATCH_ATTEMPTS = 3  # deadlocks / "database is locked" are retried a few times, then the task retries
 
 
-def _postgresql() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
 def key_in(column, values) -> sa.ColumnElement[bool]:
     """`column IN values`; on PostgreSQL `= ANY(array)`: one parameter instead of hundreds."""
     values = list(values)
-    if _postgresql():
+    if on_postgresql():
         return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
     return column.in_(values)
 
@@ -68,7 +64,7 @@ def insert_tuples(table: sa.Table, names: list[str], rows: list) -> None:
     """
     if not rows:
         return
-    if not _postgresql():
+    if not on_postgresql():
         db.session.execute(sa.insert(table), [dict(zip(names, row)) for row in rows])
         return
     import psycopg
@@ -169,7 +165,7 @@ class ImportRunner:
             db.session.rollback()
             log.info("import job %s: another runner is ahead of row %s; stopping", self.job_id, end)
             return False
-        if _postgresql():
+        if on_postgresql():
             # Every statement of a batch is a keyed lookup or insert. A bulk load makes the
             # table's statistics stale (autovacuum analyzes late, or never when it is off), and
             # the planner then scans the whole table for each IN list; keep it on the indexes.
@@ -302,7 +298,7 @@ class ImportRunner:
         rows = [row.lead + [consultant_id] + (unassigned if consultant_id is None else assigned) + constant
                 for row, consultant_id in pairs]
         names = self.CUSTOMER_COLUMNS
-        if _postgresql():  # ids first, then one COPY per table
+        if on_postgresql():  # ids first, then one COPY per table
             ids = next_ids(table, len(rows))
             insert_tuples(table, ["id", *names], [[new_id, *row] for new_id, row in zip(ids, rows)])
         else:  # executemany, then the ids by QQ (unique)

@@ -206,7 +206,7 @@ def preview_rows(path: Path, info: SheetInfo, count: int = PREVIEW_ROWS) -> list
 
 def holds_value(row: tuple) -> bool:
     """Whether a row has a cell that is not blank (spaces are blank), as the row count and the job see it."""
-    for value in row:  # a loop, not any(): called for every row of an import
+    for value in row:  # not crm.sales.leads.fields.is_blank, inlined: called for every cell of an import
         if value is not None and (not isinstance(value, str) or value.strip()):
             return True
     return False

@@ -25,7 +25,7 @@ from sqlalchemy.orm import joinedload
 
 from crm.auth.models import User
 from crm.core import audit, uow
-from crm.extensions import db, redis
+from crm.extensions import db, on_postgresql, redis
 from crm.sales import choices
 from crm.sales.models import Customer, CustomerDistribution
 from crm.sales.pool.expiry import expired_clause, reason_case
@@ -138,7 +138,7 @@ def reclaim_expired(today: dt.date, actor_id: int | None = None, *, use_lock: bo
     try:
         result = ReclaimResult(today=today)
         # The closed history rows carry the run's id: each run's e-mail links to exactly its leads.
-        if db.session.get_bind().dialect.name == "postgresql":
+        if on_postgresql():
             rows = _move_postgresql(today, result.run_id)
         else:
             rows = _move_portable(today, result.run_id)

@@ -24,7 +24,7 @@ from crm.auth.models import User
 from crm.core import audit
 from crm.core.errors import Conflict, DomainError, NotFound
 from crm.core.listing import ListQuery, Page, paginate
-from crm.extensions import db
+from crm.extensions import db, on_postgresql
 from crm.sales import choices, people
 from crm.sales.models import Customer, CustomerDistribution, customer_courses
 from crm.sales.pool.expiry import expires_on_sql, in_pool_clause, reason_case
@@ -130,7 +130,7 @@ def pool_page(today: dt.date, filters: PoolFilters, query: ListQuery, sorts: dic
     unassigned, expired = pool_parts(today, filters)
     # The expired half is small and taken whole (read by its expiry index); a LIMIT on it would tempt
     # PostgreSQL to walk the inquiry-date index instead, filtering out every other lead on the way.
-    if db.session.get_bind().dialect.name == "postgresql":
+    if on_postgresql():
         # Parenthesised members may carry their own ORDER BY and LIMIT: no subqueries to build.
         head = unassigned.order_by(*_order(None, query, sorts)).limit(window)
         stmt = sa.union_all(head, expired).order_by(*_order(None, query, sorts))
@@ -164,8 +164,7 @@ def courses_of(customer_ids: list[int]) -> dict[int, list[str]]:
     """Course names of interest for a page of leads, in one query."""
     if not customer_ids:
         return {}
-    postgresql = db.session.get_bind().dialect.name == "postgresql"
-    rows = db.session.execute(_courses_statement(postgresql), {"crm_ids": list(customer_ids)})
+    rows = db.session.execute(_courses_statement(on_postgresql()), {"crm_ids": list(customer_ids)})
     result: dict[int, list[str]] = {}
     for customer_id, name in rows:
         result.setdefault(customer_id, []).append(name)
