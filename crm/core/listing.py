@@ -173,8 +173,27 @@ def order_clauses(query: ListQuery, sorts: Mapping[str, Any], tiebreaker: Any) -
 
 def paginate(stmt: sa.Select, query: ListQuery, *, scalars: bool = True) -> Page:
     """Run an ordered select for the query's page, fetching one extra row for `has_next`."""
-    stmt = stmt.limit(query.per_page + 1).offset((query.page - 1) * query.per_page)
-    rows = list(db.session.scalars(stmt) if scalars else db.session.execute(stmt))
+    stmt = page_statement(stmt, query)
+    return page_of(list(db.session.scalars(stmt) if scalars else db.session.execute(stmt)), query)
+
+
+def page_statement(stmt: sa.Select, query: ListQuery) -> sa.Select:
+    """An ordered select cut to the query's page and one row more (which tells `has_next`)."""
+    return stmt.limit(query.per_page + 1).offset((query.page - 1) * query.per_page)
+
+
+def frozen_filters(filters: Mapping[str, Any]) -> tuple | None:
+    """A list's parsed filters as a cache key (sorted (name, value) pairs); None when a value is unhashable."""
+    pairs = tuple(sorted(filters.items()))
+    try:
+        hash(pairs)
+    except TypeError:
+        return None
+    return pairs
+
+
+def page_of(rows: list, query: ListQuery) -> Page:
+    """The Page of rows fetched by a `page_statement`."""
     return Page(items=rows[: query.per_page], page=query.page, per_page=query.per_page,
                 has_next=len(rows) > query.per_page)
 

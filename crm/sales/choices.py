@@ -136,6 +136,12 @@ def label(table: dict | str, code, default: str = "", *, english: bool | None = 
     return _table_for_locale(table, english).get(code, table.get(code, default))
 
 
+def labels(table: dict | str, *, english: bool | None = None) -> dict:
+    """code → label of a table in the current UI language (its own label where a translation is missing),
+    for pages that label many rows."""
+    return {**_named(table), **_table_for_locale(table, english)}
+
+
 def items(table: dict | str, *, english: bool | None = None) -> list[tuple]:
     """(code, label) pairs of a table in the current UI language, for select boxes."""
     return list(_table_for_locale(table, english).items())

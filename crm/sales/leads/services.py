@@ -72,13 +72,33 @@ def current_leads_page(consultant_id: int, today: dt.date, query, *, filters: di
     from crm.core import listing
     from crm.sales.pool.services import courses_of
 
-    stmt = current_leads_statement(consultant_id, today, filters, search, latest_first=latest_first)
-    page = listing.paginate(stmt.with_only_columns(*MINE_COLUMNS), query, scalars=False)
+    frozen = listing.frozen_filters(filters or {})
+    if frozen is None:  # a filter value that cannot be a cache key: build the statements for this request only
+        statements = _current_statements.__wrapped__(consultant_id, today, tuple((filters or {}).items()), search,
+                                                     latest_first, query.page, query.per_page)
+    else:
+        statements = _current_statements(consultant_id, today, frozen, search, latest_first, query.page,
+                                          query.per_page)
+    page_stmt, count_stmt = statements
+    page = listing.page_of(list(db.session.execute(page_stmt)), query)
     names = courses_of([lead.id for lead in page.items])
     page.items = [(lead, expiry.countdown(lead, today), names.get(lead.id, [])) for lead in page.items]
-    capped = stmt.with_only_columns(Customer.id).order_by(None).limit(HELD_COUNT_CAP + 1).subquery()
-    count = db.session.scalar(sa.select(sa.func.count()).select_from(capped)) or 0
+    count = db.session.scalar(count_stmt) or 0
     return page, (f"{HELD_COUNT_CAP}+" if count > HELD_COUNT_CAP else count)
+
+
+@functools.lru_cache(maxsize=256)
+def _current_statements(consultant_id: int, today: dt.date, filters: tuple, search: str, latest_first: bool,
+                        page: int, per_page: int) -> tuple[sa.Select, sa.Select]:
+    """current_leads_page's two statements (its page, its capped count), kept for the day: building them takes
+    more Python than PostgreSQL takes to run them."""
+    from crm.core import listing
+
+    stmt = current_leads_statement(consultant_id, today, dict(filters), search, latest_first=latest_first)
+    page_stmt = listing.page_statement(stmt.with_only_columns(*MINE_COLUMNS),
+                                       listing.ListQuery(page=page, per_page=per_page))
+    capped = stmt.with_only_columns(Customer.id).order_by(None).limit(HELD_COUNT_CAP + 1).subquery()
+    return page_stmt, sa.select(sa.func.count()).select_from(capped)
 
 
 # What My customers shows of a lead and what its countdown needs (crm.sales.pool.expiry.countdown).

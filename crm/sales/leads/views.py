@@ -18,7 +18,7 @@ from crm.extensions import db
 from crm.org.models import course_options
 from crm.sales import allocation, bp, choices
 from crm.sales import allocation_table as table
-from crm.sales.leads import intake, privacy, services
+from crm.sales.leads import intake, privacy, rows, services
 from crm.sales.leads.forms import AllocationTableForm, FollowUpForm, LeadForm, options
 from crm.sales.models import Customer
 from crm.sales.pool import expiry
@@ -247,8 +247,8 @@ def my_customers():
     query = listing.parse_list_query(request.args, sorts=["expires"], default_sort="expires", filters=MINE_FILTERS)
     page, total = services.current_leads_page(current_user.id, today, query, filters=query.filters,
                                               search=query.search, latest_first=query.descending)
-    return render_template("sales/my_customers.html", tab=tab, page=page, total=total, query=query,
-                           courses=courses, choices=choices, today=today)
+    return render_template("sales/my_customers.html", tab=tab, page=page, rows=rows.held_rows(page.items),
+                           total=total, query=query, courses=courses, choices=choices, today=today)
 
 
 # -- all leads (director) -------------------------------------------------------------------------
@@ -281,9 +281,8 @@ def lead_list():
     names = dict(consultants)  # holders outside the select box (deactivated, say) are looked up
     names.update(services.consultant_names({c.consultant_id for c in page.items} - names.keys() - {None}))
     return render_template(
-        "sales/lead_list.html", page=page, query=query, names=names, consultants=consultants,
-        courses=course_options(), choices=choices,
-        this_url=listing.current_list_url(),
+        "sales/lead_list.html", page=page, rows=rows.lead_rows(page.items, names, listing.current_list_url()),
+        query=query, consultants=consultants, courses=course_options(), choices=choices,
     )
 
 

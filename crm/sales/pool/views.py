@@ -57,16 +57,15 @@ def pool_page():
         reason=f.get("reason") if f.get("reason") in pool.REASON_FILTERS else None, search=query.search,
     )
     page = pool.pool_page(today, filters, query, POOL_SORTS)
-    courses = pool.courses_of([row.id for row in page.items])
+    rows = pool.display_rows(page.items, today, current_user.id, pool.courses_of([row.id for row in page.items]))
     can_assign = current_user.has_permission("sales.pool.assign")
     consultants = pool.consultants_for_assignment() if can_assign else []
     return render_template(
-        "sales/pool.html", page=page, query=query, filters=filters, courses=courses, today=today,
+        "sales/pool.html", page=page, rows=rows, query=query, filters=filters,
         all_courses=course_options(),
-        consultants=consultants, can_assign=can_assign, since_date=pool.since_date, url_with=url_with,
-        may_grab=pool.may_grab, can_grab=current_user.has_permission("sales.pool.grab"), user_id=current_user.id,
-        sources=choices.SOURCE, reasons=choices.POOL_REASONS, genders=choices.GENDER,
-        educations=choices.EDUCATION, next_url=current_list_url(),
+        consultants=consultants, can_assign=can_assign, url_with=url_with,
+        can_grab=current_user.has_permission("sales.pool.grab"),
+        sources=choices.SOURCE, reasons=choices.POOL_REASONS, next_url=current_list_url(),
     )
 
 
