@@ -194,10 +194,10 @@ def register_templates(app: Flask) -> None:
     """Template globals: permission checks, the menu, local dates."""
     from crm.core import clock
     from crm.core.access import can
-    from crm.core.listing import row_urls
+    from crm.core.listing import option_list, row_urls
     from crm.core.menu import sidebar_links, visible_menu
     app.jinja_env.globals.update(can=can, visible_menu=visible_menu, sidebar_links=sidebar_links, row_urls=row_urls,
-                                 today=clock.today)
+                                 option_list=option_list, today=clock.today)
 
     @app.template_filter("localdt")
     def localdt(value, fmt: str = "%Y-%m-%d %H:%M"):

@@ -21,6 +21,7 @@ A list page does four things with this module:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 from flask import current_app, request, send_file
 from flask_babel import gettext as _
+from markupsafe import Markup
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -225,6 +227,23 @@ def url_with(**changes: Any) -> str:
             args[key] = [str(value)]
     pairs = [(k, v) for k in sorted(args) for v in args[k]]
     return request.path + ("?" + urlencode(pairs) if pairs else "")
+
+
+def option_list(rows: Iterable, chosen: Any = None) -> Markup:
+    """The <option> elements of a select box of (value, label) rows, `chosen` selected (template global).
+
+    Select boxes of consultants or courses repeat on every list page with the same rows: the markup
+    is kept per (rows, chosen) value, so a renamed course or a new consultant is a new key.
+    """
+    return _option_list(tuple(tuple(row) for row in rows), chosen)
+
+
+@functools.lru_cache(maxsize=256)
+def _option_list(rows: tuple, chosen: Any) -> Markup:
+    return Markup("").join(
+        Markup('<option value="{}"{}>{}</option>').format(value, Markup(" selected") if value == chosen else "", label)
+        for value, label in rows
+    )
 
 
 def row_urls(endpoint: str, id_arg: str, **values: Any) -> Callable[[int], str]:

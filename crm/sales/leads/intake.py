@@ -13,6 +13,7 @@ surfaces as `DuplicateLead` too, never as a server error.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,8 +63,8 @@ class IntakeResult:
     notification_ids: list[int] = field(default_factory=list)
     # True when the lead went to the pool because the allocation queue (Redis) did not answer.
     allocation_unavailable: bool = False
-    # The consultant's account as loaded for the e-mail (kept here: the session holds it only weakly).
-    consultant: User | None = None
+    # The consultant as read for the e-mail: a row of id, name, email and locale (recipient_of).
+    consultant: sa.Row | None = None
 
 
 def find_duplicate(qq: str | None, phone: str | None, email: str | None) -> Customer | None:
@@ -89,7 +90,18 @@ def _duplicate_field(existing: Customer, qq: str | None, phone: str | None, emai
 
 
 # -- the intake itself -------------------------------------------------------------------------
-def _queue_assignment_email(customer: Customer, consultant: User, today: dt.date) -> int | None:
+def recipient_of(user_id: int) -> sa.Row | None:
+    """What an assignment e-mail needs of its consultant (id, name, email, locale): one narrow row, not an account
+    with its department."""
+    return db.session.execute(_recipient_statement(), {"crm_user_id": user_id}).first()
+
+
+@functools.cache
+def _recipient_statement() -> sa.Select:
+    return sa.select(User.id, User.name, User.email, User.locale).where(User.id == sa.bindparam("crm_user_id"))
+
+
+def _queue_assignment_email(customer: Customer, consultant: sa.Row, today: dt.date) -> int | None:
     from crm.notifications.services import queue_email
 
     notification = queue_email(
@@ -165,7 +177,7 @@ def create_lead(actor_id: int | None, data: dict[str, Any], *, channel: str, tod
     notification_ids: list[int] = []
     consultant = None
     if consultant_id is not None:
-        consultant = db.session.get(User, consultant_id)
+        consultant = recipient_of(consultant_id)
         notification_id = _queue_assignment_email(customer, consultant, today) if consultant else None
         if notification_id is not None:
             notification_ids.append(notification_id)

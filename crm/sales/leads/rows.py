@@ -7,10 +7,10 @@ several times the same call from Python, and a list page makes hundreds of them.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import NamedTuple
 
 from flask import get_template_attribute
+from flask_babel import get_translations
 from flask_babel import gettext as _
 from markupsafe import Markup
 
@@ -38,14 +38,19 @@ def held_rows(items: list) -> list[HeldRow]:
 
     The expiry badge is the macro's output, rendered once per distinct countdown of the page.
     """
-    badge = functools.cache(get_template_attribute("sales/_macros.html", "expiry_badge"))
+    macro = get_template_attribute("sales/_macros.html", "expiry_badge")
+    badges: dict = {}  # days left → the badge (the macro reads nothing else of the countdown)
+    gettext = get_translations().ugettext  # the catalogue looked up once, not per row
+    last_day = gettext("last day %(d)s")
     detail_url = row_urls("sales.lead_detail", "customer_id")
     rows = []
     for lead, countdown, course_names in items:
-        last_day = _("last day %(d)s", d=countdown.last_day) if countdown.expires_on else ""
+        badge = badges.get(countdown.days_left)
+        if badge is None:
+            badge = badges[countdown.days_left] = macro(countdown)
         rows.append(HeldRow(lead.id, lead.name, lead.qq, lead.phone or "", ", ".join(course_names),
-                            lead.received_on, lead.last_follow_up_on, detail_url(lead.id), badge(countdown),
-                            last_day))
+                            lead.received_on, lead.last_follow_up_on, detail_url(lead.id), badge,
+                            last_day % {"d": countdown.last_day} if countdown.expires_on else ""))
     return rows
 
 

@@ -59,7 +59,7 @@ def pool_page():
     page = pool.pool_page(today, filters, query, POOL_SORTS)
     rows = pool.display_rows(page.items, today, current_user.id, pool.courses_of([row.id for row in page.items]))
     can_assign = current_user.has_permission("sales.pool.assign")
-    consultants = pool.consultants_for_assignment() if can_assign else []
+    consultants = [(user.id, user.name) for user in pool.consultants_for_assignment()] if can_assign else []
     return render_template(
         "sales/pool.html", page=page, rows=rows, query=query, filters=filters,
         all_courses=course_options(),
