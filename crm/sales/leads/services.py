@@ -161,14 +161,24 @@ def _statements() -> dict[str, sa.Select]:
     return {
         # one statement: the lead, its courses, holder and referrer
         "lead": sa.select(Customer).where(Customer.id == lead_id).options(
-            joinedload(Customer.courses), joinedload(Customer.consultant), joinedload(Customer.referred_by)),
+            joinedload(Customer.courses), joinedload(Customer.consultant).lazyload(User.department),
+            joinedload(Customer.referred_by)),
         "follow_ups": sa.select(ConsultRecord).where(ConsultRecord.customer_id == lead_id)
-        .options(joinedload(ConsultRecord.consultant))
+        .options(named_user(ConsultRecord.consultant))
         .order_by(ConsultRecord.date.desc(), ConsultRecord.id.desc()).limit(sa.bindparam("crm_limit")),
         "history": sa.select(CustomerDistribution).where(CustomerDistribution.customer_id == lead_id)
-        .options(joinedload(CustomerDistribution.consultant))
+        .options(named_user(CustomerDistribution.consultant))
         .order_by(CustomerDistribution.started_on.desc(), CustomerDistribution.id.desc()),
     }
+
+
+def named_user(relationship):
+    """Loader option: the related account joined for its name only (a page that lists who did what).
+
+    Without it each row would bring the whole account and its department (User.department is joined
+    by default); any other attribute is still there when read, by its own query.
+    """
+    return joinedload(relationship).load_only(User.id, User.name).lazyload(User.department)
 
 
 def add_follow_up(actor: User, customer_id: int, note: str, *, today: dt.date) -> ConsultRecord:

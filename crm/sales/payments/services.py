@@ -341,8 +341,10 @@ def _payments_statement() -> sa.Select:
     """payments_of's statement, built once (the lead's id is a bound parameter)."""
     from sqlalchemy.orm import joinedload
 
+    from crm.sales.leads.services import named_user
+
     return (sa.select(PaymentRecord).where(PaymentRecord.customer_id == sa.bindparam("crm_customer_id"))
-            .options(joinedload(PaymentRecord.class_list), joinedload(PaymentRecord.consultant))
+            .options(joinedload(PaymentRecord.class_list), named_user(PaymentRecord.consultant))
             .order_by(PaymentRecord.date.desc(), PaymentRecord.id.desc()))
 
 
