@@ -56,6 +56,8 @@ CODE_SEPARATOR = " "  # permission codes are dotted words ('sales.pool.grab'), n
 @functools.cache
 def _user_with_codes() -> sa.Select:
     """The statement of load_with_permissions, built once (the user id is a bound parameter)."""
+    from sqlalchemy.orm import lazyload
+
     from crm.auth.models import Permission, role_permissions, user_roles
 
     codes = (
@@ -66,7 +68,8 @@ def _user_with_codes() -> sa.Select:
         .where(user_roles.c.user_id == User.id)
         .scalar_subquery()
     )
-    return sa.select(User, codes).where(User.id == sa.bindparam("crm_user_id"))
+    # The department (joined by default) is read by no page for the signed-in user: not joined here.
+    return sa.select(User, codes).where(User.id == sa.bindparam("crm_user_id")).options(lazyload(User.department))
 
 
 def new_sign_in(user: User) -> None:
