@@ -129,3 +129,23 @@ def test_grab_needs_a_csrf_token(build_app, clean_database):
     with csrf_app.app_context():
         assert db.session.get(Customer, lead_id).consultant_id is None
         db.session.remove()
+
+
+def test_the_pool_and_my_customers_follow_the_day(client, monkeypatch):
+    """Both pages keep their statements per day: the next day's pages see the next day's expiries."""
+    from crm.sales.pool.expiry import expiry_of
+
+    alice, bob = make_user("consultant"), make_user("consultant")
+    lead = make_lead(alice, received_on=TODAY - dt.timedelta(days=3), last_follow_up_on=TODAY - dt.timedelta(days=3))
+    tomorrow = TODAY + dt.timedelta(days=1)
+    assert expiry_of(lead, TODAY).expires_on == tomorrow
+    login(client, bob)
+    holder = client.application.test_client()
+    login(holder, alice)
+    held = f'data-customer-id="{lead.id}"'
+    for _ in range(2):  # the second request is served by the kept statements
+        assert lead.id not in rows_of(client.get("/sales/pool").get_data(as_text=True))
+        assert held in holder.get("/sales/mine").get_data(as_text=True)
+    monkeypatch.setattr(clock, "today", lambda: tomorrow)
+    assert lead.id in rows_of(client.get("/sales/pool").get_data(as_text=True))
+    assert held not in holder.get("/sales/mine").get_data(as_text=True)
