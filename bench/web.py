@@ -41,7 +41,7 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
-from bench.common import ROOT, emit, percentile
+from bench.common import ROOT, delete_prefix, emit, percentile
 
 ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{facts['name_matches']} names", flush=True)
 
     marker = f"压测{uuid.uuid4().hex[:4]}"
-    process, _prefix = start_gunicorn(url, args.port)
+    process, prefix = start_gunicorn(url, args.port)
     try:
         consultant, _ = sign_in(args.port, "bench1")
         heavy, _ = sign_in(args.port, "bench2")
@@ -456,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_gunicorn(process)
         deleted = delete_entered(url, marker)
-        print(f"deleted the {deleted} leads the lead-entry runs created", flush=True)
+        print(f"deleted the {deleted} leads the lead-entry runs created and {delete_prefix(REDIS_URL, prefix)} "
+              f"Redis keys of the run", flush=True)
         if args.drop:
             import psycopg
 
