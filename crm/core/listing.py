@@ -184,16 +184,6 @@ def page_statement(stmt: sa.Select, query: ListQuery) -> sa.Select:
     return stmt.limit(query.per_page + 1).offset((query.page - 1) * query.per_page)
 
 
-def frozen_filters(filters: Mapping[str, Any]) -> tuple | None:
-    """A list's parsed filters as a cache key (sorted (name, value) pairs); None when a value is unhashable."""
-    pairs = tuple(sorted(filters.items()))
-    try:
-        hash(pairs)
-    except TypeError:
-        return None
-    return pairs
-
-
 def page_of(rows: list, query: ListQuery) -> Page:
     """The Page of rows fetched by a `page_statement`."""
     return Page(items=rows[: query.per_page], page=query.page, per_page=query.per_page,

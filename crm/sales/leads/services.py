@@ -72,14 +72,9 @@ def current_leads_page(consultant_id: int, today: dt.date, query, *, filters: di
     from crm.core import listing
     from crm.sales.pool.services import courses_of
 
-    frozen = listing.frozen_filters(filters or {})
-    if frozen is None:  # a filter value that cannot be a cache key: build the statements for this request only
-        statements = _current_statements.__wrapped__(consultant_id, today, tuple((filters or {}).items()), search,
-                                                     latest_first, query.page, query.per_page)
-    else:
-        statements = _current_statements(consultant_id, today, frozen, search, latest_first, query.page,
-                                          query.per_page)
-    page_stmt, count_stmt = statements
+    # My customers' filters are ints and dates (views.MINE_FILTERS): their sorted pairs are the cache key.
+    page_stmt, count_stmt = _current_statements(consultant_id, today, tuple(sorted((filters or {}).items())), search,
+                                                latest_first, query.page, query.per_page)
     page = listing.page_of(list(db.session.execute(page_stmt)), query)
     names = courses_of([lead.id for lead in page.items])
     page.items = [(lead, expiry.countdown(lead, today), names.get(lead.id, [])) for lead in page.items]
