@@ -118,8 +118,9 @@ def run(app, source: Path, expected: dict, args, url: str) -> None:
             written["s"] += time.perf_counter() - started
 
         runner.write_error_workbook = write_error_workbook
-        threads = {"saving": 0.0, "reading": 0.0, "saving_wall": 0.0}
-        real_commit, real_batches = runner.ImportRunner.commit_batch, runner.parsed_batches
+        threads = {"saving": 0.0, "reading": 0.0, "saving_wall": 0.0, "waiting": 0.0}
+        real_commit, real_batches, real_ahead = (runner.ImportRunner.commit_batch, runner.parsed_batches,
+                                                 runner.read_ahead)
 
         def commit_batch(self, batch):
             started, wall_started = time.thread_time(), time.perf_counter()
@@ -139,7 +140,18 @@ def run(app, source: Path, expected: dict, args, url: str) -> None:
                     return
                 yield batch
 
+        def read_ahead(*args, **kwargs):  # the reading happens in a child: count the wait for it
+            batches = real_ahead(*args, **kwargs)
+            while True:
+                started = time.perf_counter()
+                batch = next(batches, None)
+                threads["waiting"] += time.perf_counter() - started
+                if batch is None:
+                    return
+                yield batch
+
         runner.ImportRunner.commit_batch, runner.parsed_batches = commit_batch, parsed_batches
+        runner.read_ahead = read_ahead
         profiler = None if args.no_profile else cProfile.Profile()
         backends = backend_cpu(url)
         wall, cpu = time.perf_counter(), time.process_time()
@@ -153,8 +165,9 @@ def run(app, source: Path, expected: dict, args, url: str) -> None:
               f"expected {expected}; of which the error workbook (after 'done') {written['s']:.2f} s", flush=True)
         used = {pid: seconds - backends.get(pid, 0.0) for pid, seconds in backend_cpu(url).items()}
         print(f"PostgreSQL backends' CPU during the job: {sum(used.values()):.2f} s; CPU of the batches' saving "
-              f"{threads['saving']:.2f} s (wall {threads['saving_wall']:.2f} s), of reading and parsing "
-              f"{threads['reading']:.2f} s", flush=True)
+              f"{threads['saving']:.2f} s (wall {threads['saving_wall']:.2f} s), of reading and parsing in this "
+              f"process {threads['reading']:.2f} s; waiting for the reading process {threads['waiting']:.2f} s",
+              flush=True)
         if profiler:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)

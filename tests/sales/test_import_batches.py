@@ -1,13 +1,16 @@
 """The import's rows in batches: the same result whatever the batch size, exact resume, failures stop cleanly."""
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 import sqlalchemy as sa
 from flask_babel import force_locale
 
 from crm.extensions import db
 from crm.sales import allocation
-from crm.sales.imports import feed
+from crm.sales.imports import feed, read_ahead
 from crm.sales.imports.runner import ImportRunner
 from crm.sales.imports.tasks import run_import
 from crm.sales.imports.template import EXAMPLE
@@ -192,3 +195,89 @@ def test_a_runner_that_loses_its_claim_stops(app, tmp_path, monkeypatch):
     run(job.id)
     stopped = db.session.get(ImportJob, job.id)
     assert (stopped.status, stopped.processed_rows, stopped.imported) == ("running", 5, 2)
+
+
+@pytest.fixture
+def forks(monkeypatch):
+    """The pids of the reading processes forked (crm.sales.imports.read_ahead), in order."""
+    pids = []
+    real = os.fork
+
+    def fork():
+        pid = real()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(read_ahead.os, "fork", fork)
+    return pids
+
+
+def reaped(pid: int) -> bool:
+    """Whether a child of this process has ended and been waited for (no zombie, no orphan left)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def test_reading_in_a_forked_process_gives_the_in_process_result(app, tmp_path, monkeypatch, forks):
+    consultants(3)
+    rows = mixed_rows()
+    monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", 7)
+    results = {}
+    for ahead in (False, True):
+        monkeypatch.setitem(app.config, "CRM_IMPORT_READ_AHEAD", ahead)
+        job = new_job(tmp_path, rows, name=f"leads-{ahead}.xlsx")
+        run(job.id)
+        counts, leads, courses, errors = outcome(job.id)
+        cells = db.session.scalars(sa.select(ImportRowError.values).where(ImportRowError.job_id == job.id)
+                                   .order_by(ImportRowError.row_number)).all()
+        results[ahead] = (counts[1:], leads, courses, errors, cells)
+        forget_import()
+        assert len(forks) == (1 if ahead else 0)
+    assert results[True] == results[False]
+    assert results[True][0] == (40, 40, 31, 4, 5, 0)
+    assert reaped(forks[0])
+
+
+def test_a_single_batch_is_read_in_the_worker(app, tmp_path, monkeypatch, forks):
+    job = small_job(app, tmp_path, monkeypatch, batch=10, rows=10)
+    run(job.id)
+    assert db.session.get(ImportJob, job.id).imported == 10
+    assert forks == []
+
+
+def test_a_reading_process_that_dies_fails_the_job_after_the_saved_batches(app, tmp_path, monkeypatch, forks):
+    job = small_job(app, tmp_path, monkeypatch, batch=2, rows=6)
+    real = feed.sheet_rows
+
+    def killed_after_three(path, info):
+        for count, row in enumerate(real(path, info)):
+            if count == 3:
+                os.kill(os.getpid(), signal.SIGKILL)  # runs in the reading process: out of memory, say
+            yield row
+
+    monkeypatch.setattr(feed, "sheet_rows", killed_after_three)
+    run(job.id)
+    failed = db.session.get(ImportJob, job.id)
+    assert (failed.status, failed.processed_rows, failed.imported) == ("failed", 2, 2)
+    assert "rows up to there were saved" in failed.message
+    assert len(forks) == 1 and reaped(forks[0])
+
+
+def test_a_runner_that_stops_early_ends_its_reading_process(app, tmp_path, monkeypatch, forks):
+    job = small_job(app, tmp_path, monkeypatch, batch=1, rows=8)
+    real = ImportRunner.commit_batch
+
+    def another_runner_got_ahead(self, batch):
+        if self.processed == 1:
+            db.session.execute(sa.update(ImportJob).where(ImportJob.id == self.job_id).values(processed_rows=5))
+            db.session.commit()
+        return real(self, batch)
+
+    monkeypatch.setattr(ImportRunner, "commit_batch", another_runner_got_ahead)
+    run(job.id)
+    assert db.session.get(ImportJob, job.id).imported == 1
+    assert len(forks) == 1 and reaped(forks[0])

@@ -6,15 +6,16 @@ result does not depend on other rows. Everything that depends on earlier batches
 saved (the in-file duplicate index, the duplicate lookup, allocation, the claim on
 `processed_rows`) stays with the runner (crm.sales.imports.runner), in row order.
 
-(Parsing the next batch in a thread while the current one is saved was measured with PostgreSQL
-on the same two cores, 100,000 rows: no gain — the saving thread waited about as long for the
-interpreter lock, each time PostgreSQL answered, as the parsing it no longer did itself.)
+(A thread parsing the next batch while the current one was saved gained nothing: it traded places
+with the saving for the interpreter lock. crm.sales.imports.read_ahead runs this in a forked
+process instead.)
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from crm.core.xlsx import decode_escapes, open_sheet
 from crm.core.xlsx_rows import fast_reader_fits, iter_values, iter_values_fast
@@ -28,27 +29,37 @@ LEAD_KEYS = ("qq", "name", "gender", "education", "graduation_school", "major", 
              "company", "salary", "source", "phone", "email", "memo", "inquiry_date")
 
 
-@dataclass
-class ParsedRow:
-    """One row with values: its cells, and either its lead record (with what saving it needs) or why it is invalid.
+class ParsedRow(NamedTuple):
+    """One row with values: its lead values (with what saving them needs), or why it is invalid.
 
-    Everything here depends on the row alone, so the producer thread works it out while the
-    previous batch is being saved.
+    Everything here depends on the row alone, so it can be worked out before (and while) the
+    previous batch is saved. A tuple of plain values: it crosses a pipe from the reading process
+    (crm.sales.imports.read_ahead) cheaply.
     """
 
     number: int
-    values: tuple
-    record: dict | None = None  # None: invalid (see `error`)
+    lead: list | None  # the values of LEAD_KEYS; None: invalid (see `error`)
     error: str | None = None
-    error_json: str | None = None  # the cells as the user wrote them (a formula as its text), as JSON, when invalid
-    keys: list[tuple[str, str]] = field(default_factory=list)  # (field, value) of its QQ, phone and e-mail
-    lead: list | None = None  # the values of LEAD_KEYS
+    keys: tuple = ()  # (field, value) of its QQ, phone and e-mail
+    referrer: str | None = None  # the QQ of the lead who referred it
+    course_ids: list | tuple = ()
+    values: tuple | None = None  # the cells as read (None once `cells` is worked out)
+    cells: str | None = None  # the cells as the user wrote them (a formula as its text), as JSON
+
+    def cells_json(self, width: int) -> str:
+        """The row's cells as JSON for the error workbook (crm.sales.imports.rows.json_values)."""
+        return self.cells if self.cells is not None else json_values(self.values, width)
+
+    def portable(self, width: int) -> ParsedRow:
+        """The row with its cells as JSON instead of the values read: smaller, and quick to unpickle."""
+        return self if self.cells is not None else self._replace(values=None, cells=json_values(self.values, width))
 
 
 def parsed_row(number: int, values: tuple, record: dict) -> ParsedRow:
     """A valid row with its identity keys and lead values worked out."""
-    return ParsedRow(number, values, record, keys=[(key, record[key]) for key in IDENTITY_FIELDS if record[key]],
-                     lead=[record[key] for key in LEAD_KEYS])
+    return ParsedRow(number, [record[key] for key in LEAD_KEYS], None,
+                     tuple((key, record[key]) for key in IDENTITY_FIELDS if record[key]),
+                     record["referrer_qq"], record["course_ids"], values)
 
 
 @dataclass
@@ -114,7 +125,7 @@ def parsed_batches(path: Path, info: SheetInfo, parser: RowParser, batch_size: i
         except RowInvalid as error:
             # The error workbook shows the row as the user wrote it: a formula as its text.
             original = tuple(formulas.get(index, value) for index, value in enumerate(values))
-            batch.rows.append(ParsedRow(number, values, error=str(error), error_json=json_values(original, width)))
+            batch.rows.append(ParsedRow(number, None, str(error), cells=json_values(original, width)))
         if batch.count >= batch_size:
             yield batch
             batch = Batch()

@@ -22,8 +22,9 @@ from crm.extensions import db, on_postgresql
 from crm.sales import choices
 from crm.sales.imports.columns import setting
 from crm.sales.imports.feed import IDENTITY_FIELDS, LEAD_KEYS, Batch, ParsedRow, parsed_batches
+from crm.sales.imports.read_ahead import forking_available, read_ahead
 from crm.sales.imports.report import write_error_workbook
-from crm.sales.imports.rows import RowParser, json_values
+from crm.sales.imports.rows import RowParser
 from crm.sales.imports.summary import allocated_counts, queue_summaries
 from crm.sales.imports.workbook import SheetInfo, error_workbook_path
 from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRowError, customer_courses
@@ -128,7 +129,12 @@ class ImportRunner:
             rejected = set(db.session.scalars(
                 sa.select(ImportRowError.row_number).where(ImportRowError.job_id == self.job_id)))
         db.session.commit()  # end the read transaction before the first batch writes
-        batches = parsed_batches(self.path, self.info, self.parser, self.batch_size, resume_at, rejected)
+        def produce():
+            return parsed_batches(self.path, self.info, self.parser, self.batch_size, resume_at, rejected)
+
+        # More than one batch to go: read the next while this one is saved (crm.sales.imports.read_ahead).
+        ahead = setting("CRM_IMPORT_READ_AHEAD") and forking_available() and self.total - resume_at > self.batch_size
+        batches = read_ahead(produce, self.width) if ahead else produce()
         with contextlib.closing(batches) as items:
             for batch in items:
                 for number, identity in batch.remember:  # rows a previous run already imported
@@ -173,14 +179,14 @@ class ImportRunner:
 
         errors: list[tuple[int, str, str, str]] = []  # row number, kind, reason, cells as JSON
         accepted: list[ParsedRow] = []
-        existing = self._existing_identities([row.record for row in batch.rows if row.record is not None])
+        existing = self._existing_identities([row for row in batch.rows if row.lead is not None])
         # Row by row, in file order: a row is repeated only if an earlier row was accepted with the same
         # key (`seen` holds accepted rows only), so the outcome does not depend on the batch size.
         seen, added = self.seen, self.added
         for row in batch.rows:
-            number, record = row.number, row.record
-            if record is None:
-                errors.append((number, "invalid", row.error, row.error_json))
+            number = row.number
+            if row.lead is None:
+                errors.append((number, "invalid", row.error, row.cells_json(self.width)))
                 continue
             keys = row.keys
             reason = self._repeated_in_file(keys)
@@ -189,13 +195,13 @@ class ImportRunner:
                 if clash:
                     reason = self._exists_reason(*clash)
             if reason is not None:
-                errors.append((number, "duplicate", reason, json_values(row.values, self.width)))
+                errors.append((number, "duplicate", reason, row.cells_json(self.width)))
                 continue
-            referrer = record["referrer_qq"]
+            referrer = row.referrer
             if referrer and ("qq", referrer) not in existing and referrer not in seen["qq"]:
                 errors.append((number, "invalid", _(
                     "Referred by (QQ) %(qq)s is not the QQ of an existing lead or of an earlier row.", qq=referrer),
-                    json_values(row.values, self.width)))
+                    row.cells_json(self.width)))
                 continue
             for field, value in keys:
                 seen[field][value] = number
@@ -211,7 +217,7 @@ class ImportRunner:
         for index in lost:
             row = accepted[index]
             reason = self._exists_reason(*row.keys[0])
-            errors.append((row.number, "duplicate", reason, json_values(row.values, self.width)))
+            errors.append((row.number, "duplicate", reason, row.cells_json(self.width)))
         bulk_insert(ImportRowError.__table__, [
             {"job_id": self.job_id, "row_number": number, "kind": kind, "values": cells, "reason": reason}
             for number, kind, reason, cells in errors
@@ -248,13 +254,17 @@ class ImportRunner:
         return _("A lead with %(field)s %(value)s already exists.", field=field_label(field), value=value)
 
     @staticmethod
-    def _existing_identities(records: list[dict]) -> set[tuple[str, str]]:
-        """(field, value) of the records' QQs, phones, e-mails and referrer QQs that a lead already has.
+    def _existing_identities(rows: list[ParsedRow]) -> set[tuple[str, str]]:
+        """(field, value) of the rows' QQs, phones, e-mails and referrer QQs that a lead already has.
 
         One round trip for the batch: a UNION ALL of one keyed lookup per field.
         """
-        wanted = {field: {record[field] for record in records if record[field]} for field in IDENTITY_FIELDS}
-        wanted["qq"].update(record["referrer_qq"] for record in records if record["referrer_qq"])
+        wanted: dict[str, set[str]] = {field: set() for field in IDENTITY_FIELDS}
+        for row in rows:
+            for field, value in row.keys:
+                wanted[field].add(value)
+            if row.referrer:
+                wanted["qq"].add(row.referrer)
         lookups = [
             sa.select(sa.literal(field).label("field"), getattr(Customer, field).label("value"))
             .where(key_in(getattr(Customer, field), values))
@@ -307,18 +317,18 @@ class ImportRunner:
                 sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, [row[0] for row in rows]))).all())
             ids = [id_by_qq[row[0]] for row in rows]
         insert_tuples(customer_courses, ["customer_id", "course_id"],
-                      [(cid, course) for cid, (row, _c) in zip(ids, pairs) for course in row.record["course_ids"]])
+                      [(cid, course) for cid, (row, _c) in zip(ids, pairs) for course in row.course_ids])
         history = [(cid, consultant_id) for cid, (_r, consultant_id) in zip(ids, pairs) if consultant_id is not None]
         opened = (self.today, choices.FOLLOWING, choices.ORIGIN_IMPORT, self.memo)
         insert_tuples(CustomerDistribution.__table__,
                       ["customer_id", "consultant_id", "started_on", "status", "origin", "memo"],
                       [(cid, consultant_id, *opened) for cid, consultant_id in history])
-        referrers = {row.record["referrer_qq"] for row, _c in pairs if row.record["referrer_qq"]}
+        referrers = {row.referrer for row, _c in pairs if row.referrer}
         if referrers:
             id_of = dict(db.session.execute(
                 sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, referrers))).all())
-            updates = [{"cid": cid, "rid": id_of[row.record["referrer_qq"]]} for cid, (row, _c) in zip(ids, pairs)
-                       if row.record["referrer_qq"] in id_of]
+            updates = [{"cid": cid, "rid": id_of[row.referrer]} for cid, (row, _c) in zip(ids, pairs)
+                       if row.referrer in id_of]
             if updates:
                 db.session.execute(
                     sa.update(table).where(table.c.id == sa.bindparam("cid"))

@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import OperationalError
 
 from crm.core import clock
+from crm.core.allocation_heavy import few_collections
 from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.sales.imports.runner import ImportRunner, Progress
@@ -126,9 +127,10 @@ def run_import(job_id: int, *, progress: Progress | None = None) -> ImportJob | 
     job = db.session.get(ImportJob, job_id)
     runner = ImportRunner(job, info, progress)
     try:
-        finished = runner.run()
-        if finished:
-            runner.finish()
+        with few_collections():
+            finished = runner.run()
+            if finished:
+                runner.finish()
     except OperationalError:
         db.session.rollback()
         raise

@@ -1,0 +1,107 @@
+"""Read and parse an import's sheet in a forked process while the worker saves the batches before.
+
+Reading the workbook and checking its rows is pure Python that depends on nothing saved
+(crm.sales.imports.feed); in a thread it only traded places with the saving for the
+interpreter lock. A child process has its own: while the worker waits for the database on one
+core, the child reads the next batch on the other. The child is forked (a Celery worker's pool
+processes are daemonic, which multiprocessing refuses to give children; a fork also inherits
+the app, its language and the parsed course list at no cost) and sends each batch down a pipe,
+pickled in order, then an end mark. It touches no database or Redis connection and leaves
+with `os._exit`, so nothing inherited is closed twice.
+
+Order and failure are those of reading in-process: batches arrive in sheet order; an error in
+the child is sent after the batches before it and raised by the worker at the same point; a
+child that dies without its end mark fails the job like a reading error, after the batches
+saved before. The pipe holds about one batch ahead, so the child's memory is the reader's plus
+one batch. When the worker stops early (another runner owns the job) or dies, the child is
+killed or its next write fails, and it exits.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+from collections.abc import Callable, Iterator
+
+from crm.core.allocation_heavy import relax_collector
+from crm.sales.imports.feed import Batch
+
+END = "end"
+
+
+def forking_available() -> bool:
+    """Whether this platform forks (Linux, macOS, BSD; not Windows)."""
+    return hasattr(os, "fork")
+
+
+def read_ahead(produce: Callable[[], Iterator[Batch]], width: int) -> Iterator[Batch]:
+    """The batches of `produce()`, produced in a forked child while the caller works on earlier ones."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_end)
+        _child(produce, width, write_end)
+    os.close(write_end)
+    try:
+        with open(read_end, "rb") as source:
+            while True:
+                try:
+                    kind, item = pickle.load(source)
+                except (EOFError, pickle.UnpicklingError):
+                    _, status = os.waitpid(pid, 0)
+                    pid = 0
+                    raise ReaderStopped(status) from None
+                if kind == END:
+                    return
+                if kind == "error":
+                    raise item
+                yield item
+    finally:
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)  # a no-op once it has exited (it is not reaped yet)
+            os.waitpid(pid, 0)
+
+
+class ReaderStopped(RuntimeError):
+    """The reading process ended without finishing the sheet (killed, or out of memory)."""
+
+    def __init__(self, status: int):
+        super().__init__(f"the process reading the sheet stopped unexpectedly (wait status {status})")
+
+
+def _child(produce: Callable[[], Iterator[Batch]], width: int, write_end: int) -> None:
+    code = 0
+    try:
+        for number in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1):
+            with contextlib.suppress(ValueError, OSError):  # the worker's own handlers are not the child's
+                signal.signal(number, signal.SIG_DFL)
+        relax_collector()  # the child's own objects only; and the inherited ones stay shared, untouched
+        with open(write_end, "wb") as out:
+            try:
+                for batch in produce():
+                    batch.rows = [row.portable(width) for row in batch.rows]
+                    pickle.dump(("batch", batch), out, protocol=pickle.HIGHEST_PROTOCOL)
+                    out.flush()
+                pickle.dump((END, None), out)
+            except BrokenPipeError:
+                raise
+            except Exception as error:  # noqa: BLE001 - raised again in the worker, in order
+                pickle.dump(("error", _portable_error(error)), out)
+                code = 1
+    except BrokenPipeError:  # the worker stopped reading (it stopped, or died)
+        code = 0
+    except BaseException:  # noqa: BLE001 - nothing of the worker's may run in the child
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _portable_error(error: Exception) -> Exception:
+    """The child's exception as it can cross the pipe (some exceptions do not pickle)."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # noqa: BLE001
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error
