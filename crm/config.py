@@ -180,8 +180,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
                                                      minimum=1024),
         "CRM_IMPORT_MAX_RATIO": env_int("CRM_IMPORT_MAX_RATIO", 200, env, minimum=1),
         "CRM_IMPORT_BATCH_PAUSE_MS": env_int("CRM_IMPORT_BATCH_PAUSE_MS", 0, env, minimum=0),
-        # 1 (default): a forked process reads and parses the next batches while the worker saves one
-        # (crm.sales.imports.read_ahead; where the platform forks and more than one batch is left); 0: in turn.
+        # yes (default): a forked process reads and parses the next batches while the worker saves one
+        # (crm.sales.imports.read_ahead; where the platform forks and more than one batch is left); no: in turn.
         "CRM_IMPORT_READ_AHEAD": env_bool("CRM_IMPORT_READ_AHEAD", True, env),
         # A queued/running import without a heartbeat (one per batch) for this long lost its worker: re-queued.
         "CRM_IMPORT_STALL_SECONDS": env_int("CRM_IMPORT_STALL_SECONDS", 120, env, minimum=10),
