@@ -3,13 +3,16 @@
 Two readers yield the same rows: `iter_values`, a lean single pass over the sheet XML
 (streamed, any size), and `iter_values_fast`, python-calamine's compiled reader (the whole
 sheet in memory, for sheets that `fast_reader_fits`). Both leave the row window (gaps as empty
-rows, nothing before `min_row` or past `max_row`) to one helper.
+rows, nothing before `min_row` or past `max_row`) to one helper. `iter_values_soon` is the fast
+reader whose first rows are streamed by the lean one while the sheet loads.
 """
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from pathlib import Path
 from xml.etree.ElementTree import iterparse
 
@@ -67,14 +70,16 @@ def _row_elements(source) -> Iterator[tuple[int, object]]:
         element.clear()
 
 
-def iter_values(archive_path: Path, sheet, *, min_row: int, max_row: int | None, max_col: int | None):
+def iter_values(archive_path: Path, sheet, *, min_row: int, max_row: int | None, max_col: int | None,
+                like_fast: bool = False):
     """Cell values of rows min_row..max_row (every row, padded to max_col), as openpyxl's read-only values_only gives.
 
     A lean single pass over the sheet XML: shared and inline strings (Excel's `_xHHHH_` escapes
     decoded), numbers, booleans, errors, formula results and dates (by the workbook's date
     styles, the zh-CN built-ins included). `sheet` is a worksheet from `open_sheet`
     (data_only=True). With `max_col` None, each row is as long as its last cell; with `max_row`
-    None, rows up to the last one written.
+    None, rows up to the last one written. `like_fast`: error cells and empty text blank, as
+    `iter_values_fast` reads them.
     """
     strings = sheet._shared_strings
     dates = sheet.parent._date_formats
@@ -112,7 +117,9 @@ def iter_values(archive_path: Path, sheet, *, min_row: int, max_row: int | None,
                     elif kind == "str":  # a formula's text result
                         value = decode_escapes(raw)
                     else:  # e: an error such as #N/A
-                        value = raw
+                        value = None if like_fast else raw
+            if like_fast and value == "":
+                value = None
             if not max_col and value is not None:
                 values.extend([None] * (column - len(values)))
                 values[column - 1] = value
@@ -147,24 +154,74 @@ def iter_values_fast(archive_path: Path, sheet, *, min_row: int, max_row: int | 
 
     with CalamineWorkbook.from_path(str(archive_path)) as workbook:
         data = workbook.get_sheet_by_name(sheet.title)
-        top, left = data.start or (0, 0)
+        yield from _calamine_rows(data, min_row=min_row, max_row=max_row, max_col=max_col)
 
-        date, datetime, midnight = dt.date, dt.datetime, dt.time()
 
-        def convert(cells) -> tuple:
-            values = [None] * left + cells[:max_col - left] if left else cells[:max_col]
-            for index, value in enumerate(values):
-                kind = value.__class__  # calamine gives exactly str, float, int, bool, date, datetime, time, timedelta
-                if kind is str:
-                    if not value:
-                        values[index] = None
-                elif kind is float:
-                    if value.is_integer() and abs(value) < 1e16:
-                        values[index] = int(value)
-                elif kind is date:
-                    values[index] = datetime.combine(value, midnight)
-            values.extend([None] * (max_col - len(values)))
-            return tuple(values)
+def _calamine_rows(data, *, min_row: int, max_row: int | None, max_col: int) -> Iterator[tuple]:
+    """The rows of a sheet python-calamine has read, converted and windowed as `iter_values_fast` gives them."""
+    top, left = data.start or (0, 0)
+    date, datetime, midnight = dt.date, dt.datetime, dt.time()
 
-        numbered = enumerate(data.iter_rows(), start=top + 1)
-        yield from _windowed(numbered, convert, min_row=min_row, max_row=max_row, width=max_col)
+    def convert(cells) -> tuple:
+        values = [None] * left + cells[:max_col - left] if left else cells[:max_col]
+        for index, value in enumerate(values):
+            kind = value.__class__  # calamine gives exactly str, float, int, bool, date, datetime, time, timedelta
+            if kind is str:
+                if not value:
+                    values[index] = None
+            elif kind is float:
+                if value.is_integer() and abs(value) < 1e16:
+                    values[index] = int(value)
+            elif kind is date:
+                values[index] = datetime.combine(value, midnight)
+        values.extend([None] * (max_col - len(values)))
+        return tuple(values)
+
+    numbered = enumerate(data.iter_rows(), start=top + 1)
+    yield from _windowed(numbered, convert, min_row=min_row, max_row=max_row, width=max_col)
+
+
+def _load_calamine(archive_path: Path, title: str, into: dict) -> None:
+    """Read a sheet with python-calamine into `into` (workbook, data) or its exception (error)."""
+    try:
+        from python_calamine import CalamineWorkbook
+
+        into["workbook"] = CalamineWorkbook.from_path(str(archive_path))
+        into["data"] = into["workbook"].get_sheet_by_name(title)
+    except BaseException as error:  # noqa: BLE001 - raised again by the reader's caller
+        into["error"] = error
+
+
+def iter_values_soon(archive_path: Path, sheet, *, min_row: int, max_row: int | None, max_col: int):
+    """What `iter_values_fast` yields, the first rows without waiting for the whole sheet.
+
+    python-calamine reads the whole sheet before its first row (about a second for 100,000
+    rows) and lets go of the interpreter lock while it does: it reads in a thread, and
+    meanwhile `iter_values` streams the first rows. Once the sheet is read, the rows go on
+    from there out of it. Both readers give the same rows, so where the switch falls does not
+    matter. Use it only when `fast_reader_fits`.
+    """
+    loaded: dict = {}
+    loader = threading.Thread(target=_load_calamine, args=(archive_path, sheet.title, loaded),
+                              name="xlsx-calamine", daemon=True)
+    loader.start()
+    try:
+        number = min_row
+        streamed = iter_values(archive_path, sheet, min_row=min_row, max_row=max_row, max_col=max_col,
+                               like_fast=True)
+        with closing(streamed):
+            for row in streamed:
+                yield row
+                number += 1
+                if not loader.is_alive():
+                    break
+            else:
+                return  # streamed to the end before the sheet was read
+        loader.join()
+        if "error" in loaded:
+            raise loaded["error"]
+        yield from _calamine_rows(loaded["data"], min_row=number, max_row=max_row, max_col=max_col)
+    finally:
+        loader.join()  # stopped early or streamed to the end: the workbook is closed once it is read
+        if "workbook" in loaded:
+            loaded["workbook"].close()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -190,6 +192,7 @@ def test_the_readers_read_what_openpyxl_reads(tmp_path, shared):
     assert lean[4][3:5] == ("第一行\r\n第二行", "_x000D_ stays")
     # The fast reader reads error cells (#N/A) and empty text as blank; everything else alike.
     assert fast == [tuple(None if value == "" or value == "#N/A" else value for value in row) for row in lean]
+    _soon_reads_what_fast_reads(save(tmp_path, data), len(HEADERS), fast)
 
 
 def test_the_readers_read_openpyxl_written_files(tmp_path):
@@ -199,6 +202,57 @@ def test_the_readers_read_openpyxl_written_files(tmp_path):
                            [None, 1, 2.5, dt.datetime(2025, 1, 2, 3, 4)]])
     slow, lean, fast = _all_readers(save(tmp_path, data), len(HEADERS))
     assert lean == slow == fast and len(lean) == 5
+    _soon_reads_what_fast_reads(save(tmp_path, data), len(HEADERS), fast)
+
+
+def _soon_reads_what_fast_reads(path, max_col, fast):
+    """iter_values_soon gives the fast reader's rows wherever it switches from streaming to the loaded sheet:
+    as soon as it can, after each row, never (streamed to the end); and raises when loading fails."""
+    from crm.core import xlsx_rows
+
+    real_load = xlsx_rows._load_calamine
+    workbook, sheet, _names = open_sheet(path)
+    try:
+        for switch_after in [*range(len(fast) + 1), None]:
+            go, loaded = threading.Event(), threading.Event()
+
+            def load(archive_path, title, into, go=go, loaded=loaded):
+                go.wait(10)
+                real_load(archive_path, title, into)
+                loaded.set()
+
+            xlsx_rows._load_calamine = load
+            if switch_after == 0:
+                go.set()  # loaded as soon as it can be: the switch comes after the first row at the soonest
+            rows, reader = [], xlsx_rows.iter_values_soon(path, sheet, min_row=1, max_row=len(fast), max_col=max_col)
+            for row in reader:
+                rows.append(row)
+                if len(rows) == switch_after:
+                    go.set()
+                    _wait_for(loaded)
+            go.set()
+            assert rows == fast, switch_after
+
+        def broken(archive_path, title, into):
+            into["error"] = OSError("unreadable")
+
+        xlsx_rows._load_calamine = broken
+        reader = xlsx_rows.iter_values_soon(path, sheet, min_row=1, max_row=len(fast), max_col=max_col)
+        with pytest.raises(OSError, match="unreadable"):
+            for _row in reader:
+                time.sleep(0.01)  # the loader ends (with its error) while the first rows stream
+    finally:
+        xlsx_rows._load_calamine = real_load
+        workbook.close()
+
+
+def _wait_for(loaded: threading.Event) -> None:
+    """Until the loading thread has finished (not only set its event)."""
+    assert loaded.wait(10)
+    deadline = time.monotonic() + 10
+    while any(thread.name == "xlsx-calamine" for thread in threading.enumerate()):
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
 
 
 def test_an_escaped_escape_is_the_literal_text(app, tmp_path):
