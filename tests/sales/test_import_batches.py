@@ -281,3 +281,25 @@ def test_a_runner_that_stops_early_ends_its_reading_process(app, tmp_path, monke
     run(job.id)
     assert db.session.get(ImportJob, job.id).imported == 1
     assert len(forks) == 1 and reaped(forks[0])
+
+
+NASTY_TEXTS = ["tab\there", "two\nlines", "semi;colon,comma", "back\\slash", "\\N", "\\\\N\\t", "C:\\",
+               "<script>alert(1)</script>", "引号\"'和 & 符号", "Ünïcödé 😀", " trailing tab\t", "x" * 500]
+
+
+@pytest.mark.parametrize("ahead", [False, True])
+def test_text_reaches_the_database_exactly(app, tmp_path, monkeypatch, forks, ahead):
+    """Backslashes, tabs, line breaks and a literal \\N survive the bulk insert (COPY text on PostgreSQL), whether
+    the reading process wrote the lead's text or the worker did."""
+    consultants(1)
+    monkeypatch.setitem(app.config, "CRM_IMPORT_BATCH_SIZE", 5)
+    monkeypatch.setitem(app.config, "CRM_IMPORT_READ_AHEAD", ahead)
+    rows = [lead_row(memo=text, company=text[:64], name=f"学员{n}") for n, text in enumerate(NASTY_TEXTS)]
+    job = new_job(tmp_path, rows)
+    run(job.id)
+    assert db.session.get(ImportJob, job.id).imported == len(NASTY_TEXTS)
+    stored = db.session.execute(sa.select(Customer.qq, Customer.memo, Customer.company)
+                                .where(Customer.channel == "import")).all()
+    assert {qq: (memo, company) for qq, memo, company in stored} == {
+        row["qq"]: (row["memo"].strip(), row["company"].strip()) for row in rows}
+    assert len(forks) == (1 if ahead else 0)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from crm.core.copy_text import copy_text
 from crm.core.xlsx import decode_escapes, open_sheet
 from crm.core.xlsx_rows import fast_reader_fits, iter_values, iter_values_soon
 from crm.sales.imports.rows import RowInvalid, RowParser, json_values
@@ -45,14 +46,23 @@ class ParsedRow(NamedTuple):
     course_ids: list | tuple = ()
     values: tuple | None = None  # the cells as read (None once `cells` is worked out)
     cells: str | None = None  # the cells as the user wrote them (a formula as its text), as JSON
+    lead_text: str | None = None  # `lead` in PostgreSQL's COPY text format, when worked out ahead
 
     def cells_json(self, width: int) -> str:
         """The row's cells as JSON for the error workbook (crm.sales.imports.rows.json_values)."""
         return self.cells if self.cells is not None else json_values(self.values, width)
 
+    def copy_line(self) -> str:
+        """`lead` as COPY text (tab-separated, no line end)."""
+        return self.lead_text if self.lead_text is not None else copy_text(self.lead)
+
     def portable(self, width: int) -> ParsedRow:
-        """The row with its cells as JSON instead of the values read: smaller, and quick to unpickle."""
-        return self if self.cells is not None else self._replace(values=None, cells=json_values(self.values, width))
+        """The row as the reading process sends it: its cells as JSON instead of the values read (smaller and
+        quick to unpickle) and its lead as COPY text (the worker's saving has less to do)."""
+        if self.cells is not None:
+            return self
+        return self._replace(values=None, cells=json_values(self.values, width),
+                             lead_text=None if self.lead is None else copy_text(self.lead))
 
 
 def parsed_row(number: int, values: tuple, record: dict) -> ParsedRow:

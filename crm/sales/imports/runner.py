@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.core import audit, clock, uow
+from crm.core.copy_text import copy_text
 from crm.extensions import db, on_postgresql
 from crm.sales import choices
 from crm.sales.imports.columns import setting
@@ -79,6 +80,23 @@ def insert_tuples(table: sa.Table, names: list[str], rows: list) -> None:
             write = copy.write_row
             for row in rows:
                 write(row)
+    except psycopg.errors.IntegrityError as error:
+        raise IntegrityError(str(statement), None, error) from error
+
+
+def insert_text(table: sa.Table, names: list[str], text: str) -> None:
+    """COPY rows already in PostgreSQL's text format (crm.core.copy_text; one line each) into `table`."""
+    if not text:
+        return
+    import psycopg
+    from psycopg import sql
+
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(name) for name in names))
+    connection = db.session.connection()  # in the session's transaction (and savepoint)
+    try:
+        with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.write(text.encode())
     except psycopg.errors.IntegrityError as error:
         raise IntegrityError(str(statement), None, error) from error
 
@@ -305,24 +323,39 @@ class ImportRunner:
         table = Customer.__table__
         today, constant = self.today, [choices.NOT_ENROLLED, "import", self.actor_id, clock.utcnow()]
         assigned, unassigned = [today, today, None, None], [None, None, choices.POOL_UNASSIGNED, today]
-        rows = [row.lead + [consultant_id] + (unassigned if consultant_id is None else assigned) + constant
-                for row, consultant_id in pairs]
         names = self.CUSTOMER_COLUMNS
-        if on_postgresql():  # ids first, then one COPY per table
-            ids = next_ids(table, len(rows))
-            insert_tuples(table, ["id", *names], [[new_id, *row] for new_id, row in zip(ids, rows)])
+        opened = (self.today, choices.FOLLOWING, choices.ORIGIN_IMPORT, self.memo)
+        history_names = ["customer_id", "consultant_id", "started_on", "status", "origin", "memo"]
+        if on_postgresql():
+            # Ids first, then one COPY per table, its rows written as text here: each lead's own columns came
+            # formatted from the reading process; what follows them depends only on its consultant.
+            ids = next_ids(table, len(pairs))
+            tails = {}
+            for _row, consultant_id in pairs:
+                if consultant_id not in tails:
+                    tails[consultant_id] = copy_text(
+                        [consultant_id, *(unassigned if consultant_id is None else assigned), *constant])
+            insert_text(table, ["id", *names], "".join([
+                f"{new_id}\t{row.copy_line()}\t{tails[consultant_id]}\n"
+                for new_id, (row, consultant_id) in zip(ids, pairs)]))
+            insert_text(customer_courses, ["customer_id", "course_id"], "".join([
+                f"{cid}\t{course}\n" for cid, (row, _c) in zip(ids, pairs) for course in row.course_ids]))
+            opened_text = copy_text(opened)
+            insert_text(CustomerDistribution.__table__, history_names, "".join([
+                f"{cid}\t{consultant_id}\t{opened_text}\n"
+                for cid, (_r, consultant_id) in zip(ids, pairs) if consultant_id is not None]))
         else:  # executemany, then the ids by QQ (unique)
+            rows = [row.lead + [consultant_id] + (unassigned if consultant_id is None else assigned) + constant
+                    for row, consultant_id in pairs]
             insert_tuples(table, names, rows)
             id_by_qq = dict(db.session.execute(
                 sa.select(table.c.qq, table.c.id).where(key_in(table.c.qq, [row[0] for row in rows]))).all())
             ids = [id_by_qq[row[0]] for row in rows]
-        insert_tuples(customer_courses, ["customer_id", "course_id"],
-                      [(cid, course) for cid, (row, _c) in zip(ids, pairs) for course in row.course_ids])
-        history = [(cid, consultant_id) for cid, (_r, consultant_id) in zip(ids, pairs) if consultant_id is not None]
-        opened = (self.today, choices.FOLLOWING, choices.ORIGIN_IMPORT, self.memo)
-        insert_tuples(CustomerDistribution.__table__,
-                      ["customer_id", "consultant_id", "started_on", "status", "origin", "memo"],
-                      [(cid, consultant_id, *opened) for cid, consultant_id in history])
+            insert_tuples(customer_courses, ["customer_id", "course_id"],
+                          [(cid, course) for cid, (row, _c) in zip(ids, pairs) for course in row.course_ids])
+            insert_tuples(CustomerDistribution.__table__, history_names,
+                          [(cid, consultant_id, *opened) for cid, (_r, consultant_id) in zip(ids, pairs)
+                           if consultant_id is not None])
         referrers = {row.referrer for row, _c in pairs if row.referrer}
         if referrers:
             id_of = dict(db.session.execute(
