@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from crm.core.errors import DomainError
 from crm.sales.imports.columns import COLUMNS
-from crm.sales.imports.rows import RowInvalid, RowParser
+from crm.sales.imports.rows import RowInvalid, RowParser, json_values
 from crm.sales.leads import fields
 
 EMAILS = ["Li.Si@Example.COM", "a+b@mail.qq.com", "x@localhost", "x@foo", "a..b@example.com", ".a@example.com",
@@ -100,3 +100,19 @@ def test_the_control_character_check_is_unicode_category_cc():
               if (unicodedata.category(chr(code)) == "Cc" and chr(code) not in "\t\n\r")
               != bool(fields.TEXT_CONTROL_RE.search(chr(code)))]
     assert differ == []
+
+
+def test_a_rows_cells_as_json():
+    """What the error workbook and the rejected-rows page get back: every kind of cell a reader gives."""
+    import decimal
+    import json
+
+    row = (dt.datetime(2026, 11, 6, 8, 30), dt.date(2026, 11, 6), dt.time(9, 5), True, 0, 12345678901, 1.5,
+           float("nan"), float("inf"), -float("inf"), None, '引号"\\<b>', dt.timedelta(days=1), decimal.Decimal("1.10"))
+    text = json_values(row, len(row) + 2)
+    assert json.loads(text) == [
+        "2026-11-06T08:30:00", "2026-11-06", "09:05:00", True, 0, 12345678901, 1.5, "nan", "inf", "-inf", None,
+        '引号"\\<b>', "1 day, 0:00:00", "1.10", None, None]
+    assert "引号" in text  # not \\u-escaped
+    assert json_values(row[:3], 2) == '["2026-11-06T08:30:00", "2026-11-06"]'  # cut to the header's width
+    assert json.loads(json_values((1.5, "x"), 2)) == [1.5, "x"]
