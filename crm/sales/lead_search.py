@@ -9,21 +9,22 @@ makes PostgreSQL read the whole table):
 * an "@": the e-mail address, exact, on its unique index (stored lower-case);
 * anything else: a name containing the text (a prefix is a special case), case-insensitive.
 
-Names on PostgreSQL use the trigram GIN index ``ix_customers_name_grams`` (migrations
-issue15_0001, issue15_0002) over the stored column ``name_grams`` = ``crm_name_grams(lower(name))``:
-every character and every pair of neighbouring characters of the name as a word of its own
-(``王伟明`` → `` 王 伟 明 王伟 伟明 ``), stored on every insert and update by PostgreSQL itself, so a
-search compares stored text and never recomputes them. pg_trgm indexes each such word, so
-even a one- or two-character Chinese search (``伟``, ``王伟``) has trigrams to look up —
-a plain trigram index on the name has none for a two-character substring and would scan the
-table — and a pair's trigram (`` 王伟``) is rare enough to find its few thousand names at once
-among a million. A search of one character asks for that character's word, a longer one for
-the words of each of its pairs (true for every name containing it), and the name itself then
-must contain the search (ILIKE). SQLite (development and tests) has no such index and runs
-the plain ``LIKE '%text%'``, which gives the same answers.
+Names on PostgreSQL are words: the stored column ``name_grams`` = ``crm_name_grams(lower(name))``
+holds every character and every pair of neighbouring characters of the name as a word of its
+own (``王伟明`` → `` 王 伟 明 王伟 伟明 ``), and the table ``customer_name_words`` holds one row
+(word, customer_id) per distinct word of each lead, in a btree by word then lead (migration
+issue15_0003; triggers keep it on every insert, rename and delete). So even a one- or
+two-character Chinese search (``伟``, ``王伟``) is an exact index lookup, and the leads under a
+word come in id order: the all-leads list's newest-first page is the last 51 entries under the
+word and 51 primary-key lookups, however common the name (3,571 王伟 among a million). A search
+of one character asks for that character's word, a longer one for the words of each of its
+pairs (true for every name containing it), and the name itself then must contain the search
+(ILIKE). SQLite (development and tests) has no such table and runs the plain
+``LIKE '%text%'``, which gives the same answers.
 
 Lists stay ordered by their own sort and are paginated with LIMIT (``crm.core.listing``), so a
-search reads its matches through the index and stops at the page's end.
+search reads its matches through the index and stops at the page's end when the list's order
+allows.
 """
 from __future__ import annotations
 
@@ -38,17 +39,26 @@ from crm.sales.models import Customer
 DIGITS_RE = re.compile(r"\+?[0-9][0-9\s\-().]*")
 
 
-# customers.name_grams (PostgreSQL only): crm_name_grams(lower(name)), stored by PostgreSQL as a
-# generated column with the GIN index on it (migrations issue15_0001, issue15_0002); not mapped
-# on the model (crm.extensions.DATABASE_ONLY).
-NAME_GRAMS_COLUMN = sa.literal_column("customers.name_grams", sa.Text())
+# customer_name_words (PostgreSQL only): (word, customer_id) for each distinct word of each lead's
+# name_grams, in a btree by word then lead, kept by triggers on customers (migration issue15_0003);
+# not in the models (crm.extensions.DATABASE_ONLY).
+NAME_WORDS = sa.table("customer_name_words", sa.column("word", sa.Text()), sa.column("customer_id", sa.Integer()))
 
 
-def grams(text: str) -> list[str]:
-    """The words a search for `text` must find in crm_name_grams: its character, or each pair."""
+def search_words(text: str) -> tuple[list[str], bool]:
+    """The words (of crm_name_grams) every name containing `text` has, and whether they say enough.
+
+    Its character, or each of its pairs. A pair with a space is no word (the words are kept
+    apart by spaces): such pairs are left out, and when none is left, the characters stand in.
+    The words say enough when they are the whole text (one character, or the one pair of a
+    two-character text); otherwise the name itself must also contain the text.
+    """
     if len(text) == 1:
-        return [text]
-    return list(dict.fromkeys(text[i:i + 2] for i in range(len(text) - 1)))
+        return [text], True
+    pairs = [pair for pair in dict.fromkeys(text[i:i + 2] for i in range(len(text) - 1)) if " " not in pair]
+    if pairs:
+        return pairs, len(text) == 2
+    return list(dict.fromkeys(char for char in text if char != " ")), False
 
 
 def _escape_like(text: str) -> str:
@@ -100,16 +110,18 @@ def _number_clause(text: str) -> sa.ColumnElement[bool]:
 
 
 def name_clause(text: str, *, dialect: str | None = None) -> sa.ColumnElement[bool]:
-    """Names containing `text`, case-insensitively: through the trigram index on PostgreSQL."""
+    """Names containing `text`, case-insensitively: through the words table on PostgreSQL."""
     if dialect is None:
         from crm.extensions import db
 
         dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
-        # The stored words of the lower-cased name (migration issue15_0002); the pattern is
-        # lower-cased by PostgreSQL too, so both sides fold case the same way.
-        indexed = [NAME_GRAMS_COLUMN.like(sa.func.lower(f"% {_escape_like(gram)} %")) for gram in grams(text)]
-        if len(text) > 2:  # the pairs are all there; the name must hold them in this order, together
-            indexed.append(Customer.name.ilike("%" + _escape_like(text) + "%"))
-        return sa.and_(*indexed)  # backslash is PostgreSQL's default LIKE escape
+        # The leads with each word of the search, from the words of their lower-cased names (migration
+        # issue15_0003); the search's words are lower-cased by PostgreSQL too, so both fold case alike.
+        words, enough = search_words(text)
+        indexed = [Customer.id.in_(sa.select(NAME_WORDS.c.customer_id).where(NAME_WORDS.c.word == sa.func.lower(word)))
+                   for word in words]
+        if not enough:  # the words are all there; the name must hold them in this order, together
+            indexed.append(Customer.name.ilike("%" + _escape_like(text) + "%"))  # \\ is PostgreSQL's LIKE escape
+        return sa.and_(*indexed)
     return Customer.name.like("%" + _escape_like(text) + "%", escape="\\")

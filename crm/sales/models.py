@@ -84,9 +84,9 @@ class Customer(db.Model):
         sa.Index("ix_customers_referred_by_id", "referred_by_id",
                  postgresql_where=sa.text("referred_by_id IS NOT NULL"),
                  sqlite_where=sa.text("referred_by_id IS NOT NULL")),
-        # PostgreSQL only: names by any part through pg_trgm (crm.sales.lead_search) on the stored
-        # column name_grams and its GIN index ix_customers_name_grams (migrations issue15_0001/0002);
-        # neither is mapped here (crm.extensions.DATABASE_ONLY) ...
+        # PostgreSQL only: names by any part (crm.sales.lead_search) through the stored column
+        # name_grams and the table of its words, customer_name_words, kept by triggers (migrations
+        # issue15_0002/0003); neither is mapped here (crm.extensions.DATABASE_ONLY) ...
         # ... and a consultant's held leads in expiry order, soonest first (My customers, S-12;
         # crm.sales.pool.expiry.expires_on_sql).
         sa.Index("ix_customers_held_expiry", "consultant_id",
