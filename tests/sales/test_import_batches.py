@@ -267,6 +267,26 @@ def test_a_reading_process_that_dies_fails_the_job_after_the_saved_batches(app, 
     assert len(forks) == 1 and reaped(forks[0])
 
 
+def test_a_stop_signal_to_the_process_group_leaves_the_reading_to_the_worker(app, tmp_path, monkeypatch, forks):
+    """Ctrl-C or a service stop reaches every process of the group: the worker's warm shutdown finishes the job,
+    so the reading process must not die of it."""
+    job = small_job(app, tmp_path, monkeypatch, batch=2, rows=6)
+    real = feed.sheet_rows
+
+    def signalled_after_three(path, info):
+        for count, row in enumerate(real(path, info)):
+            if count == 3:
+                os.kill(os.getpid(), signal.SIGTERM)  # runs in the reading process
+                os.kill(os.getpid(), signal.SIGINT)
+            yield row
+
+    monkeypatch.setattr(feed, "sheet_rows", signalled_after_three)
+    run(job.id)
+    done = db.session.get(ImportJob, job.id)
+    assert (done.status, done.processed_rows, done.imported) == ("done", 6, 6)
+    assert len(forks) == 1 and reaped(forks[0])
+
+
 def test_a_runner_that_stops_early_ends_its_reading_process(app, tmp_path, monkeypatch, forks):
     job = small_job(app, tmp_path, monkeypatch, batch=1, rows=8)
     real = ImportRunner.commit_batch

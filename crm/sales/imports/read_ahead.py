@@ -35,13 +35,22 @@ def forking_available() -> bool:
     return hasattr(os, "fork")
 
 
+# A stop signal sent to the worker's whole process group or control group (Ctrl-C under `make run`,
+# systemd stopping the service) is the worker's to act on: its warm shutdown finishes the job, reading
+# the rest from the child. The child ignores these; it leaves when the worker kills it or stops reading.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1)
+
+
 def read_ahead(produce: Callable[[], Iterator[Batch]], width: int) -> Iterator[Batch]:
     """The batches of `produce()`, produced in a forked child while the caller works on earlier ones."""
     read_end, write_end = os.pipe()
+    # Blocked across the fork, so none reaches the child before it ignores them.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(read_end)
-        _child(produce, width, write_end)
+        _child(produce, width, write_end, mask)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     os.close(write_end)
     try:
         with open(read_end, "rb") as source:
@@ -71,13 +80,13 @@ class ReaderStopped(RuntimeError):
         super().__init__(f"the process reading the sheet stopped unexpectedly (wait status {status})")
 
 
-def _child(produce: Callable[[], Iterator[Batch]], width: int, write_end: int) -> None:
+def _child(produce: Callable[[], Iterator[Batch]], width: int, write_end: int, mask) -> None:
     code = 0
     try:
-        for number in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1):
-            with contextlib.suppress(ValueError, OSError):  # the worker's own handlers are not the child's
-                signal.signal(number, signal.SIG_DFL)
-        relax_collector()  # the child's own objects only; and the inherited ones stay shared, untouched
+        for number in STOP_SIGNALS:  # see STOP_SIGNALS; and the worker's own handlers are not the child's
+            signal.signal(number, signal.SIG_IGN)  # (the forking thread is the child's main thread)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        relax_collector()  # the child's objects: the inherited ones are set aside, so their pages stay shared
         with open(write_end, "wb") as out:
             try:
                 for batch in produce():
