@@ -164,17 +164,39 @@ def small_job(app, tmp_path, monkeypatch, *, batch: int, rows: int) -> ImportJob
     return new_job(tmp_path, [lead_row() for _ in range(rows)])
 
 
-def test_a_reading_error_fails_the_job_and_keeps_the_rows_before_it(app, tmp_path, monkeypatch):
-    job = small_job(app, tmp_path, monkeypatch, batch=2, rows=6)
+def after_three_rows(monkeypatch, happen) -> None:
+    """Reading the sheet calls `happen()` after its third row (in the reading process, when there is one)."""
     real = feed.sheet_rows
 
-    def breaks_after_three(path, info):
+    def sheet_rows(path, info):
         for count, row in enumerate(real(path, info)):
             if count == 3:
-                raise OSError("read error")
+                happen()
             yield row
 
-    monkeypatch.setattr(feed, "sheet_rows", breaks_after_three)
+    monkeypatch.setattr(feed, "sheet_rows", sheet_rows)
+
+
+def another_runner_gets_ahead(monkeypatch, at: int) -> None:
+    """When the runner has saved `at` rows, another runner of the job claims the rows up to the fifth."""
+    real = ImportRunner.commit_batch
+
+    def commit_batch(self, batch):
+        if self.processed == at:
+            db.session.execute(sa.update(ImportJob).where(ImportJob.id == self.job_id).values(processed_rows=5))
+            db.session.commit()
+        return real(self, batch)
+
+    monkeypatch.setattr(ImportRunner, "commit_batch", commit_batch)
+
+
+def test_a_reading_error_fails_the_job_and_keeps_the_rows_before_it(app, tmp_path, monkeypatch):
+    job = small_job(app, tmp_path, monkeypatch, batch=2, rows=6)
+
+    def read_error():
+        raise OSError("read error")
+
+    after_three_rows(monkeypatch, read_error)
     run(job.id)
     failed = db.session.get(ImportJob, job.id)
     assert (failed.status, failed.processed_rows, failed.imported) == ("failed", 2, 2)
@@ -183,15 +205,7 @@ def test_a_reading_error_fails_the_job_and_keeps_the_rows_before_it(app, tmp_pat
 
 def test_a_runner_that_loses_its_claim_stops(app, tmp_path, monkeypatch):
     job = small_job(app, tmp_path, monkeypatch, batch=1, rows=8)
-    real = ImportRunner.commit_batch
-
-    def another_runner_got_ahead(self, batch):
-        if self.processed == 2:
-            db.session.execute(sa.update(ImportJob).where(ImportJob.id == self.job_id).values(processed_rows=5))
-            db.session.commit()
-        return real(self, batch)
-
-    monkeypatch.setattr(ImportRunner, "commit_batch", another_runner_got_ahead)
+    another_runner_gets_ahead(monkeypatch, at=2)
     run(job.id)
     stopped = db.session.get(ImportJob, job.id)
     assert (stopped.status, stopped.processed_rows, stopped.imported) == ("running", 5, 2)
@@ -251,15 +265,7 @@ def test_a_single_batch_is_read_in_the_worker(app, tmp_path, monkeypatch, forks)
 
 def test_a_reading_process_that_dies_fails_the_job_after_the_saved_batches(app, tmp_path, monkeypatch, forks):
     job = small_job(app, tmp_path, monkeypatch, batch=2, rows=6)
-    real = feed.sheet_rows
-
-    def killed_after_three(path, info):
-        for count, row in enumerate(real(path, info)):
-            if count == 3:
-                os.kill(os.getpid(), signal.SIGKILL)  # runs in the reading process: out of memory, say
-            yield row
-
-    monkeypatch.setattr(feed, "sheet_rows", killed_after_three)
+    after_three_rows(monkeypatch, lambda: os.kill(os.getpid(), signal.SIGKILL))  # out of memory, say
     run(job.id)
     failed = db.session.get(ImportJob, job.id)
     assert (failed.status, failed.processed_rows, failed.imported) == ("failed", 2, 2)
@@ -271,16 +277,12 @@ def test_a_stop_signal_to_the_process_group_leaves_the_reading_to_the_worker(app
     """Ctrl-C or a service stop reaches every process of the group: the worker's warm shutdown finishes the job,
     so the reading process must not die of it."""
     job = small_job(app, tmp_path, monkeypatch, batch=2, rows=6)
-    real = feed.sheet_rows
 
-    def signalled_after_three(path, info):
-        for count, row in enumerate(real(path, info)):
-            if count == 3:
-                os.kill(os.getpid(), signal.SIGTERM)  # runs in the reading process
-                os.kill(os.getpid(), signal.SIGINT)
-            yield row
+    def stop_signals():
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(feed, "sheet_rows", signalled_after_three)
+    after_three_rows(monkeypatch, stop_signals)
     run(job.id)
     done = db.session.get(ImportJob, job.id)
     assert (done.status, done.processed_rows, done.imported) == ("done", 6, 6)
@@ -289,15 +291,7 @@ def test_a_stop_signal_to_the_process_group_leaves_the_reading_to_the_worker(app
 
 def test_a_runner_that_stops_early_ends_its_reading_process(app, tmp_path, monkeypatch, forks):
     job = small_job(app, tmp_path, monkeypatch, batch=1, rows=8)
-    real = ImportRunner.commit_batch
-
-    def another_runner_got_ahead(self, batch):
-        if self.processed == 1:
-            db.session.execute(sa.update(ImportJob).where(ImportJob.id == self.job_id).values(processed_rows=5))
-            db.session.commit()
-        return real(self, batch)
-
-    monkeypatch.setattr(ImportRunner, "commit_batch", another_runner_got_ahead)
+    another_runner_gets_ahead(monkeypatch, at=1)
     run(job.id)
     assert db.session.get(ImportJob, job.id).imported == 1
     assert len(forks) == 1 and reaped(forks[0])

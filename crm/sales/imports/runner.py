@@ -69,34 +69,34 @@ def insert_tuples(table: sa.Table, names: list[str], rows: list) -> None:
     if not on_postgresql():
         db.session.execute(sa.insert(table), [dict(zip(names, row)) for row in rows])
         return
-    import psycopg
-    from psycopg import sql
-
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(name) for name in names))
-    connection = db.session.connection()  # in the session's transaction (and savepoint)
-    try:
-        with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-            write = copy.write_row
-            for row in rows:
-                write(row)
-    except psycopg.errors.IntegrityError as error:
-        raise IntegrityError(str(statement), None, error) from error
+    with copy_into(table, names) as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)
 
 
 def insert_text(table: sa.Table, names: list[str], text: str) -> None:
     """COPY rows already in PostgreSQL's text format (crm.core.copy_text; one line each) into `table`."""
-    if not text:
-        return
+    if text:
+        with copy_into(table, names) as copy:
+            copy.write(text.encode())
+
+
+@contextlib.contextmanager
+def copy_into(table: sa.Table, names: list[str]):
+    """A psycopg COPY ... FROM STDIN into `table`'s `names`, in the session's transaction (and savepoint).
+
+    A row that breaks a unique constraint raises sqlalchemy's IntegrityError, like an INSERT.
+    """
     import psycopg
     from psycopg import sql
 
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(name) for name in names))
-    connection = db.session.connection()  # in the session's transaction (and savepoint)
+    connection = db.session.connection()
     try:
         with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.write(text.encode())
+            yield copy
     except psycopg.errors.IntegrityError as error:
         raise IntegrityError(str(statement), None, error) from error
 
