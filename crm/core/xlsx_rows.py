@@ -9,6 +9,7 @@ reader whose first rows are streamed by the lean one while the sheet loads.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -19,6 +20,8 @@ from xml.etree.ElementTree import iterparse
 from openpyxl.utils.datetime import from_excel, from_ISO8601
 
 from crm.core.xlsx import _string_item, _tag_is, decode_escapes
+
+log = logging.getLogger(__name__)
 
 
 def _windowed(rows: Iterable[tuple[int, object]], convert: Callable[[object], tuple], *, min_row: int,
@@ -199,7 +202,8 @@ def iter_values_soon(archive_path: Path, sheet, *, min_row: int, max_row: int | 
     rows) and lets go of the interpreter lock while it does: it reads in a thread, and
     meanwhile `iter_values` streams the first rows. Once the sheet is read, the rows go on
     from there out of it. Both readers give the same rows, so where the switch falls does not
-    matter. Use it only when `fast_reader_fits`.
+    matter; if the compiled reader fails, the lean one reads to the end. Use it only when
+    `fast_reader_fits`.
     """
     loaded: dict = {}
     loader = threading.Thread(target=_load_calamine, args=(archive_path, sheet.title, loaded),
@@ -218,9 +222,16 @@ def iter_values_soon(archive_path: Path, sheet, *, min_row: int, max_row: int | 
             else:
                 return  # streamed to the end before the sheet was read
         loader.join()
-        if "error" in loaded:
-            raise loaded["error"]
-        yield from _calamine_rows(loaded["data"], min_row=number, max_row=max_row, max_col=max_col)
+        error = loaded.get("error")
+        if error is None:
+            yield from _calamine_rows(loaded["data"], min_row=number, max_row=max_row, max_col=max_col)
+        elif isinstance(error, Exception):  # a sheet the compiled reader cannot read: the lean one reads on
+            log.warning("python-calamine could not read %s (%s); the rows from %s on are streamed",
+                        archive_path, error, number)
+            yield from iter_values(archive_path, sheet, min_row=number, max_row=max_row, max_col=max_col,
+                                   like_fast=True)
+        else:
+            raise error
     finally:
         loader.join()  # stopped early or streamed to the end: the workbook is closed once it is read
         if "workbook" in loaded:

@@ -38,7 +38,8 @@ def forking_available() -> bool:
 # A stop signal sent to the worker's whole process group or control group (Ctrl-C under `make run`,
 # systemd stopping the service) is the worker's to act on: its warm shutdown finishes the job, reading
 # the rest from the child. The child ignores these; it leaves when the worker kills it or stops reading.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1")
+                     if hasattr(signal, name))
 
 
 def read_ahead(produce: Callable[[], Iterator[Batch]], width: int) -> Iterator[Batch]:
