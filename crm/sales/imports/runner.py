@@ -147,6 +147,7 @@ class ImportRunner:
             rejected = set(db.session.scalars(
                 sa.select(ImportRowError.row_number).where(ImportRowError.job_id == self.job_id)))
         db.session.commit()  # end the read transaction before the first batch writes
+
         def produce():
             return parsed_batches(self.path, self.info, self.parser, self.batch_size, resume_at, rejected)
 
