@@ -350,7 +350,7 @@ def measure(args, work: Path) -> None:
             worker.terminate()
             worker.wait(timeout=30)
             client_redis = app.extensions["crm_redis"]
-            keys = [*client_redis.scan_iter(f"{prefix}*"), *client_redis.scan_iter(f"_kombu.binding.{prefix}*")]
+            keys = [*client_redis.scan_iter(f"{prefix}*"), *client_redis.scan_iter(f"_kombu.binding*.{prefix}*")]
             if keys:
                 client_redis.delete(*keys)
             with app.app_context():
