@@ -27,9 +27,7 @@ def copy_value(value: object) -> str:
         return "t" if value else "f"
     if kind is float:
         return repr(value)
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, int):  # an int subclass (an enum): its number
+    if isinstance(value, int):  # an int subclass (an enum): its number (bool, which cannot be subclassed, is above)
         return str(int(value))
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()

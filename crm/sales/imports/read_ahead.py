@@ -24,7 +24,7 @@ import pickle
 import signal
 from collections.abc import Callable, Iterator
 
-from crm.core.allocation_heavy import relax_collector
+from crm.core.collector import relax_collector
 from crm.sales.imports.feed import Batch
 
 END = "end"

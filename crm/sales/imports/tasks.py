@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import OperationalError
 
 from crm.core import clock
-from crm.core.allocation_heavy import few_collections
+from crm.core.collector import few_collections
 from crm.core.errors import DomainError
 from crm.extensions import db
 from crm.sales.imports.runner import ImportRunner, Progress
