@@ -59,6 +59,14 @@ def on_postgresql() -> bool:
     """Whether the session's database is PostgreSQL (where some statements take a PostgreSQL form)."""
     return db.session.get_bind().dialect.name == "postgresql"
 
+
+def conflict_insert(target):
+    """An INSERT into `target` that can take ON CONFLICT (DO NOTHING / DO UPDATE) in the session's database:
+    PostgreSQL's or SQLite's form, which spell it alike."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql.insert if on_postgresql() else sqlite.insert)(target)
+
 migrate = Migrate()
 
 # Schema objects the migrations create on PostgreSQL only and the models leave out on purpose: the

@@ -7,11 +7,10 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.core import uow
 from crm.core.clock import utcnow
-from crm.extensions import db, on_postgresql
+from crm.extensions import conflict_insert, db
 from crm.notifications.models import Notification
 
 
@@ -46,10 +45,9 @@ def queue_email(*, kind: str, recipient_id: int | None, to_address: str | None, 
         _send_after_commit(notification.id)
         return notification
     # One row per dedupe_key, settled by the unique constraint (a conditional insert, no pre-check).
-    insert = postgresql.insert if on_postgresql() else sqlite.insert
     db.session.flush()
     statement = (
-        insert(Notification)
+        conflict_insert(Notification)
         .values(dedupe_key=dedupe_key, created_at=utcnow(), **values)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(Notification)  # the new row comes back as the object itself: no second SELECT

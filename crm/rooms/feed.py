@@ -16,12 +16,11 @@ import secrets
 import icalendar
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.auth.models import User
 from crm.core import clock
 from crm.core.clock import utcnow
-from crm.extensions import db
+from crm.extensions import conflict_insert, db
 from crm.rooms.cells import Cell
 from crm.rooms.models import Room, RoomBooking, RoomFeedKey
 
@@ -37,10 +36,8 @@ def _token(user_id: int, key: str) -> str:
 
 def feed_token(user_id: int) -> str:
     """The user's current feed token, creating their key on first use (safe when two requests race). Flushes."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     db.session.execute(
-        insert(RoomFeedKey.__table__)
+        conflict_insert(RoomFeedKey.__table__)
         .values(user_id=user_id, key=secrets.token_hex(32), created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["user_id"])
     )

@@ -40,13 +40,12 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.auth.models import User
 from crm.core import audit
 from crm.core.clock import utcnow
 from crm.core.errors import Conflict, Invalid
-from crm.extensions import db
+from crm.extensions import conflict_insert, db
 from crm.rooms.cells import (
     Cell,
     cell_label,
@@ -161,14 +160,12 @@ def _lock_user(user_id: int) -> None:
 
 def _insert(actor_id: int, cells: list[Cell]) -> set[Cell]:
     """Insert the cells that are free; returns those inserted (the unique constraint decides)."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     created = utcnow()
     inserted: set[Cell] = set()
     for start in range(0, len(cells), INSERT_CHUNK):
         chunk = cells[start:start + INSERT_CHUNK]
         stmt = (
-            insert(RoomBooking.__table__)
+            conflict_insert(RoomBooking.__table__)
             .values([{"room_id": c.room_id, "booked_on": c.day, "slot": c.slot, "user_id": actor_id,
                       "created_at": created} for c in chunk])
             .on_conflict_do_nothing(index_elements=["room_id", "booked_on", "slot"])

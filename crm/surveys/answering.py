@@ -23,13 +23,12 @@ from collections.abc import Mapping
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.core.clock import to_local
 from crm.core.errors import Conflict, Forbidden, Invalid, NotFound
 from crm.core.ids import is_id
-from crm.extensions import db, on_postgresql
+from crm.extensions import conflict_insert, db
 from crm.students.models import Enrollment, Student
 from crm.students.services import enrolled_on_clause, student_for_user
 from crm.surveys.models import (
@@ -158,10 +157,6 @@ def _parse(questions: list[Question], raw: Mapping[int, str]) -> tuple[list[dict
     return values, errors
 
 
-def _insert_ignore(model):
-    return postgresql.insert(model) if on_postgresql() else sqlite.insert(model)
-
-
 def submit_answers(user_id: int, survey_id: int, raw: Mapping[int, str], *, now: dt.datetime) -> str:
     """Store one student's answers to a survey (Q-3); returns the response key."""
     survey, student = survey_for_student(user_id, survey_id, now)
@@ -181,7 +176,7 @@ def submit_answers(user_id: int, survey_id: int, raw: Mapping[int, str], *, now:
     if errors:
         raise AnswerErrors(errors)
     participation_id = db.session.scalar(
-        _insert_ignore(Participation)
+        conflict_insert(Participation)
         .values(survey_id=survey.id, student_id=student.id, answered_at=now)
         .on_conflict_do_nothing(index_elements=["survey_id", "student_id"])
         .returning(Participation.id)

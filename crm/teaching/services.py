@@ -20,14 +20,13 @@ from collections.abc import Iterable, Mapping
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
 from crm.auth.models import User
 from crm.core import uow
 from crm.core.errors import Conflict, Forbidden, Invalid, NotFound
 from crm.core.ids import is_id
-from crm.extensions import db
+from crm.extensions import conflict_insert, db
 from crm.org.models import ClassList
 from crm.students.models import Enrollment, Student
 from crm.students.services import enrolled_on_clause
@@ -199,11 +198,6 @@ def parse_ids(raw: Iterable[object] | None, *, field: str = "record_ids") -> lis
 
 
 # -- batch initialise (T-3) -----------------------------------------------------------------
-def _insert_ignoring_conflicts(table):
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
 def initialise_statement(session_ids: Iterable[int], now: dt.datetime):
     """INSERT … SELECT of the missing records of these sessions (T-3), conflicts ignored."""
     source = (
@@ -216,7 +210,7 @@ def initialise_statement(session_ids: Iterable[int], now: dt.datetime):
         .distinct()
     )
     return (
-        _insert_ignoring_conflicts(StudyRecord.__table__)
+        conflict_insert(StudyRecord.__table__)
         .from_select(["course_record_id", "student_id", "attendance", "created_at"], source)
         .on_conflict_do_nothing(index_elements=["course_record_id", "student_id"])
     )
