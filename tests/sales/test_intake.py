@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from crm.core.audit import AuditLog
-from crm.core.errors import DomainError
+from crm.core.errors import Conflict, DomainError
 from crm.extensions import db
 from crm.notifications.models import Notification
 from crm.sales import allocation, choices
@@ -271,7 +271,8 @@ def test_duplicate_takes_no_slot(app):
     assert create(lead(qq="300003")).consultant_id == a.id
 
 
-def test_duplicate_caught_by_the_unique_constraint_is_a_clean_conflict(app, monkeypatch):
+def test_a_duplicate_is_found_by_the_insert_itself(app, monkeypatch):
+    """No check before the INSERT: the unique indexes decide, then the lead met is read and named."""
     a = consultant(weight=7)
     b = consultant(weight=5)
     first = create(lead(qq="400001")).customer
@@ -279,19 +280,48 @@ def test_duplicate_caught_by_the_unique_constraint_is_a_clean_conflict(app, monk
     db.session.commit()
     real = intake.find_duplicate
     calls = []
-
-    def miss_once(*args):
-        calls.append(args)
-        return None if len(calls) == 1 else real(*args)  # the race: the pre-check saw nothing
-
-    monkeypatch.setattr(intake, "find_duplicate", miss_once)
+    monkeypatch.setattr(intake, "find_duplicate", lambda *args: calls.append(args) or real(*args))
+    assert create(lead(qq="400009")).customer.qq == "400009" and calls == []  # a new lead: never looked for
+    db.session.rollback()
     with pytest.raises(intake.DuplicateLead) as caught:
         create(lead(qq="400001"))
-    assert caught.value.existing_id == first.id
-    monkeypatch.setattr(intake, "find_duplicate", real)
-    # The slot taken for the refused lead went back: b is next, as if nothing happened.
-    db.session.rollback()
+    assert caught.value.existing_id == first.id and calls == [("400001", None, None)]
+    # The slot taken for the refused lead went back at once: b is next, as if nothing happened.
     assert create(lead(qq="400002")).consultant_id == b.id
+
+
+def test_a_lead_met_and_deleted_before_it_is_read_is_no_duplicate(app, monkeypatch):
+    """The INSERT met a lead that is gone by the next statement: the INSERT is tried again and saves."""
+    consultant()
+    first = create(lead(qq="410001")).customer
+    db.session.commit()
+    real = intake.find_duplicate
+
+    def deleted_meanwhile(*args):
+        if db.session.get(Customer, first.id) is not None:
+            db.session.execute(sa.delete(CustomerDistribution).where(CustomerDistribution.customer_id == first.id))
+            db.session.execute(sa.delete(Customer).where(Customer.id == first.id))
+            return None
+        return real(*args)
+
+    monkeypatch.setattr(intake, "find_duplicate", deleted_meanwhile)
+    first_created = first.created_at
+    saved = create(lead(qq="410001")).customer
+    db.session.flush()
+    [row] = db.session.execute(sa.select(Customer.id, Customer.created_at).where(Customer.qq == "410001")).all()
+    assert row.id == saved.id and row.created_at > first_created  # the new lead, saved on the second try
+
+
+def test_a_lead_that_keeps_vanishing_is_a_clear_conflict_and_takes_no_slot(app, monkeypatch):
+    a = consultant(weight=7)
+    b = consultant(weight=5)
+    create(lead(qq="420001"))
+    monkeypatch.setattr(intake, "find_duplicate", lambda *args: None)  # met every time, never found again
+    with pytest.raises(Conflict) as caught:
+        create(lead(qq="420001"))
+    assert not isinstance(caught.value, intake.DuplicateLead) and "Try again" in caught.value.message
+    monkeypatch.undo()
+    assert [create(lead(qq=q)).consultant_id for q in ("420002", "420003")] == [b.id, a.id]
 
 
 # -- failures ----------------------------------------------------------------------------------

@@ -5,10 +5,10 @@ else that takes one lead at a time. It flushes and never commits; the caller
 commits once (crm.core.uow): the e-mail is sent after that commit, and the
 allocation slot goes back to the head of the queue if the transaction fails.
 
-Duplicates are refused on QQ, phone or e-mail (normalised). The pre-check
-gives the common case a friendly answer; the database's unique constraints
-are the real guard, and a concurrent duplicate that slips past the pre-check
-surfaces as `DuplicateLead` too, never as a server error.
+Duplicates are refused on QQ, phone or e-mail (normalised): the database's
+unique constraints decide, through the lead's INSERT … ON CONFLICT DO NOTHING,
+so a concurrent duplicate surfaces as `DuplicateLead` like any other, never as
+a server error.
 """
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.auth.models import User
 from crm.core import audit, uow
 from crm.core.errors import Conflict
 from crm.core.links import public_url
-from crm.extensions import db
+from crm.extensions import conflict_insert, db
 from crm.sales import allocation, choices
 from crm.sales.leads.fields import validate_lead
 from crm.sales.models import Customer, CustomerDistribution
@@ -126,51 +126,41 @@ def _queue_assignment_email(customer: Customer, consultant: sa.Row, today: dt.da
 
 
 def create_lead(actor_id: int | None, data: dict[str, Any], *, channel: str, today: dt.date) -> IntakeResult:
-    """Validate, deduplicate, allocate and save one lead with its history row; flush, no commit."""
+    """Validate, allocate and save one lead with its history row; flush, no commit.
+
+    The lead is one INSERT … ON CONFLICT DO NOTHING RETURNING the row: the unique indexes on QQ,
+    phone and e-mail decide what is a duplicate, a concurrent twin's included, with no check
+    before it and no savepoint. When it inserts nothing, the lead it met is read, the allocation
+    slot handed back and `DuplicateLead` raised.
+    """
     if channel not in ORIGIN_BY_CHANNEL:
         raise ValueError(f"unknown intake channel {channel!r}")
     clean = validate_lead(data, channel=channel, today=today)
-    existing = find_duplicate(clean["qq"], clean["phone"], clean["email"])
-    if existing is not None:
-        raise DuplicateLead(existing, _duplicate_field(existing, clean["qq"], clean["phone"], clean["email"]))
 
     [consultant_id], queue_answered = allocation.allocate_noting_outage(1, today=today)
-    if consultant_id is not None:
-        # If this lead is not saved after all, the consultant keeps their turn (S-6).
-        uow.after_rollback(lambda: allocation.return_slots([consultant_id]))
-    customer = Customer(
-        qq=clean["qq"], name=clean["name"], gender=clean["gender"], education=clean["education"],
-        graduation_school=clean["graduation_school"], major=clean["major"], experience=clean["experience"],
-        work_status=clean["work_status"], company=clean["company"], salary=clean["salary"],
-        source=clean["source"], referred_by_id=clean["referred_by_id"], phone=clean["phone"],
-        email=clean["email"], memo=clean["memo"], status=choices.NOT_ENROLLED, consultant_id=consultant_id,
-        inquiry_date=clean["inquiry_date"], channel=channel, created_by_id=actor_id,
-    )
-    customer.courses = clean["courses"]
+    values = {name: clean[name] for name in PROFILE_COLUMNS}
+    values.update(status=choices.NOT_ENROLLED, consultant_id=consultant_id, channel=channel,
+                  created_by_id=actor_id)
     if consultant_id is None:
-        customer.pool_reason, customer.pool_since = choices.POOL_UNASSIGNED, today
+        values.update(pool_reason=choices.POOL_UNASSIGNED, pool_since=today)
     else:
-        customer.received_on = customer.last_follow_up_on = today
-    savepoint = db.session.begin_nested()
+        values.update(received_on=today, last_follow_up_on=today)
     try:
-        db.session.add(customer)
-        db.session.flush()
-        if consultant_id is not None:
-            db.session.add(CustomerDistribution(
-                customer_id=customer.id, consultant_id=consultant_id, started_on=today,
-                status=choices.FOLLOWING, origin=ORIGIN_BY_CHANNEL[channel],
-            ))
-            db.session.flush()
-        savepoint.commit()
-    except IntegrityError:
-        savepoint.rollback()
-        # Someone saved the same QQ/phone/e-mail between our check and our insert.
-        existing = find_duplicate(clean["qq"], clean["phone"], clean["email"])
-        if existing is None:
-            raise
-        raise DuplicateLead(
-            existing, _duplicate_field(existing, clean["qq"], clean["phone"], clean["email"])
-        ) from None
+        customer = _insert_unless_duplicate(values, clean)
+    except BaseException:
+        allocation.return_slots([consultant_id])  # not saved (a duplicate, a failed INSERT): the turn goes back
+        raise
+    if consultant_id is not None:
+        # If the transaction does not commit after all, the consultant keeps their turn (S-6).
+        uow.after_rollback(lambda: allocation.return_slots([consultant_id]))
+    if clean["courses"]:
+        set_committed_value(customer, "courses", [])  # a new row has none: no SELECT of the old collection
+        customer.courses = clean["courses"]
+    if consultant_id is not None:
+        db.session.add(CustomerDistribution(
+            customer_id=customer.id, consultant_id=consultant_id, started_on=today,
+            status=choices.FOLLOWING, origin=ORIGIN_BY_CHANNEL[channel],
+        ))
 
     audit.record(actor_id, "lead.allocate", "customer", customer.id, consultant_id=consultant_id,
                  channel=channel, pool=consultant_id is None)
@@ -184,3 +174,35 @@ def create_lead(actor_id: int | None, data: dict[str, Any], *, channel: str, tod
     db.session.flush()
     return IntakeResult(customer=customer, consultant_id=consultant_id, notification_ids=notification_ids,
                         allocation_unavailable=not queue_answered, consultant=consultant)
+
+
+# The lead's own fields as validate_lead returns them (the rest of the row is set by create_lead).
+PROFILE_COLUMNS = (
+    "qq", "name", "gender", "education", "graduation_school", "major", "experience", "work_status", "company",
+    "salary", "source", "referred_by_id", "phone", "email", "memo", "inquiry_date",
+)
+INSERT_ATTEMPTS = 3
+
+
+def _insert_unless_duplicate(values: dict[str, Any], clean: dict[str, Any]) -> Customer:
+    """INSERT the lead, or raise DuplicateLead naming the lead whose QQ, phone or e-mail it met.
+
+    A lead met and deleted again before it could be read (the unique index saw it, the next
+    statement does not) is no duplicate: the INSERT is tried again.
+    """
+    statement = _insert_statement(db.session.get_bind().dialect.name)
+    for _attempt in range(INSERT_ATTEMPTS):
+        customer = db.session.scalar(statement, values)
+        if customer is not None:
+            return customer
+        existing = find_duplicate(clean["qq"], clean["phone"], clean["email"])
+        if existing is not None:
+            raise DuplicateLead(existing, _duplicate_field(existing, clean["qq"], clean["phone"], clean["email"]))
+    raise Conflict(_("The lead could not be saved while others with the same details were changing. Try again."))
+
+
+@functools.cache
+def _insert_statement(dialect: str) -> sa.Insert:
+    """The lead's INSERT … ON CONFLICT DO NOTHING RETURNING the row as a Customer, built once per dialect
+    (its values are the execution's parameters)."""
+    return conflict_insert(Customer).on_conflict_do_nothing().returning(Customer)
