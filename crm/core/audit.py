@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Any
 
@@ -38,15 +39,19 @@ class AuditLog(db.Model):
             return {}
 
 
-def record(actor_id: int | None, action: str, object_type: str, object_id: Any = None, **detail: Any) -> AuditLog:
-    """Add an audit row to the current session (the caller commits)."""
-    entry = AuditLog(
-        at=utcnow(),
-        actor_id=actor_id,
-        action=action,
-        object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
-        detail=json.dumps(detail, ensure_ascii=False, default=str, sort_keys=True),
-    )
-    db.session.add(entry)
-    return entry
+def record(actor_id: int | None, action: str, object_type: str, object_id: Any = None, **detail: Any) -> None:
+    """Write an audit row in the current transaction (the caller commits).
+
+    One INSERT built once, executed at once: no ORM object to track and flush. What the session
+    holds pending is flushed before it, as before any statement.
+    """
+    db.session.execute(_insert_statement(), {
+        "at": utcnow(), "actor_id": actor_id, "action": action, "object_type": object_type,
+        "object_id": None if object_id is None else str(object_id),
+        "detail": json.dumps(detail, ensure_ascii=False, default=str, sort_keys=True),
+    })
+
+
+@functools.cache
+def _insert_statement() -> sa.Insert:
+    return sa.insert(AuditLog.__table__)

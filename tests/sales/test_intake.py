@@ -5,6 +5,7 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from crm.core.audit import AuditLog
 from crm.core.errors import Conflict, DomainError
@@ -319,7 +320,8 @@ def test_a_lead_that_keeps_vanishing_is_a_clear_conflict_and_takes_no_slot(app, 
     monkeypatch.setattr(intake, "find_duplicate", lambda *args: None)  # met every time, never found again
     with pytest.raises(Conflict) as caught:
         create(lead(qq="420001"))
-    assert not isinstance(caught.value, intake.DuplicateLead) and "Try again" in caught.value.message
+    assert not isinstance(caught.value, intake.DuplicateLead) and caught.value.message == gettext(
+        "The lead could not be saved while others with the same details were changing. Try again.")
     monkeypatch.undo()
     assert [create(lead(qq=q)).consultant_id for q in ("420002", "420003")] == [b.id, a.id]
 

@@ -157,10 +157,10 @@ def create_lead(actor_id: int | None, data: dict[str, Any], *, channel: str, tod
         set_committed_value(customer, "courses", [])  # a new row has none: no SELECT of the old collection
         customer.courses = clean["courses"]
     if consultant_id is not None:
-        db.session.add(CustomerDistribution(
-            customer_id=customer.id, consultant_id=consultant_id, started_on=today,
-            status=choices.FOLLOWING, origin=ORIGIN_BY_CHANNEL[channel],
-        ))
+        db.session.execute(_holding_statement(), {  # the open holding (S-2): a row nobody reads back here
+            "customer_id": customer.id, "consultant_id": consultant_id, "started_on": today,
+            "status": choices.FOLLOWING, "origin": ORIGIN_BY_CHANNEL[channel],
+        })
 
     audit.record(actor_id, "lead.allocate", "customer", customer.id, consultant_id=consultant_id,
                  channel=channel, pool=consultant_id is None)
@@ -199,6 +199,11 @@ def _insert_unless_duplicate(values: dict[str, Any], clean: dict[str, Any]) -> C
         if existing is not None:
             raise DuplicateLead(existing, _duplicate_field(existing, clean["qq"], clean["phone"], clean["email"]))
     raise Conflict(_("The lead could not be saved while others with the same details were changing. Try again."))
+
+
+@functools.cache
+def _holding_statement() -> sa.Insert:
+    return sa.insert(CustomerDistribution.__table__)
 
 
 @functools.cache
