@@ -291,11 +291,8 @@ def sign_in(port: int, username: str) -> tuple[str, str]:
     if status != 302:
         raise SystemExit(f"sign-in of {username} answered {status}")
     cookie = _cookies(headers, cookie)
-    # The first page shows the sign-in's message and takes it out of the session: the cookie it sets is what a
-    # browser sends from then on (the one of the sign-in would show the message again on every request).
-    status, body, headers = request(port, "GET", "/sales/leads/new" if username == "benchstaff" else "/sales/mine",
-                                    headers={"Cookie": cookie})
-    cookie = _cookies(headers, cookie)
+    status, body, _headers = request(port, "GET", "/sales/leads/new" if username == "benchstaff" else "/sales/mine",
+                                     headers={"Cookie": cookie})
     match = CSRF_RE.search(body.decode())
     return cookie, match.group(1) if match else ""
 
