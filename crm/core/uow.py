@@ -23,16 +23,21 @@ rolls back and maps domain errors for views.
 The events are listened to on SQLAlchemy's ``Session`` class once, by
 :func:`init_app`; nothing else in the code base listens to session
 transaction events.
+
+A GET or HEAD request that only read ends its transaction with COMMIT rather
+than ROLLBACK (:func:`end_read_only_request`, below), so the database
+connection keeps its prepared statements.
 """
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, request
 from sqlalchemy.orm import Session, SessionTransaction
 
 log = logging.getLogger(__name__)
@@ -175,8 +180,59 @@ def _on_transaction_end(session: Session, transaction: SessionTransaction) -> No
         _run([entry for entry in ended if entry.when in (ROLLBACK, END)])
 
 
+# -- a page that only read ends its transaction with COMMIT ---------------------------------------
+# For a transaction that changed nothing, COMMIT and ROLLBACK are the same to the database. But psycopg
+# forgets every statement it has prepared at each ROLLBACK (it cannot know what the rollback undid), so
+# if pages that only read ended with one, as closing the session at the end of a request does, the
+# statements of the next request would be parsed and planned again by PostgreSQL every time: a lead's
+# page spends more of PostgreSQL's time planning than running its queries. Such a transaction is
+# therefore committed -- only when nothing can have been written: a GET or HEAD request that ended
+# without an error, no statement but SELECT sent on the connection since the transaction began (noted
+# by the engine, whatever sent it: ORM, Core or text), nothing pending in the session, no callback
+# waiting for the transaction's end (a callback is registered by code that writes), no savepoint open.
+_WROTE = "crm_uow_wrote"
+# SELECT, and the BEGIN sent on SQLite (crm.register_sqlite_tuning); any other statement may write.
+_WRITES_NOTHING = re.compile(r"\s*\(*\s*(?:SELECT|BEGIN)\b", re.IGNORECASE)
+READ_ONLY_METHODS = ("GET", "HEAD")
+
+
+def _on_begin(connection: sa.Connection) -> None:
+    connection.info[_WROTE] = False
+
+
+def _on_statement(connection: sa.Connection, _cursor, statement: str, *_args) -> None:
+    if not _WRITES_NOTHING.match(statement):
+        connection.info[_WROTE] = True
+
+
+def only_read(session: Session | None = None) -> bool:
+    """Whether the session's open transaction has sent nothing but SELECTs and holds nothing to write."""
+    session = _session(session)
+    if not session.in_transaction() or session.in_nested_transaction():
+        return False
+    if session.info.get(_KEY) or session.new or session.dirty or session.deleted:
+        return False
+    return session.connection().info.get(_WROTE) is False
+
+
+def end_read_only_request(error: BaseException | None = None) -> None:
+    """teardown_request: COMMIT the transaction of a GET or HEAD that only read (see above)."""
+    if error is not None or request.method not in READ_ONLY_METHODS:
+        return
+    session = _session(None)
+    try:
+        if only_read(session):
+            session.commit()
+    except sa.exc.SQLAlchemyError:  # the session is closed right after and rolls back; the page was sent
+        log.warning("could not end a read-only transaction with COMMIT", exc_info=True)
+
+
 def init_app(app: Flask) -> None:
-    """Listen to the session events once per process (idempotent)."""
+    """Listen to the session and engine events once per process (idempotent); end read-only requests."""
     for name, handler in (("after_commit", _on_commit), ("after_transaction_end", _on_transaction_end)):
         if not sa.event.contains(Session, name, handler):
             sa.event.listen(Session, name, handler)
+    for name, handler in (("begin", _on_begin), ("before_cursor_execute", _on_statement)):
+        if not sa.event.contains(sa.Engine, name, handler):
+            sa.event.listen(sa.Engine, name, handler)
+    app.teardown_request(end_read_only_request)
