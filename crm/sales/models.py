@@ -14,6 +14,26 @@ from crm.org.models import ClassList, Course
 from crm.sales import choices
 from crm.students.models import Student
 
+
+class StatusCode(sa.TypeDecorator):
+    """A SMALLINT status code whose comparisons with a constant code write the code into the SQL.
+
+    `Customer.status == choices.NOT_ENROLLED` becomes `customers.status = 1`, not a parameter: the
+    partial indexes on `status = 1` below are then recognised by PostgreSQL in every plan, the generic
+    plan of a prepared statement included, and the condition is not counted (and served by the index
+    on status) a second time. A parameter of type smallint made My customers of a consultant holding
+    1,000 leads AND a bitmap of every held lead of the table: 8 ms instead of 2.
+    """
+
+    impl = sa.SmallInteger
+    cache_ok = True
+
+    class comparator_factory(sa.TypeDecorator.Comparator):
+        def operate(self, op, *other, **kwargs):
+            if op in (sa.sql.operators.eq, sa.sql.operators.ne) and len(other) == 1 and type(other[0]) is int:
+                return op(self.expr, sa.literal_column(str(other[0]), sa.SmallInteger()))
+            return super().operate(op, *other, **kwargs)
+
 customer_courses = sa.Table(
     "customer_courses",
     db.metadata,
@@ -47,7 +67,7 @@ class Customer(db.Model):
     phone: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
     email: Mapped[str | None] = mapped_column(sa.String(254), unique=True)  # stored lower-case
     memo: Mapped[str | None] = mapped_column(sa.Text)
-    status: Mapped[int] = mapped_column(sa.SmallInteger, default=choices.NOT_ENROLLED)
+    status: Mapped[int] = mapped_column(StatusCode, default=choices.NOT_ENROLLED)
     consultant_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     inquiry_date: Mapped[dt.date]
     received_on: Mapped[dt.date | None]
@@ -112,7 +132,7 @@ class CustomerDistribution(db.Model):
     consultant_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"))
     started_on: Mapped[dt.date]
     ended_on: Mapped[dt.date | None]
-    status: Mapped[int] = mapped_column(sa.SmallInteger, default=choices.FOLLOWING)
+    status: Mapped[int] = mapped_column(StatusCode, default=choices.FOLLOWING)
     origin: Mapped[str] = mapped_column(sa.String(16))
     memo: Mapped[str | None] = mapped_column(sa.String(255))
     # The reclaim run that closed this holding (S-15): its summary e-mail links to exactly these rows.
