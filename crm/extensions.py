@@ -67,6 +67,7 @@ def conflict_insert(target):
 
     return (postgresql.insert if on_postgresql() else sqlite.insert)(target)
 
+
 migrate = Migrate()
 
 # Schema objects the migrations create on PostgreSQL only and the models leave out on purpose: the

@@ -34,6 +34,7 @@ class StatusCode(sa.TypeDecorator):
                 return op(self.expr, sa.literal_column(str(other[0]), sa.SmallInteger()))
             return super().operate(op, *other, **kwargs)
 
+
 customer_courses = sa.Table(
     "customer_courses",
     db.metadata,

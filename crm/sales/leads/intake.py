@@ -150,13 +150,12 @@ def create_lead(actor_id: int | None, data: dict[str, Any], *, channel: str, tod
     except BaseException:
         allocation.return_slots([consultant_id])  # not saved (a duplicate, a failed INSERT): the turn goes back
         raise
-    if consultant_id is not None:
-        # If the transaction does not commit after all, the consultant keeps their turn (S-6).
-        uow.after_rollback(lambda: allocation.return_slots([consultant_id]))
     if clean["courses"]:
         set_committed_value(customer, "courses", [])  # a new row has none: no SELECT of the old collection
         customer.courses = clean["courses"]
     if consultant_id is not None:
+        # If the transaction does not commit after all, the consultant keeps their turn (S-6).
+        uow.after_rollback(lambda: allocation.return_slots([consultant_id]))
         db.session.execute(_holding_statement(), {  # the open holding (S-2): a row nobody reads back here
             "customer_id": customer.id, "consultant_id": consultant_id, "started_on": today,
             "status": choices.FOLLOWING, "origin": ORIGIN_BY_CHANNEL[channel],
