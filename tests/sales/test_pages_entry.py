@@ -195,4 +195,33 @@ def test_lead_entry_runs_the_same_few_statements_whoever_gets_the_lead(client, t
         assert response.status_code == 302
         assert db.session.scalar(sa.select(Customer.consultant_id).where(Customer.qq == qq)) == holder.id
         sizes.append(len(statements))
-    assert sizes[0] == sizes[1] <= 10, sizes
+    assert sizes[0] == sizes[1] <= 9, sizes
+
+
+def test_a_lead_entry_that_saves_reads_no_course_list(client):
+    """The form's course options are read to show it, not to save it: the chosen course is read, no other."""
+    from tests.sales.test_list_cost import counted
+
+    chosen, _other = make_course("Go 语言开发"), make_course("Java 开发")
+    login(client, make_user("staff"))
+    assert client.post("/sales/leads/new", data=lead_form(qq="3456780")).status_code == 302  # warm
+    for qq, course_ids in (("3456781", []), ("3456782", [str(chosen.id)])):
+        with counted() as statements:
+            response = client.post("/sales/leads/new", data=lead_form(qq=qq, course_ids=course_ids))
+        assert response.status_code == 302
+        course_reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "FROM courses" in s]
+        assert len(course_reads) == len(course_ids), course_reads  # the chosen course only, by id
+        assert all("WHERE courses.id IN" in s for s in course_reads), course_reads
+    saved = db.session.scalar(sa.select(Customer).where(Customer.qq == "3456782"))
+    assert [c.id for c in saved.courses] == [chosen.id]
+
+
+def test_the_form_shown_again_still_offers_every_course(client):
+    """A refused entry (or the edit page) shows the select box with the courses, the chosen one kept."""
+    first, second = make_course("Go 语言开发"), make_course("Java 开发")
+    login(client, make_user("staff"))
+    response = client.post("/sales/leads/new", data=lead_form(qq="12", course_ids=[str(second.id)]))
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert f'<option value="{first.id}">Go 语言开发</option>' in html
+    assert f'<option selected value="{second.id}">Java 开发</option>' in html

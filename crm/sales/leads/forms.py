@@ -68,7 +68,9 @@ class LeadForm(CrmForm):
         _l("Referred by (QQ or lead id)"), filters=[_strip],
         validators=[Optional(), Regexp(r"^[0-9]{1,18}$", message=_l("Enter the referrer's QQ number or lead id."))],
     )
-    course_ids = SelectMultipleField(_l("Courses of interest"), coerce=int)
+    # The options are loaded only to show the form (crm.sales.leads.views): that each chosen course
+    # exists is the intake's rule ("Unknown course: …"), so a POST that saves reads no course list.
+    course_ids = SelectMultipleField(_l("Courses of interest"), coerce=int, validate_choice=False)
     phone = StringField(_l("Phone"), filters=[_strip], render_kw={"maxlength": fields.PHONE_INPUT_MAX})
     email = StringField(_l("E-mail"), filters=[_strip], render_kw={"maxlength": fields.EMAIL_MAX})
     memo = TextAreaField(_l("Memo"), filters=[_strip], render_kw={"maxlength": fields.TEXT_LIMITS["memo"]})

@@ -202,7 +202,7 @@ def _insert_unless_duplicate(values: dict[str, Any], clean: dict[str, Any]) -> C
 
 @functools.cache
 def _holding_statement() -> sa.Insert:
-    return sa.insert(CustomerDistribution.__table__)
+    return sa.insert(CustomerDistribution.__table__).inline()  # inline: no RETURNING of the new id
 
 
 @functools.cache

@@ -44,12 +44,18 @@ def _course_choices():
 
 
 def _localise_choices(form: LeadForm) -> None:
-    """The lead form's select options in the UI language (choices.items), and the courses."""
+    """The lead form's select options in the UI language (choices.items); the courses come with
+    `_shown`, when the form is rendered."""
     for name in ("gender", "education", "experience", "work_status", "source"):
         field = getattr(form, name)
         labels = dict(choices.items(getattr(choices, name.upper())))
         field.choices = [SelectChoice(c.value, labels[c.value]) if c.value in labels else c for c in field.choices]
+
+
+def _shown(form: LeadForm) -> LeadForm:
+    """The lead form with its course options, to be rendered (a save that succeeds never reads them)."""
     form.course_ids.choices = _course_choices()
+    return form
 
 
 def _show_error(form, error: DomainError) -> None:
@@ -115,7 +121,7 @@ def lead_new():
 
 def _render_new(form, duplicate: Customer | None = None, matched: str | None = None):
     may_open = duplicate is not None and privacy.can_view_lead(current_user, duplicate, today=clock.today())
-    return render_template("sales/lead_new.html", form=form, duplicate=duplicate, may_open_duplicate=may_open,
+    return render_template("sales/lead_new.html", form=_shown(form), duplicate=duplicate, may_open_duplicate=may_open,
                            duplicate_matched=matched)
 
 
@@ -174,7 +180,7 @@ def lead_edit(customer_id: int):
             flash(_("Lead saved."), "success")
             return redirect(_next_url(url_for("sales.lead_detail", customer_id=customer.id)))
     status = 400 if request.method == "POST" else 200
-    return render_template("sales/lead_edit.html", form=form, customer=customer, back=_next_url("")), status
+    return render_template("sales/lead_edit.html", form=_shown(form), customer=customer, back=_next_url("")), status
 
 
 @bp.route("/leads/<int:customer_id>/follow-ups", methods=["POST"])
