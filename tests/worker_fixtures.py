@@ -30,15 +30,23 @@ def celery_session_queue(app, redis_prefix):
     drop_queue(app, queue)
 
 
+def queue_keys(client, queue: str, *, bindings: bool = True) -> list:
+    """Every Redis key kombu keeps for a queue whose exchange has its name (Celery's default queue).
+
+    A list per queue and one per priority level ("<queue>\x06\x16<n>"); with `bindings`, the
+    exchange's binding set and the set that marks it permanent (kombu 5.7). kombu's shared
+    bookkeeping (`_kombu.binding_deadlines`, the pidbox's) is left to kombu.
+    """
+    keys = [queue, *client.scan_iter(f"{queue}\x06\x16*")]
+    if bindings:
+        keys += [f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"]
+    return keys
+
+
 def drop_queue(app, queue: str, *, bindings: bool = True) -> None:
     """Delete a queue's messages (and, at the end of the session, its bindings) from Redis."""
     client = app.extensions["crm_redis"]
-    # kombu keeps a list per queue (and one per priority level: "<queue>\x06\x16<n>").
-    keys = [queue, *client.scan_iter(f"{queue}\x06\x16*")]
-    if bindings:
-        keys += client.scan_iter(f"_kombu.binding.{queue}")
-    if keys:
-        client.delete(*keys)
+    client.delete(*queue_keys(client, queue, bindings=bindings))
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,7 @@ from flask import Flask, got_request_exception
 
 from tests.catalogs import compile_catalogs
 from tests.conftest import make_test_config
+from tests.worker_fixtures import queue_keys
 
 HERE = Path(__file__).resolve().parent
 DEMO_PASSWORD = "demo1234"
@@ -126,7 +127,7 @@ def live_server(tmp_root, redis_url, redis_prefix):
     thread.join(timeout=10)
     got_request_exception.disconnect(remember, app)
     client = app.extensions["crm_redis"]
-    _delete_keys(client, f"{prefix}:*", queue, f"_kombu.binding.{queue}")
+    _delete_keys(client, f"{prefix}:*", *queue_keys(client, queue))
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

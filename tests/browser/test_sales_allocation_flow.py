@@ -16,6 +16,7 @@ from flask import got_request_exception
 
 from tests.browser.conftest import _CeleryForThisApp, _delete_keys, sign_in, sign_out
 from tests.conftest import make_test_config
+from tests.worker_fixtures import queue_keys
 
 PASSWORD = "flow-pass-123"
 QQS = [f"5550000{i}" for i in range(1, 8)]
@@ -66,7 +67,8 @@ def sales_server(tmp_root, redis_url, redis_prefix):
     server.shutdown()
     thread.join(timeout=10)
     got_request_exception.disconnect(remember, app)
-    _delete_keys(app.extensions["crm_redis"], f"{prefix}:*", queue, f"_kombu.binding.{queue}")
+    client = app.extensions["crm_redis"]
+    _delete_keys(client, f"{prefix}:*", *queue_keys(client, queue))
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

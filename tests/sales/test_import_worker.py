@@ -24,6 +24,7 @@ from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRo
 from tests.conftest import make_test_config
 from tests.factories import login, make_user
 from tests.sales.import_support import lead_row, new_job, next_qq
+from tests.worker_fixtures import queue_keys
 
 pytestmark = [pytest.mark.committing, pytest.mark.slow]
 
@@ -156,8 +157,7 @@ def test_worker_killed_mid_import_and_restarted_finishes_exactly(
                     process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
-        keys = [queue, *redis_client.scan_iter(f"{queue}*"), f"_kombu.binding.{queue}"]
-        redis_client.delete(*keys)
+        redis_client.delete(*queue_keys(redis_client, queue))
     job = job_state(app, job_id)
     assert (job.status, job.processed_rows, job.total_rows) == ("done", 170, 170)
     assert (job.imported, job.invalid, job.duplicates, job.unassigned) == (150, 10, 10, 0)
