@@ -1,7 +1,7 @@
 """Load benchmark of the web pages at 1,000,000 leads: gunicorn as the README recommends, real HTTP.
 
-Usage: .venv/bin/python -m bench.web [--leads N] [--seconds S] [--clients 8,32] [--port 5150] [--rebuild]
-                                     [--drop]
+Usage: .venv/bin/python -m bench.web [--leads N] [--seconds S] [--clients 8,32] [--port 5150] [--rounds R]
+                                     [--rebuild] [--drop]
 
 1. The database ``crm_bench_web_<N>`` on PG_ADMIN_URL's server is built once (migrations, then
    generate_series: 100 consultants holding ~120 leads each and one holding 1,000, 10 % of the
@@ -16,12 +16,18 @@ Usage: .venv/bin/python -m bench.web [--leads N] [--seconds S] [--clients 8,32] 
    for a warm-up second and then ``--seconds`` seconds; it stops by itself at the deadline.
    Per page: requests/s, p50/p95/p99 latency (ms), and throughput / /healthz's (measured in
    the same run with the same clients).
+4. The pages are driven ``--rounds`` times in turn (default 3), /healthz first in each round;
+   each figure printed is the median of the rounds, and a page's ratio is the median of its
+   ratios to the /healthz of the same round. A shared machine's speed can drift by a factor of
+   two within minutes: a page compared once with a /healthz measured minutes before measures
+   the drift as much as the page.
 
 Pages: /healthz; the pool (a consultant); My customers of a consultant holding ~120 leads and of
 one holding 1,000; a lead's detail page; all leads searched by a Chinese name and by a QQ number
 (the director); the lead entry form's POST (writes/s; the leads it enters are deleted at the end).
 Last line JSON: "ours" = the slowest page's req/s at the first client count, "baseline" =
-/healthz's, "ratio" = the lowest page ratio at that client count.
+/healthz's, "ratio" = the lowest page ratio at that client count (medians of the rounds; each
+round's figures are under "pages").
 """
 from __future__ import annotations
 
@@ -381,6 +387,21 @@ def drive(port: int, spec, clients: int, seconds: float, warmup: float = 1.0, pr
             "n": len(latencies), "errors": errors}
 
 
+def _median_result(runs: list[dict]) -> dict:
+    """One page's rounds as one result: the median of each figure, the errors summed."""
+    def median(name):
+        values = sorted(run[name] for run in runs if run[name] is not None)
+        return values[len(values) // 2] if values else None
+
+    errors: dict[str, int] = {}
+    for run in runs:
+        for status, n in run["errors"].items():
+            errors[status] = errors.get(status, 0) + n
+    return {**{name: median(name) for name in ("rps", "p50", "p95", "p99", "ratio")},
+            "n": sum(run["n"] for run in runs), "errors": errors, "load_before": runs[0]["load_before"],
+            "rounds": [{name: run[name] for name in ("rps", "p95", "ratio")} for run in runs]}
+
+
 def load_average() -> str:
     """The machine's 1-minute load average (the benchmark is honest about a busy machine)."""
     try:
@@ -394,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     """Build or reuse the data, start gunicorn, drive every page, print the table and the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=1_000_000)
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", default="8,32")
     parser.add_argument("--port", type=int, default=5150)
     parser.add_argument("--rebuild", action="store_true")
@@ -442,17 +464,24 @@ def main(argv: list[str] | None = None) -> int:
                 status, _body, _h = request(args.port, method, path, headers=headers)
                 if status != 200:
                     raise SystemExit(f"{key}: {path} answered {status}")
-        results: dict[int, dict[str, dict]] = {}
+        rounds: dict[int, list[dict[str, dict]]] = {}
         for clients in client_counts:
-            results[clients] = {}
-            for key, method, path, headers, post in pages:
-                load = load_average()
-                result = drive(args.port, (method, path, headers, post), clients, args.seconds)
-                result["load_before"] = load
-                results[clients][key] = result
-                print(f"{clients:>3} clients  {key:<22} {result['rps']:>8.1f} req/s  p50 {result['p50']} ms  "
-                      f"p95 {result['p95']} ms  p99 {result['p99']} ms  errors {result['errors'] or 0}  "
-                      f"(load {load})", flush=True)
+            rounds[clients] = []
+            for number in range(1, max(1, args.rounds) + 1):
+                measured: dict[str, dict] = {}
+                for key, method, path, headers, post in pages:
+                    load = load_average()
+                    result = drive(args.port, (method, path, headers, post), clients, args.seconds)
+                    result["load_before"] = load
+                    result["ratio"] = round(result["rps"] / measured["healthz"]["rps"], 3) if key != "healthz" and \
+                        measured["healthz"]["rps"] else 1.0
+                    measured[key] = result
+                    print(f"{clients:>3} clients  round {number}  {key:<22} {result['rps']:>8.1f} req/s  p50 "
+                          f"{result['p50']} ms  p95 {result['p95']} ms  p99 {result['p99']} ms  errors "
+                          f"{result['errors'] or 0}  ratio {result['ratio']}  (load {load})", flush=True)
+                rounds[clients].append(measured)
+        results = {clients: {key: _median_result([r[key] for r in runs]) for key, *_rest in pages}
+                   for clients, runs in rounds.items()}
     finally:
         stop_gunicorn(process)
         deleted = delete_entered(url, marker)
@@ -471,8 +500,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, *_rest in pages:
         line = f"{key:<22}"
         for clients in client_counts:
-            r, base = results[clients][key], results[clients]["healthz"]["rps"]
-            ratio = round(r["rps"] / base, 3) if base else 0.0
+            r = results[clients][key]
+            ratio = r["ratio"]
             ratios.setdefault(clients, {})[key] = ratio
             line += f"{r['rps']:>17.1f} {r['p50']!s:>5} {r['p95']!s:>5} {r['p99']!s:>5} {ratio:>6} | "
         print(line)
@@ -481,8 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     worst = min(page_ratios, key=page_ratios.get)
     emit({"bench": "web", "unit": f"req/s at {first} clients", "ours": results[first][worst]["rps"],
           "baseline": results[first]["healthz"]["rps"], "ratio": page_ratios[worst], "n": facts["leads"],
-          "slowest_page": worst, "cpus": os.cpu_count(), "load_before": results[first]["healthz"]["load_before"],
-          "pages": results})
+          "slowest_page": worst, "cpus": os.cpu_count(), "rounds": max(1, args.rounds),
+          "load_before": results[first]["healthz"]["load_before"], "pages": results})
     return 0
 
 
