@@ -39,6 +39,7 @@ import os
 import re
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -390,8 +391,8 @@ def drive(port: int, spec, clients: int, seconds: float, warmup: float = 1.0, pr
 def _median_result(runs: list[dict]) -> dict:
     """One page's rounds as one result: the median of each figure, the errors summed."""
     def median(name):
-        values = sorted(run[name] for run in runs if run[name] is not None)
-        return values[len(values) // 2] if values else None
+        values = [run[name] for run in runs if run[name] is not None]
+        return round(statistics.median(values), 3) if values else None
 
     errors: dict[str, int] = {}
     for run in runs:
@@ -464,17 +465,18 @@ def main(argv: list[str] | None = None) -> int:
                 status, _body, _h = request(args.port, method, path, headers=headers)
                 if status != 200:
                     raise SystemExit(f"{key}: {path} answered {status}")
+        rounds_count = max(1, args.rounds)
         rounds: dict[int, list[dict[str, dict]]] = {}
         for clients in client_counts:
             rounds[clients] = []
-            for number in range(1, max(1, args.rounds) + 1):
+            for number in range(1, rounds_count + 1):
                 measured: dict[str, dict] = {}
                 for key, method, path, headers, post in pages:
                     load = load_average()
                     result = drive(args.port, (method, path, headers, post), clients, args.seconds)
                     result["load_before"] = load
-                    result["ratio"] = round(result["rps"] / measured["healthz"]["rps"], 3) if key != "healthz" and \
-                        measured["healthz"]["rps"] else 1.0
+                    base = measured.get("healthz", result)["rps"]  # /healthz comes first: its own base
+                    result["ratio"] = round(result["rps"] / base, 3) if base else 0.0
                     measured[key] = result
                     print(f"{clients:>3} clients  round {number}  {key:<22} {result['rps']:>8.1f} req/s  p50 "
                           f"{result['p50']} ms  p95 {result['p95']} ms  p99 {result['p99']} ms  errors "
@@ -501,8 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         line = f"{key:<22}"
         for clients in client_counts:
             r = results[clients][key]
-            ratio = r["ratio"]
-            ratios.setdefault(clients, {})[key] = ratio
+            ratio = ratios.setdefault(clients, {})[key] = r["ratio"]
             line += f"{r['rps']:>17.1f} {r['p50']!s:>5} {r['p95']!s:>5} {r['p99']!s:>5} {ratio:>6} | "
         print(line)
     first = client_counts[0]
@@ -510,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     worst = min(page_ratios, key=page_ratios.get)
     emit({"bench": "web", "unit": f"req/s at {first} clients", "ours": results[first][worst]["rps"],
           "baseline": results[first]["healthz"]["rps"], "ratio": page_ratios[worst], "n": facts["leads"],
-          "slowest_page": worst, "cpus": os.cpu_count(), "rounds": max(1, args.rounds),
+          "slowest_page": worst, "cpus": os.cpu_count(), "rounds": rounds_count,
           "load_before": results[first]["healthz"]["load_before"], "pages": results})
     return 0
 

@@ -39,10 +39,6 @@ def register_sales_menu(app: Flask) -> None:
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _course_choices():
-    return options(course_options())
-
-
 def _localise_choices(form: LeadForm) -> None:
     """The lead form's select options in the UI language (choices.items); the courses come with
     `_shown`, when the form is rendered."""
@@ -54,7 +50,7 @@ def _localise_choices(form: LeadForm) -> None:
 
 def _shown(form: LeadForm) -> LeadForm:
     """The lead form with its course options, to be rendered (a save that succeeds never reads them)."""
-    form.course_ids.choices = _course_choices()
+    form.course_ids.choices = options(course_options())
     return form
 
 
