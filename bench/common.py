@@ -80,7 +80,6 @@ def make_app(database_url: str, redis_url: str, prefix: str, *, migrate: bool = 
         "CRM_ENV": "testing", "TESTING": True, "SECRET_KEY": "bench",
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
         "REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url, "CRM_REDIS_PREFIX": prefix,
-        "CELERY_OVERRIDES": {"task_default_queue": f"{prefix}-celery"},
     }
     config.update(extra)
     app = create_app(config)

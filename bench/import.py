@@ -35,6 +35,7 @@ from pathlib import Path
 import psutil
 
 from bench.common import scratch_postgres
+from crm.celery_app import queue_name
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1/postgres")
@@ -62,7 +63,6 @@ def app_config(url: str, prefix: str, import_dir: Path, batch: int) -> dict:
         "SQLALCHEMY_DATABASE_URI": url.replace("postgresql://", "postgresql+psycopg://", 1),
         "CRM_REDIS_PREFIX": prefix, "TESTING": True, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "bench",
         "CRM_IMPORT_DIR": str(import_dir), "CRM_IMPORT_BATCH_SIZE": batch,
-        "CELERY_OVERRIDES": {"task_default_queue": f"{prefix}-queue"},
     }
 
 
@@ -235,7 +235,7 @@ def start_worker(config: dict, env_base: dict) -> subprocess.Popen:
         "REDIS_URL": REDIS_URL, "CRM_REDIS_PREFIX": config["CRM_REDIS_PREFIX"],
         "CRM_IMPORT_DIR": config["CRM_IMPORT_DIR"], "CRM_IMPORT_BATCH_SIZE": str(config["CRM_IMPORT_BATCH_SIZE"]),
     })
-    queue = config["CELERY_OVERRIDES"]["task_default_queue"]
+    queue = queue_name(config["CRM_REDIS_PREFIX"])  # the queue the app and this worker (same prefix) use
     log = open(Path(config["CRM_IMPORT_DIR"]).parent / "worker.log", "wb")  # noqa: SIM115 (lives with the worker)
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool=solo", "--concurrency=1", "-Q", queue,
@@ -311,7 +311,7 @@ def measure(args, work: Path) -> None:
         try:
             celery_app = app.extensions["celery"]
             deadline = time.monotonic() + 60
-            while not celery_app.control.ping(timeout=0.5, destination=[f"bench@{prefix}-queue"]):
+            while not celery_app.control.ping(timeout=0.5, destination=[f"bench@{queue_name(prefix)}"]):
                 if time.monotonic() > deadline or worker.poll() is not None:
                     raise SystemExit("the Celery worker did not start; see " + str(work / "worker.log"))
             sampler = PeakRss(worker.pid)

@@ -5,6 +5,11 @@ from celery import Celery, Task
 from flask import Flask
 
 
+def queue_name(redis_prefix: str) -> str:
+    """The Celery queue of an instance: named after its Redis key prefix (CRM_REDIS_PREFIX)."""
+    return f"{redis_prefix}-celery"
+
+
 def celery_init_app(app: Flask) -> Celery:
     """Create the Celery app for this Flask app and store it in app.extensions."""
 
@@ -27,6 +32,9 @@ def celery_init_app(app: Flask) -> Celery:
         # kombu's Redis transport with a guard that keeps the worker alive when Redis dies (see crm.broker).
         celery_app.conf.broker_transport = TRANSPORT
     celery_app.conf.timezone = app.config["CRM_TIMEZONE"]
+    # Instances sharing a Redis database (each with its own CRM_REDIS_PREFIX) never take each other's
+    # tasks: each sends to, and its worker and beat use, the queue named after its prefix.
+    celery_app.conf.task_default_queue = queue_name(app.config["CRM_REDIS_PREFIX"])
     overrides = app.config.get("CELERY_OVERRIDES") or {}
     if overrides:
         celery_app.conf.update(overrides)

@@ -1,7 +1,7 @@
 """Fixtures that run a real Celery worker against real Redis.
 
-Several test sessions (and developers) share one Redis server, so every
-session sends its tasks to a queue of its own (named after `redis_prefix`);
+Several test sessions (and developers) share one Redis server; every
+session's app has a Redis prefix of its own, and so a queue of its own;
 a worker started here consumes only that queue and never steals another
 session's tasks. Use `celery_worker` with `@pytest.mark.committing` tests:
 the worker runs in another thread with its own database session, so it only
@@ -12,20 +12,13 @@ from __future__ import annotations
 import pytest
 
 
-def session_queue_name(redis_prefix: str) -> str:
-    """The Celery queue of this test session."""
-    return f"{redis_prefix}-celery"
-
-
 @pytest.fixture(scope="session", autouse=True)
 def celery_session_queue(app, redis_prefix):
-    """Route this session's tasks to its own queue; delete the queue's keys at the end."""
-    celery_app = app.extensions["celery"]
-    queue = session_queue_name(redis_prefix)
-    celery_app.conf.task_default_queue = queue
-    # Queue objects are cached on first use; drop them so the new default applies.
-    for cached in ("queues", "default_queue", "router"):
-        celery_app.amqp.__dict__.pop(cached, None)
+    """This session's queue (the app's, named after its Redis prefix); its keys are deleted at the end."""
+    from crm.celery_app import queue_name
+
+    queue = queue_name(redis_prefix)
+    assert app.extensions["celery"].conf.task_default_queue == queue
     yield queue
     drop_queue(app, queue)
 

@@ -107,7 +107,7 @@ class StoppableSmtp:
 def worker_env(database_url: str, redis_url: str, smtp_port: int, redis_prefix: str, **extra) -> dict:
     env = {
         "CRM_ENV": "testing", "SECRET_KEY": "fault-test", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-        "CELERY_BROKER_URL": redis_url, "CRM_REDIS_PREFIX": f"{redis_prefix}-fault", "MAIL_BACKEND": "smtp",
+        "CELERY_BROKER_URL": redis_url, "CRM_REDIS_PREFIX": redis_prefix, "MAIL_BACKEND": "smtp",
         "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_port), "MAIL_TIMEOUT": "5",
         "CRM_MAIL_RETRY_BASE_SECONDS": "2", "CRM_MAIL_RETRY_MAX_SECONDS": "4",
         "CRM_SWEEP_SECONDS": str(SWEEP_SECONDS),
