@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, session
+from flask import Flask, request, session
 
 from crm.config import INSTANCE_DIR, load_config
 
@@ -131,6 +131,17 @@ def register_extensions(app: Flask) -> None:
         return parsed[app.config["BABEL_DEFAULT_LOCALE"]]
 
     babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+
+    @app.before_request
+    def choose_locale_before_the_view():
+        """The request's language is chosen before its view runs. Chosen on the first message after a
+        commit (a view's flash), it would read the user's language from a row the commit expired: one
+        more SELECT, in a transaction that then ends with ROLLBACK, which makes psycopg forget the
+        statements it prepared on that connection (crm.core.uow)."""
+        from flask_babel import get_locale
+
+        if request.endpoint != "static":
+            get_locale()
 
 
 def register_sqlite_tuning(app: Flask) -> None:
