@@ -20,6 +20,7 @@ A list page does four things with this module:
 """
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
 import tempfile
@@ -176,12 +177,27 @@ def order_clauses(query: ListQuery, sorts: Mapping[str, Any], tiebreaker: Any) -
 def paginate(stmt: sa.Select, query: ListQuery, *, scalars: bool = True) -> Page:
     """Run an ordered select for the query's page, fetching one extra row for `has_next`."""
     stmt = page_statement(stmt, query)
-    return page_of(list(db.session.scalars(stmt) if scalars else db.session.execute(stmt)), query)
+    return page_of(list(db.session.scalars(stmt)) if scalars else records(db.session.execute(stmt)), query)
 
 
 def page_statement(stmt: sa.Select, query: ListQuery) -> sa.Select:
     """An ordered select cut to the query's page and one row more (which tells `has_next`)."""
     return stmt.limit(query.per_page + 1).offset((query.page - 1) * query.per_page)
+
+
+def records(result: sa.Result) -> list[tuple]:
+    """A result's rows as named tuples of its columns, for the pages that read many rows' fields.
+
+    A SQLAlchemy Row answers a field read by name only after a normal attribute lookup has failed,
+    with the AttributeError that makes: about 0.4 µs a field, ten times a named tuple's. A list
+    page reads ten fields of fifty rows, in Python and again in its template.
+    """
+    return list(map(_record_class(tuple(result.keys()))._make, result))
+
+
+@functools.lru_cache(maxsize=256)
+def _record_class(fields: tuple[str, ...]) -> type:
+    return collections.namedtuple("Record", fields, rename=True)
 
 
 def page_of(rows: list, query: ListQuery) -> Page:

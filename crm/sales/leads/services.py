@@ -75,7 +75,7 @@ def current_leads_page(consultant_id: int, today: dt.date, query, *, filters: di
     # My customers' filters are ints and dates (views.MINE_FILTERS): their sorted pairs are the cache key.
     page_stmt, count_stmt = _current_statements(consultant_id, today, tuple(sorted((filters or {}).items())), search,
                                                 latest_first, query.page, query.per_page)
-    page = listing.page_of(list(db.session.execute(page_stmt)), query)
+    page = listing.page_of(listing.records(db.session.execute(page_stmt)), query)
     names = courses_of([lead.id for lead in page.items])
     page.items = [(lead, expiry.countdown(lead, today), names.get(lead.id, [])) for lead in page.items]
     count = db.session.scalar(count_stmt) or 0

@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from crm.auth.models import User
 from crm.core import audit
 from crm.core.errors import Conflict, DomainError, NotFound
-from crm.core.listing import ListQuery, Page, page_of, page_statement
+from crm.core.listing import ListQuery, Page, page_of, page_statement, records
 from crm.extensions import db, on_postgresql
 from crm.sales import choices, people
 from crm.sales.models import Customer, CustomerDistribution, customer_courses
@@ -129,7 +129,7 @@ def pool_page(today: dt.date, filters: PoolFilters, query: ListQuery, sorts: dic
     """
     stmt = _pool_statement(today, filters, query.sort, query.descending, query.page, query.per_page,
                            tuple(sorts.items()), on_postgresql())
-    return page_of(list(db.session.execute(stmt)), query)
+    return page_of(records(db.session.execute(stmt)), query)
 
 
 @functools.lru_cache(maxsize=256)
