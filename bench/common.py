@@ -44,11 +44,16 @@ def bench_redis_url():
 
 
 def delete_prefix(redis_url: str, prefix: str) -> int:
-    """Delete every key under `prefix:` (and the key `prefix` itself); returns how many."""
+    """Delete every key under `prefix:` (and the key `prefix` itself) and the keys of the prefix's Celery
+    queue (crm.celery_app.queue_name: its lists and kombu's bindings); returns how many."""
     import redis
 
+    from crm.celery_app import queue_name
+
     client = redis.Redis.from_url(redis_url)
-    keys = [prefix, *client.scan_iter(f"{prefix}:*", count=1000)]
+    queue = queue_name(prefix)
+    keys = [prefix, *client.scan_iter(f"{prefix}:*", count=1000), *client.scan_iter(f"{queue}*", count=1000),
+            *client.scan_iter(f"_kombu.binding*.{queue}", count=1000)]
     deleted = client.delete(*keys) if keys else 0
     client.close()
     return deleted
