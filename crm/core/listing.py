@@ -189,7 +189,7 @@ def records(result: sa.Result) -> list[tuple]:
     """A result's rows as named tuples of its columns, for the pages that read many rows' fields.
 
     A SQLAlchemy Row answers a field read by name only after a normal attribute lookup has failed,
-    with the AttributeError that makes: about 0.4 µs a field, ten times a named tuple's. A list
+    with the AttributeError that makes: 0.3-0.4 µs a field, over ten times a named tuple's. A list
     page reads ten fields of fifty rows, in Python and again in its template.
     """
     return list(map(_record_class(tuple(result.keys()))._make, result))
