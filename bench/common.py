@@ -48,12 +48,10 @@ def delete_prefix(redis_url: str, prefix: str) -> int:
     queue (crm.celery_app.queue_name: its lists and kombu's bindings); returns how many."""
     import redis
 
-    from crm.celery_app import queue_name
+    from crm.celery_app import queue_keys, queue_name
 
     client = redis.Redis.from_url(redis_url)
-    queue = queue_name(prefix)
-    keys = [prefix, *client.scan_iter(f"{prefix}:*", count=1000), *client.scan_iter(f"{queue}*", count=1000),
-            *client.scan_iter(f"_kombu.binding*.{queue}", count=1000)]
+    keys = [prefix, *client.scan_iter(f"{prefix}:*", count=1000), *queue_keys(client, queue_name(prefix))]
     deleted = client.delete(*keys) if keys else 0
     client.close()
     return deleted

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import scratch_postgres
+from bench.common import delete_prefix, scratch_postgres
 from crm.celery_app import queue_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -349,10 +349,7 @@ def measure(args, work: Path) -> None:
         finally:
             worker.terminate()
             worker.wait(timeout=30)
-            client_redis = app.extensions["crm_redis"]
-            keys = [*client_redis.scan_iter(f"{prefix}*"), *client_redis.scan_iter(f"_kombu.binding*.{prefix}*")]
-            if keys:
-                client_redis.delete(*keys)
+            delete_prefix(REDIS_URL, prefix)  # the run's keys and its Celery queue
             with app.app_context():
                 db.session.remove()
                 db.engine.dispose()

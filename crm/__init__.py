@@ -132,14 +132,14 @@ def register_extensions(app: Flask) -> None:
 
     babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
 
+    from flask_babel import get_locale
+
     @app.before_request
     def choose_locale_before_the_view():
         """The request's language is chosen before its view runs. Chosen on the first message after a
         commit (a view's flash), it would read the user's language from a row the commit expired: one
         more SELECT, in a transaction that then ends with ROLLBACK, which makes psycopg forget the
         statements it prepared on that connection (crm.core.uow)."""
-        from flask_babel import get_locale
-
         if request.endpoint != "static":
             get_locale()
 

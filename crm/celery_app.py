@@ -10,6 +10,19 @@ def queue_name(redis_prefix: str) -> str:
     return f"{redis_prefix}-celery"
 
 
+def queue_keys(client, queue: str, *, bindings: bool = True) -> list:
+    """Every Redis key kombu keeps for a queue whose exchange has its name (Celery's default queue).
+
+    A list per queue and one per priority level ("<queue>\x06\x16<n>"); with `bindings`, the
+    exchange's binding set and the set that marks it permanent (kombu 5.7). kombu's shared
+    bookkeeping (`_kombu.binding_deadlines`, the pidbox's) is left to kombu.
+    """
+    keys = [queue, *client.scan_iter(f"{queue}\x06\x16*")]
+    if bindings:
+        keys += [f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"]
+    return keys
+
+
 def celery_init_app(app: Flask) -> Celery:
     """Create the Celery app for this Flask app and store it in app.extensions."""
 

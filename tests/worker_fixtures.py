@@ -11,29 +11,16 @@ from __future__ import annotations
 
 import pytest
 
+from crm.celery_app import queue_keys, queue_name
+
 
 @pytest.fixture(scope="session", autouse=True)
 def celery_session_queue(app, redis_prefix):
     """This session's queue (the app's, named after its Redis prefix); its keys are deleted at the end."""
-    from crm.celery_app import queue_name
-
     queue = queue_name(redis_prefix)
     assert app.extensions["celery"].conf.task_default_queue == queue
     yield queue
     drop_queue(app, queue)
-
-
-def queue_keys(client, queue: str, *, bindings: bool = True) -> list:
-    """Every Redis key kombu keeps for a queue whose exchange has its name (Celery's default queue).
-
-    A list per queue and one per priority level ("<queue>\x06\x16<n>"); with `bindings`, the
-    exchange's binding set and the set that marks it permanent (kombu 5.7). kombu's shared
-    bookkeeping (`_kombu.binding_deadlines`, the pidbox's) is left to kombu.
-    """
-    keys = [queue, *client.scan_iter(f"{queue}\x06\x16*")]
-    if bindings:
-        keys += [f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"]
-    return keys
 
 
 def drop_queue(app, queue: str, *, bindings: bool = True) -> None:

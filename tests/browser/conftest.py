@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from flask import Flask, got_request_exception
 
+from crm.celery_app import queue_keys, queue_name
 from tests.catalogs import compile_catalogs
 from tests.conftest import make_test_config
-from tests.worker_fixtures import queue_keys
 
 HERE = Path(__file__).resolve().parent
 DEMO_PASSWORD = "demo1234"
@@ -94,15 +94,9 @@ def live_server(tmp_root, redis_url, redis_prefix):
     compile_catalogs()
     database = tmp_root / "live.sqlite3"
     prefix = f"{redis_prefix}:live"
-    queue = f"{redis_prefix}-live-celery"
+    queue = queue_name(prefix)
     previous_celery = celery._state.get_current_app()
-    app = create_app(
-        make_test_config(
-            f"sqlite:///{database}", redis_url, prefix,
-            WTF_CSRF_ENABLED=True,
-            CELERY_OVERRIDES={"task_default_queue": queue},
-        )
-    )
+    app = create_app(make_test_config(f"sqlite:///{database}", redis_url, prefix, WTF_CSRF_ENABLED=True))
     # A new Celery app makes itself current and default; other tests keep the main app's.
     previous_celery.set_current()
     previous_celery.set_default()

@@ -14,9 +14,9 @@ from types import SimpleNamespace
 import pytest
 from flask import got_request_exception
 
+from crm.celery_app import queue_keys, queue_name
 from tests.browser.conftest import _CeleryForThisApp, _delete_keys, sign_in, sign_out
 from tests.conftest import make_test_config
-from tests.worker_fixtures import queue_keys
 
 PASSWORD = "flow-pass-123"
 QQS = [f"5550000{i}" for i in range(1, 8)]
@@ -34,11 +34,10 @@ def sales_server(tmp_root, redis_url, redis_prefix):
     from crm.extensions import db
 
     prefix = f"{redis_prefix}:salesflow"
-    queue = f"{redis_prefix}-salesflow-celery"
+    queue = queue_name(prefix)
     previous_celery = celery._state.default_app
     app = create_app(make_test_config(
         f"sqlite:///{tmp_root / 'sales-flow.sqlite3'}", redis_url, prefix, WTF_CSRF_ENABLED=True,
-        CELERY_OVERRIDES={"task_default_queue": queue},
     ))
     if previous_celery is not None:
         previous_celery.set_default()

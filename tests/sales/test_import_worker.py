@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from crm.auth.models import User
+from crm.celery_app import queue_keys
 from crm.extensions import db
 from crm.sales import allocation
 from crm.sales.imports.tasks import import_leads_task, run_import
@@ -24,7 +25,6 @@ from crm.sales.models import Customer, CustomerDistribution, ImportJob, ImportRo
 from tests.conftest import make_test_config
 from tests.factories import login, make_user
 from tests.sales.import_support import lead_row, new_job, next_qq
-from tests.worker_fixtures import queue_keys
 
 pytestmark = [pytest.mark.committing, pytest.mark.slow]
 
