@@ -109,10 +109,11 @@ class Customer(db.Model):
         # name_grams and the table of its words, customer_name_words, kept by triggers (migrations
         # issue15_0002/0003); neither is mapped here (crm.extensions.DATABASE_ONLY) ...
         # ... and a consultant's held leads in expiry order, soonest first (My customers, S-12;
-        # crm.sales.pool.expiry.expires_on_sql).
+        # crm.sales.pool.expiry.expires_on_sql); last_follow_up_on included so the page's count is
+        # answered by the index alone (issue15_0004).
         sa.Index("ix_customers_held_expiry", "consultant_id",
                  sa.text(HELD_EXPIRES_ON), "received_on", "id",
-                 postgresql_where=sa.text("status = 1")),
+                 postgresql_where=sa.text("status = 1"), postgresql_include=["last_follow_up_on"]),
         # ... and held leads by expiry day across consultants: the expired ones the pool shows
         # before the nightly reclaim moves them (crm.sales.pool.services.pool_page).
         sa.Index("ix_customers_held_expires", sa.text(HELD_EXPIRES_ON),
