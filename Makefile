@@ -67,10 +67,11 @@ faults: install
 e2e: install
 	CRM_ENV=testing $(BIN)/pytest -m browser $(PYTEST_ARGS)
 
-# Every benchmark; each prints one JSON line last. PostgreSQL and Redis must run. bench/common.py is
-# shared code and bench/*_profile.py are profilers run by hand: skipped.
+# Every benchmark; each prints one JSON line last. PostgreSQL and Redis must run. bench/common.py,
+# bench/load.py and bench/web_data.py are shared code and bench/*_profile.py are profilers run by
+# hand: skipped.
 bench: install
-	@for f in bench/*.py; do name=$$(basename $$f .py); case $$name in common|*_profile) continue;; esac; \
+	@for f in bench/*.py; do name=$$(basename $$f .py); case $$name in common|load|web_data|*_profile) continue;; esac; \
 	  echo "== bench/$$name"; CRM_ENV=testing $(PY) -m bench.$$name || exit 1; done
 
 clean:

@@ -12,7 +12,7 @@ Usage: .venv/bin/python -m bench.web [--leads N] [--seconds S] [--clients 8,32] 
 2. gunicorn is started on 127.0.0.1:<port> with ``gunicorn.conf.py`` (threaded workers,
    keep-alive), CRM_ENV=production, its own Redis key prefix.
 3. For each page and each number of clients, a bounded load generator (two processes of
-   threads, each thread one keep-alive http.client connection, requests back to back) runs
+   threads, each thread one keep-alive raw-socket connection, requests back to back) runs
    for a warm-up second and then ``--seconds`` seconds; it stops by itself at the deadline.
    Per page: requests/s, p50/p95/p99 latency (ms), and throughput / /healthz's (measured in
    the same run with the same clients).
@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                     measured[key] = result
                     print(f"{clients:>3} clients  round {number}  {key:<22} {result['rps']:>8.1f} req/s  p50 "
                           f"{result['p50']} ms  p95 {result['p95']} ms  p99 {result['p99']} ms  errors "
-                          f"{result['errors'] or 0}  ratio {result['ratio']}  (load {load})", flush=True)
+                          f"{result['errors'] or 0}  ratio {result['ratio']}  client {result['client_us']} µs/req  "
+                          f"(load {load})", flush=True)
                 rounds[clients].append(measured)
         results = {clients: {key: median_result([r[key] for r in runs]) for key, *_rest in pages}
                    for clients, runs in rounds.items()}
