@@ -154,10 +154,10 @@ def _statements() -> dict[str, sa.Select]:
     """The lead page's statements, built once (the lead's id and the limit are bound parameters)."""
     lead_id = sa.bindparam("crm_customer_id")
     return {
-        # one statement: the lead, its courses, holder and referrer
+        # one statement: the lead, its courses, holder (its name: the page shows nothing else of the
+        # account) and referrer (whole: who may open it and see its contact is decided on its fields)
         "lead": sa.select(Customer).where(Customer.id == lead_id).options(
-            joinedload(Customer.courses), joinedload(Customer.consultant).lazyload(User.department),
-            joinedload(Customer.referred_by)),
+            joinedload(Customer.courses), named_user(Customer.consultant), joinedload(Customer.referred_by)),
         "follow_ups": sa.select(ConsultRecord).where(ConsultRecord.customer_id == lead_id)
         .options(named_user(ConsultRecord.consultant))
         .order_by(ConsultRecord.date.desc(), ConsultRecord.id.desc()).limit(sa.bindparam("crm_limit")),
