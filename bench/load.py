@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import multiprocessing
+import os
 import re
 import socket
 import statistics
@@ -216,10 +217,11 @@ def drive(port: int, spec, clients: int, seconds: float, warmup: float = 1.0, pr
     # The load generator's own CPU per request (warm-up included): what it took from the server's cores.
     client_us = round(client_cpu / sent * 1e6) if sent else None
     if not latencies:
-        return {"rps": 0.0, "p50": None, "p95": None, "p99": None, "n": 0, "errors": errors, "client_us": client_us}
+        return {"rps": 0.0, "p50": None, "p95": None, "p99": None, "n": 0, "errors": errors, "client_us": client_us,
+                "sent": sent}
     return {"rps": round(len(latencies) / seconds, 1), "p50": round(percentile(latencies, 50), 1),
             "p95": round(percentile(latencies, 95), 1), "p99": round(percentile(latencies, 99), 1),
-            "n": len(latencies), "errors": errors, "client_us": client_us}
+            "n": len(latencies), "errors": errors, "client_us": client_us, "sent": sent}
 
 
 def median_result(runs: list[dict]) -> dict:
@@ -232,9 +234,66 @@ def median_result(runs: list[dict]) -> dict:
     for run in runs:
         for status, n in run["errors"].items():
             errors[status] = errors.get(status, 0) + n
-    return {**{name: median(name) for name in ("rps", "p50", "p95", "p99", "ratio", "client_us")},
+    return {**{name: median(name) for name in ("rps", "p50", "p95", "p99", "ratio", "client_us", "web_ms", "db_ms")},
             "n": sum(run["n"] for run in runs), "errors": errors, "load_before": runs[0]["load_before"],
-            "rounds": [{name: run[name] for name in ("rps", "p95", "ratio")} for run in runs]}
+            "rounds": [{name: run[name] for name in ("rps", "p95", "ratio", "web_ms", "db_ms")} for run in runs]}
+
+
+# -- CPU spent by the server's processes ---------------------------------------------------------
+# Throughput moves with the machine's speed (a shared host's can halve within minutes); the CPU a
+# request costs the web processes and PostgreSQL moves less, and says where the time goes.
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (state, ppid, ...), or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every process descending from it (gunicorn's master and its workers)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(parents.get(pid, []))
+    return found
+
+
+def named_processes(name: str) -> list[int]:
+    """Every process whose command is `name` (PostgreSQL's server and its backends: "postgres")."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(entry, "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_of(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process still alive."""
+    spent = {}
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is not None:
+            spent[pid] = (int(fields[11]) + int(fields[12])) / _TICK
+    return spent
+
+
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two readings (a process new since the first counts from zero)."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
 
 
 def load_average() -> str:

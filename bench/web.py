@@ -14,8 +14,10 @@ Usage: .venv/bin/python -m bench.web [--leads N] [--seconds S] [--clients 8,32] 
 3. For each page and each number of clients, a bounded load generator (two processes of
    threads, each thread one keep-alive raw-socket connection, requests back to back) runs
    for a warm-up second and then ``--seconds`` seconds; it stops by itself at the deadline.
-   Per page: requests/s, p50/p95/p99 latency (ms), and throughput / /healthz's (measured in
-   the same run with the same clients).
+   Per page: requests/s, p50/p95/p99 latency (ms), throughput / /healthz's (measured in
+   the same run with the same clients), and the CPU each request cost the gunicorn processes
+   ("web ms") and PostgreSQL ("db ms", all its processes) and the load generator itself:
+   throughput follows the machine's speed of the moment, CPU per request much less.
 4. The pages are driven ``--rounds`` times in turn (default 3), /healthz first in each round;
    each figure printed is the median of the rounds, and a page's ratio is the median of its
    ratios to the /healthz of the same round. A shared machine's speed can drift by a factor of
@@ -45,7 +47,17 @@ import uuid
 from pathlib import Path
 
 from bench.common import ROOT, delete_prefix, emit
-from bench.load import drive, load_average, median_result, request, sign_in
+from bench.load import (
+    cpu_between,
+    cpu_of,
+    drive,
+    load_average,
+    median_result,
+    named_processes,
+    process_tree,
+    request,
+    sign_in,
+)
 from bench.web_data import (
     ADMIN_URL,
     NAME_SEARCH,
@@ -157,15 +169,22 @@ def main(argv: list[str] | None = None) -> int:
                 measured: dict[str, dict] = {}
                 for key, method, path, headers, post in pages:
                     load = load_average()
+                    web_pids, db_pids = process_tree(process.pid), named_processes("postgres")
+                    web_before, db_before = cpu_of(web_pids), cpu_of(db_pids)
                     result = drive(args.port, (method, path, headers, post), clients, args.seconds)
-                    result["load_before"] = load
+                    web_spent = cpu_between(web_before, cpu_of(process_tree(process.pid)))
+                    db_spent = cpu_between(db_before, cpu_of(named_processes("postgres")))
+                    sent = result["sent"] or 1
+                    # CPU per request (warm-up included) of the gunicorn processes and of all of PostgreSQL.
+                    result.update(load_before=load, web_ms=round(web_spent / sent * 1000, 2),
+                                  db_ms=round(db_spent / sent * 1000, 2))
                     base = measured.get("healthz", result)["rps"]  # /healthz comes first: its own base
                     result["ratio"] = round(result["rps"] / base, 3) if base else 0.0
                     measured[key] = result
                     print(f"{clients:>3} clients  round {number}  {key:<22} {result['rps']:>8.1f} req/s  p50 "
                           f"{result['p50']} ms  p95 {result['p95']} ms  p99 {result['p99']} ms  errors "
-                          f"{result['errors'] or 0}  ratio {result['ratio']}  client {result['client_us']} µs/req  "
-                          f"(load {load})", flush=True)
+                          f"{result['errors'] or 0}  ratio {result['ratio']}  CPU/req web {result['web_ms']} ms db "
+                          f"{result['db_ms']} ms client {result['client_us']} µs  (load {load})", flush=True)
                 rounds[clients].append(measured)
         results = {clients: {key: median_result([r[key] for r in runs]) for key, *_rest in pages}
                    for clients, runs in rounds.items()}
@@ -182,14 +201,16 @@ def main(argv: list[str] | None = None) -> int:
             print("dropped the benchmark database", flush=True)
 
     print()
-    print(f"{'page':<22}" + "".join(f"{c:>3} clients: req/s  p50   p95   p99  ratio | " for c in client_counts))
+    print(f"{'page':<22}" + "".join(f"{c:>3} clients: req/s  p50   p95   p99  ratio web ms db ms | "
+                                     for c in client_counts))
     ratios: dict[int, dict[str, float]] = {}
     for key, *_rest in pages:
         line = f"{key:<22}"
         for clients in client_counts:
             r = results[clients][key]
             ratio = ratios.setdefault(clients, {})[key] = r["ratio"]
-            line += f"{r['rps']:>17.1f} {r['p50']!s:>5} {r['p95']!s:>5} {r['p99']!s:>5} {ratio:>6} | "
+            line += (f"{r['rps']:>17.1f} {r['p50']!s:>5} {r['p95']!s:>5} {r['p99']!s:>5} {ratio:>6} "
+                     f"{r['web_ms']!s:>6} {r['db_ms']!s:>5} | ")
         print(line)
     first = client_counts[0]
     page_ratios = {k: v for k, v in ratios[first].items() if k != "healthz"}
