@@ -245,49 +245,48 @@ def median_result(runs: list[dict]) -> dict:
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _stat(pid: int) -> list[str] | None:
-    """/proc/<pid>/stat's fields after the command name (state, ppid, ...), or None when it is gone."""
+def _stat(pid: int | str) -> tuple[str, list[str]] | None:
+    """/proc/<pid>/stat as (command name, the fields after it: state, ppid, ...), or None when it is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return text.rsplit(")", 1)[1].split()
+    head, rest = text.rsplit(")", 1)
+    return head.split("(", 1)[1], rest.split()
+
+
+def _processes():
+    """(pid, command name, stat fields) of every process alive now."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(entry.name)) is not None:
+            yield int(entry.name), *stat
 
 
 def process_tree(root: int) -> list[int]:
     """`root` and every process descending from it (gunicorn's master and its workers)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
-            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    children: dict[int, list[int]] = {}
+    for pid, _name, fields in _processes():
+        children.setdefault(int(fields[1]), []).append(pid)
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
         found.append(pid)
-        todo.extend(parents.get(pid, []))
+        todo.extend(children.get(pid, []))
     return found
 
 
 def named_processes(name: str) -> list[int]:
     """Every process whose command is `name` (PostgreSQL's server and its backends: "postgres")."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if Path(entry, "comm").read_text().strip() == name:
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
+    return [pid for pid, command, _fields in _processes() if command == name]
 
 
 def cpu_of(pids: list[int]) -> dict[int, float]:
     """User + system CPU seconds of each process still alive."""
     spent = {}
     for pid in pids:
-        fields = _stat(pid)
-        if fields is not None:
-            spent[pid] = (int(fields[11]) + int(fields[12])) / _TICK
+        stat = _stat(pid)
+        if stat is not None:
+            spent[pid] = (int(stat[1][11]) + int(stat[1][12])) / _TICK
     return spent
 
 
