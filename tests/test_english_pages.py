@@ -255,15 +255,25 @@ def _urls(app, values: dict) -> list[tuple[str, str]]:
     return sorted(set(urls))
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning:flask_admin")
-def test_every_page_in_english_has_no_chinese_outside_user_data(app, tmp_path, monkeypatch):
+def seeded_pages(app, tmp_path, monkeypatch) -> tuple[dict, list[tuple[str, str]]]:
+    """The seeded objects and clients (`_seed`) and every GET page's (endpoint, URL) (`_urls`).
+
+    Files go under `tmp_path`; the allocation queue starts empty (reset it again at the end).
+    """
     monkeypatch.setitem(app.config, "CRM_IMPORT_DIR", str(tmp_path / "imports"))
     monkeypatch.setitem(app.config, "CRM_HOMEWORK_DIR", str(tmp_path / "homework"))
     from crm.sales import allocation
 
     allocation.reset_state()
     seeded = _seed(app)
-    urls = _urls(app, seeded["values"])
+    return seeded, _urls(app, seeded["values"])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:flask_admin")
+def test_every_page_in_english_has_no_chinese_outside_user_data(app, tmp_path, monkeypatch):
+    from crm.sales import allocation
+
+    seeded, urls = seeded_pages(app, tmp_path, monkeypatch)
     data = sorted({*_user_data(), *(v for row in IMPORT_ROWS for v in row if v and CJK.search(v))},
                   key=len, reverse=True)
     answered: dict[str, list[str]] = {}

@@ -22,7 +22,7 @@ from pathlib import Path
 import jinja2.runtime
 import pytest
 
-from tests.test_english_pages import ACCOUNTS, _english_client, _seed, _urls
+from tests.test_english_pages import ACCOUNTS, _english_client, seeded_pages
 
 ROOT = Path(__file__).resolve().parents[2]
 IMPORT_WITH_CONTEXT = re.compile(r"{%-?\s*(?:import|from)\s[^%]*\bwith\s+context\b", re.S)
@@ -45,13 +45,9 @@ def ours(app, name: str | None) -> bool:
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:flask_admin")
 def test_no_page_leaves_its_template_context_in_a_reference_cycle(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "CRM_IMPORT_DIR", str(tmp_path / "imports"))
-    monkeypatch.setitem(app.config, "CRM_HOMEWORK_DIR", str(tmp_path / "homework"))
     from crm.sales import allocation
 
-    allocation.reset_state()
-    seeded = _seed(app)
-    urls = _urls(app, seeded["values"])
+    seeded, urls = seeded_pages(app, tmp_path, monkeypatch)
     left: dict[str, collections.Counter] = {}
     gc.collect()
     gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector frees is kept in gc.garbage, to be looked at
