@@ -8,11 +8,11 @@ at 8 clients: 57-60 ms split 5/3 or 6/2, 48-50 ms split 4/4, bench/web.py). So a
 holds as many connections as it has threads stops listening for a moment after each connection
 it takes -- 20 ms per connection beyond its threads, at most 100 ms -- and a worker with room
 takes the next ones meanwhile. When every worker is full, a new connection still gets in, at most
-that much later, and it goes to the worker holding fewer.
+that much later, mostly to the worker holding fewer. A lone worker never holds back.
 
 A quiet collector. A page allocates thousands of container objects, so Python's default
-collection thresholds (700 young objects) run a collection every second request or so, and every
-few hundred requests a full one over the ~180,000 objects of the loaded application (about
+collection thresholds (700 young objects) run about one collection per request, and every few
+hundred requests a full one over the ~180,000 objects of the loaded application (about
 90 ms, every thread of the worker stopped). After the application is loaded, the worker moves
 what exists to the permanent generation (gc.freeze) and collects the young generation after
 20,000 objects instead: a page leaves next to no cyclic garbage (tests/core/test_template_cycles.py),
@@ -50,7 +50,8 @@ class BalancedThreadWorker(ThreadWorker):
         super().run()
 
     def full(self) -> bool:
-        return self.nr_conns >= self.cfg.threads
+        """Whether this worker holds a connection per thread while another worker could take the next."""
+        return self.cfg.workers > 1 and self.nr_conns >= self.cfg.threads
 
     def accept(self, listener):
         before = self.nr_conns
