@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from typing import NamedTuple
 
 import pytest
 import sqlalchemy as sa
@@ -21,8 +22,24 @@ from crm.sales.imports.rows import RowInvalid, RowParser
 from crm.sales.models import Customer, CustomerDistribution
 from tests.factories import login, make_user
 
-TODAY = clock.today()
 REFUSED = object()
+
+
+class Day(NamedTuple):
+    """A date `offset` days from the day the test runs, written with `fmt`.
+
+    Worked out when the test runs, not when the module is imported: a run that crosses midnight in
+    the school's time zone would otherwise send "tomorrow" as a date that has become today.
+    """
+
+    offset: int
+    fmt: str = "%Y-%m-%d"
+
+    def date(self) -> dt.date:
+        return clock.today() + dt.timedelta(days=self.offset)
+
+    def text(self) -> str:
+        return self.date().strftime(self.fmt)
 _qq = itertools.count(710000001)
 
 # (field, value as a person or a website would send it, what is stored, channels that can send it).
@@ -43,9 +60,9 @@ CASES = [
     ("email", " Zhang.San@Example.COM ", "zhang.san@example.com", ALL),
     ("email", "not-an-address", REFUSED, ALL),
     ("email", "a@b", REFUSED, ALL),
-    ("inquiry_date", (TODAY - dt.timedelta(days=3)).isoformat(), TODAY - dt.timedelta(days=3), NO_FORM),
-    ("inquiry_date", (TODAY - dt.timedelta(days=3)).strftime("%Y/%m/%d"), TODAY - dt.timedelta(days=3), NO_FORM),
-    ("inquiry_date", (TODAY + dt.timedelta(days=1)).isoformat(), REFUSED, NO_FORM),
+    ("inquiry_date", Day(-3), Day(-3), NO_FORM),
+    ("inquiry_date", Day(-3, "%Y/%m/%d"), Day(-3), NO_FORM),
+    ("inquiry_date", Day(1), REFUSED, NO_FORM),
     ("inquiry_date", "1999-12-31", REFUSED, NO_FORM),
     ("inquiry_date", "2026-13-01", REFUSED, NO_FORM),
     ("inquiry_date", "next week", REFUSED, NO_FORM),
@@ -112,7 +129,7 @@ def _through_import(field, value):
     row = {"qq": str(next(_qq)), "name": "钱七", "gender": "男", "source": "官方网站", field: value}
     values = tuple(row.get(key) for key in keys)
     try:
-        return RowParser(keys, TODAY).parse(values)
+        return RowParser(keys, clock.today()).parse(values)
     except RowInvalid:
         return None
 
@@ -121,6 +138,8 @@ def _through_import(field, value):
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_the_same_value_gets_the_same_answer_through_form_api_and_import(client, field, value, expected,
                                                                           channels):
+    value = value.text() if isinstance(value, Day) else value
+    expected = expected.date() if isinstance(expected, Day) else expected
     login(client, make_user("staff"))
     token = None
     if "api" in channels:
