@@ -195,7 +195,7 @@ def test_lead_entry_runs_the_same_few_statements_whoever_gets_the_lead(client, t
         assert response.status_code == 302
         assert db.session.scalar(sa.select(Customer.consultant_id).where(Customer.qq == qq)) == holder.id
         sizes.append(len(statements))
-    assert sizes[0] == sizes[1] <= 9, sizes
+    assert sizes[0] == sizes[1] <= 7, sizes  # and the COMMIT: docs/architecture.md
 
 
 def test_a_lead_entry_that_saves_reads_no_course_list(client):

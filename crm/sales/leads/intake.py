@@ -63,7 +63,7 @@ class IntakeResult:
     notification_ids: list[int] = field(default_factory=list)
     # True when the lead went to the pool because the allocation queue (Redis) did not answer.
     allocation_unavailable: bool = False
-    # The consultant as read for the e-mail: a row of id, name, email and locale (recipient_of).
+    # The consultant as read for the e-mail: a row of id, name, email and locale (_holding_statement).
     consultant: sa.Row | None = None
 
 
@@ -90,15 +90,19 @@ def _duplicate_field(existing: Customer, qq: str | None, phone: str | None, emai
 
 
 # -- the intake itself -------------------------------------------------------------------------
-def recipient_of(user_id: int) -> sa.Row | None:
-    """What an assignment e-mail needs of its consultant (id, name, email, locale): one narrow row, not an account
-    with its department."""
-    return db.session.execute(_recipient_statement(), {"crm_user_id": user_id}).first()
-
-
 @functools.cache
-def _recipient_statement() -> sa.Select:
-    return sa.select(User.id, User.name, User.email, User.locale).where(User.id == sa.bindparam("crm_user_id"))
+def _holding_statement() -> sa.Insert:
+    """The open holding's INSERT (S-2), RETURNING what an assignment e-mail needs of its consultant (id,
+    name, email, locale) from `users`: one statement instead of an INSERT and a SELECT, and one narrow row,
+    not an account with its department."""
+    users, held = User.__table__, CustomerDistribution.__table__
+
+    def of_consultant(column: sa.Column) -> sa.ScalarSelect:  # (a subquery in RETURNING is not correlated)
+        return sa.select(column).where(users.c.id == sa.bindparam("crm_consultant_id")).scalar_subquery()
+
+    return sa.insert(held).returning(held.c.consultant_id.label("id"), of_consultant(users.c.name).label("name"),
+                                     of_consultant(users.c.email).label("email"),
+                                     of_consultant(users.c.locale).label("locale"))
 
 
 def _queue_assignment_email(customer: Customer, consultant: sa.Row, today: dt.date) -> int | None:
@@ -153,21 +157,20 @@ def create_lead(actor_id: int | None, data: dict[str, Any], *, channel: str, tod
     if clean["courses"]:
         set_committed_value(customer, "courses", [])  # a new row has none: no SELECT of the old collection
         customer.courses = clean["courses"]
+    consultant = None  # what the assignment e-mail needs of the consultant (None: the lead went to the pool)
     if consultant_id is not None:
         # If the transaction does not commit after all, the consultant keeps their turn (S-6).
         uow.after_rollback(lambda: allocation.return_slots([consultant_id]))
-        db.session.execute(_holding_statement(), {  # the open holding (S-2): a row nobody reads back here
+        consultant = db.session.execute(_holding_statement(), {  # the open holding (S-2), and its consultant
             "customer_id": customer.id, "consultant_id": consultant_id, "started_on": today,
-            "status": choices.FOLLOWING, "origin": ORIGIN_BY_CHANNEL[channel],
-        })
+            "status": choices.FOLLOWING, "origin": ORIGIN_BY_CHANNEL[channel], "crm_consultant_id": consultant_id,
+        }).one()
 
     audit.record(actor_id, "lead.allocate", "customer", customer.id, consultant_id=consultant_id,
                  channel=channel, pool=consultant_id is None)
     notification_ids: list[int] = []
-    consultant = None
-    if consultant_id is not None:
-        consultant = recipient_of(consultant_id)
-        notification_id = _queue_assignment_email(customer, consultant, today) if consultant else None
+    if consultant is not None:
+        notification_id = _queue_assignment_email(customer, consultant, today)
         if notification_id is not None:
             notification_ids.append(notification_id)
     db.session.flush()
@@ -198,11 +201,6 @@ def _insert_unless_duplicate(values: dict[str, Any], clean: dict[str, Any]) -> C
         if existing is not None:
             raise DuplicateLead(existing, _duplicate_field(existing, clean["qq"], clean["phone"], clean["email"]))
     raise Conflict(_("The lead could not be saved while others with the same details were changing. Try again."))
-
-
-@functools.cache
-def _holding_statement() -> sa.Insert:
-    return sa.insert(CustomerDistribution.__table__).inline()  # inline: no RETURNING of the new id
 
 
 @functools.cache
