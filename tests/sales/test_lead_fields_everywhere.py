@@ -40,6 +40,8 @@ class Day(NamedTuple):
 
     def text(self) -> str:
         return self.date().strftime(self.fmt)
+
+
 _qq = itertools.count(710000001)
 
 # (field, value as a person or a website would send it, what is stored, channels that can send it).
